@@ -1,0 +1,652 @@
+#!/usr/bin/env bash
+# scripts/services.sh — real MariaDB, HBase (+Thrift1) and Kafka servers for development and tests.
+#
+# Usage: scripts/services.sh up|down|status|restart [mariadb|hbase|kafka ...]   (no name = all three)
+#
+#   up      install what is missing (apt: mariadb; Maven Central: HBase and Kafka jars through
+#           services/{hbase,kafka}/pom.xml), start the server(s) and wait until they really answer.
+#           Idempotent. Exits non-zero (and names the log file) if a server does not come up.
+#   down    stop the server(s) (graceful, then SIGKILL after a timeout) and wait until the ports
+#           are free. Data is kept. Stopping a stopped server is fine.
+#   status  one line per service: running/stopped and its port(s). Always exits 0.
+#
+# Servers (all bound to 127.0.0.1):
+#   mariadb  3306   MariaDB (Debian package), binlog ROW/FULL, user root with an EMPTY password
+#                   (mysql_native_password, also over TCP). Socket: .data/mariadb/mariadb.sock
+#   hbase    9090   HBase Thrift1 gateway (buffered binary protocol), in its own JVM
+#            2181   embedded ZooKeeper; 16000/16020 master/regionserver RPC; 16010 master web UI
+#                   (standalone HMaster: master + regionserver + ZooKeeper in one JVM)
+#   kafka    9092   Kafka broker, KRaft single node (controller on 9093)
+#
+# Everything lives under <repo>/.data/ (git-ignored); delete it to start from scratch:
+#   .data/mariadb/{data,binlog,logs/error.log}   .data/hbase/{root,logs/hbase-master.log,logs/thrift.log}
+#   .data/kafka/{data,logs/server.log}            .data/<svc>/*.pid, logs/*.out (JVM stdout/stderr)
+#
+# Helpers: services/hbase/thrift_check.py (list|create|put|get|drop|smoke against Thrift),
+#          services/kafka/kafka_check.py (ApiVersions + Metadata probe).
+# Environment: SERVICES_TIMEOUT_MARIADB (60), SERVICES_TIMEOUT_HBASE (300), SERVICES_TIMEOUT_KAFKA (120)
+#              seconds to wait for "up"; SERVICES_HBASE_SMOKE=0 skips the create/put/get/drop
+#              table check done after a fresh HBase start.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DATA="$ROOT/.data"
+ALL_SERVICES=(mariadb hbase kafka)
+
+if [[ -x /usr/bin/python3 ]]; then PY=/usr/bin/python3; else PY=python3; fi
+
+log() { echo "[services] $*" >&2; }
+die() { echo "[services] ERROR: $*" >&2; exit 1; }
+
+# ------------------------------------------------------------------ generic process helpers
+alive() { # pid -> 0 if the process exists and is not a zombie
+  local st
+  [[ -n "${1:-}" && -r /proc/$1/stat ]] || return 1
+  st="$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" || return 1
+  [[ -n "$st" && "$st" != Z ]]
+}
+
+cmdline_has() { # pid marker
+  local cl
+  cl="$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null)" || return 1
+  [[ "$cl" == *"$2"* ]]
+}
+
+# pid of a process we started: from its pid file, checked against a marker in its command line;
+# falls back to scanning /proc for the marker (pid file lost). Prints nothing if not running.
+find_pid() {
+  local pid f
+  if [[ -s "$1" ]]; then
+    pid="$(<"$1")"
+    if alive "$pid" && cmdline_has "$pid" "$2"; then echo "$pid"; return 0; fi
+  fi
+  for f in $(grep -lsF -e "$2" /proc/[0-9]*/cmdline 2>/dev/null || true); do
+    pid="${f#/proc/}"
+    pid="${pid%/cmdline}"
+    if alive "$pid" && cmdline_has "$pid" "$2"; then
+      echo "$pid" >"$1"
+      echo "$pid"
+      return 0
+    fi
+  done
+  return 0
+}
+
+listening() { # port -> 0 if something listens on it (any address)
+  if command -v ss >/dev/null 2>&1; then
+    [[ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]]
+  else
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+  fi
+}
+
+wait_ports_free() { # timeout port...
+  local t="$1"; shift
+  local deadline=$((SECONDS + t)) p busy
+  while :; do
+    busy=""
+    for p in "$@"; do listening "$p" && busy="$busy $p"; done
+    [[ -z "$busy" ]] && return 0
+    ((SECONDS >= deadline)) && die "port(s)$busy still in use after ${t}s"
+    sleep 0.5
+  done
+}
+
+# stop_pid name pid grace_seconds: SIGTERM, wait, SIGKILL
+stop_pid() {
+  local name="$1" pid="$2" grace="$3" deadline
+  alive "$pid" || return 0
+  log "stopping $name (pid $pid)"
+  kill -TERM "$pid" 2>/dev/null || true
+  deadline=$((SECONDS + grace))
+  while alive "$pid" && ((SECONDS < deadline)); do sleep 0.5; done
+  if alive "$pid"; then
+    log "$name did not stop within ${grace}s, sending SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+    deadline=$((SECONDS + 30))
+    while alive "$pid" && ((SECONDS < deadline)); do sleep 0.2; done
+    alive "$pid" && die "could not kill $name (pid $pid)"
+  fi
+  return 0
+}
+
+# start_bg pidfile logfile cmd... : detached from this shell (own session, no stdin/stdout)
+start_bg() {
+  local pidfile="$1" logfile="$2"; shift 2
+  mkdir -p "$(dirname "$pidfile")" "$(dirname "$logfile")"
+  echo "=== $(date -Is) starting: $*" >>"$logfile"
+  setsid nohup "$@" </dev/null >>"$logfile" 2>&1 &
+  echo $! >"$pidfile"
+}
+
+fail_with_log() { # message logfile...
+  local msg="$1" f; shift
+  echo "[services] ERROR: $msg" >&2
+  for f in "$@"; do
+    [[ -f "$f" ]] || continue
+    echo "[services] --- last lines of $f:" >&2
+    tail -n 25 "$f" >&2 || true
+  done
+  echo "[services] see log file(s): $*" >&2
+  exit 1
+}
+
+ensure_java() {
+  command -v java >/dev/null 2>&1 && return 0
+  log "java missing: installing openjdk-17-jre-headless"
+  apt_install openjdk-17-jre-headless
+}
+
+ensure_mvn() {
+  command -v mvn >/dev/null 2>&1 && return 0
+  log "mvn missing: installing maven"
+  apt_install maven
+}
+
+apt_install() {
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q "$@" || { apt-get update -q && apt-get install -y -q "$@"; }
+}
+
+# resolve_classpath svc -> writes .data/<svc>/classpath.txt from services/<svc>/pom.xml (cached,
+# re-resolved when the pom changes or a jar went missing)
+resolve_classpath() {
+  local svc="$1" pom="$ROOT/services/$1/pom.xml" dir="$DATA/$1"
+  local cpf="$dir/classpath.txt" sumf="$dir/classpath.sha256" want ok=1 jars j attempt
+  want="$(sha256sum "$pom" | cut -d' ' -f1)"
+  if [[ -s "$cpf" && -f "$sumf" && "$(<"$sumf")" == "$want" ]]; then
+    IFS=: read -r -a jars <"$cpf"
+    for j in "${jars[@]}"; do [[ -f "$j" ]] || { ok=0; break; }; done
+    ((ok)) && return 0
+  fi
+  ensure_mvn
+  mkdir -p "$dir/logs"
+  log "resolving $svc jars from Maven Central ($pom)"
+  for attempt in 1 2; do
+    if mvn -B -q -f "$pom" dependency:build-classpath -Dmdep.outputFile="$cpf.tmp" \
+      >"$dir/logs/maven.log" 2>&1; then
+      mv "$cpf.tmp" "$cpf"
+      echo "$want" >"$sumf"
+      return 0
+    fi
+    log "maven resolution of $svc failed (attempt $attempt), see $dir/logs/maven.log"
+    sleep 3
+  done
+  tail -n 20 "$dir/logs/maven.log" >&2 || true
+  die "could not resolve $svc jars; see $dir/logs/maven.log"
+}
+
+JDK17_FLAGS=(
+  -XX:+UseG1GC -Djava.net.preferIPv4Stack=true
+  --add-opens java.base/java.io=ALL-UNNAMED
+  --add-opens java.base/java.nio=ALL-UNNAMED
+  --add-opens java.base/sun.nio.ch=ALL-UNNAMED
+  --add-opens java.base/java.lang=ALL-UNNAMED
+  --add-opens java.base/jdk.internal.ref=ALL-UNNAMED
+  --add-opens java.base/java.lang.reflect=ALL-UNNAMED
+  --add-opens java.base/java.util=ALL-UNNAMED
+  --add-opens java.base/java.util.concurrent=ALL-UNNAMED
+  --add-exports java.base/jdk.internal.misc=ALL-UNNAMED
+  --add-exports java.base/sun.net.dns=ALL-UNNAMED
+  --add-exports java.base/sun.net.util=ALL-UNNAMED
+  --add-exports java.security.jgss/sun.security.krb5=ALL-UNNAMED
+  --add-modules jdk.unsupported
+  -Dorg.apache.hbase.thirdparty.io.netty.tryReflectionSetAccessible=true
+)
+
+# ================================================================== MariaDB
+MDB="$DATA/mariadb"
+MDB_CNF="$MDB/my.cnf"
+MDB_SOCK="$MDB/mariadb.sock"
+MDB_PIDFILE="$MDB/mariadb.pid"
+MDB_MARKER="--defaults-file=$MDB_CNF"
+
+mariadb_pid() { find_pid "$MDB_PIDFILE" "$MDB_MARKER"; }
+
+mariadbd_bin() {
+  if command -v mariadbd >/dev/null 2>&1; then command -v mariadbd
+  elif [[ -x /usr/sbin/mariadbd ]]; then echo /usr/sbin/mariadbd
+  fi
+}
+
+# Stop a server started by the Debian package itself (init script), so 3306 is ours.
+stop_system_mariadb() {
+  local pid f
+  for f in $(grep -lsx -e mysqld_safe -e mariadbd-safe /proc/[0-9]*/comm 2>/dev/null || true); do
+    pid="${f#/proc/}"
+    stop_pid "debian's mysqld_safe" "${pid%/comm}" 10
+  done
+  for f in /run/mysqld/mysqld.pid /run/mysqld/mariadb.pid; do
+    [[ -s "$f" ]] || continue
+    pid="$(<"$f")"
+    if alive "$pid" && ! cmdline_has "$pid" "$MDB_MARKER"; then
+      stop_pid "the Debian package's own mariadb service" "$pid" 60
+    fi
+  done
+  return 0
+}
+
+ensure_mariadb_installed() {
+  if [[ -z "$(mariadbd_bin)" ]] || ! command -v mariadb >/dev/null 2>&1 \
+    || ! command -v mariadb-install-db >/dev/null 2>&1; then
+    log "installing mariadb-server mariadb-client (apt)"
+    local policy=/usr/sbin/policy-rc.d created=0 rc=0
+    # keep the package's own service from starting (there is no systemd here anyway)
+    if [[ ! -e "$policy" ]]; then
+      printf '#!/bin/sh\nexit 101\n' >"$policy"
+      chmod +x "$policy"
+      created=1
+    fi
+    mkdir -p "$MDB/logs"
+    apt_install mariadb-server mariadb-client >"$MDB/logs/apt-install.log" 2>&1 || rc=$?
+    ((created)) && rm -f "$policy"
+    ((rc == 0)) || { tail -n 20 "$MDB/logs/apt-install.log" >&2; die "apt-get install mariadb failed (see $MDB/logs/apt-install.log)"; }
+    [[ -n "$(mariadbd_bin)" ]] || die "mariadbd not found after install"
+    stop_system_mariadb
+  fi
+}
+
+write_mariadb_cnf() {
+  mkdir -p "$MDB/data" "$MDB/binlog" "$MDB/logs" "$MDB/tmp"
+  cat >"$MDB_CNF" <<EOF
+# generated by scripts/services.sh — edits are overwritten on every "up"
+[mysqld]
+user                       = root
+port                       = 3306
+bind-address               = 127.0.0.1
+skip-name-resolve
+socket                     = $MDB_SOCK
+pid-file                   = $MDB_PIDFILE
+datadir                    = $MDB/data
+tmpdir                     = $MDB/tmp
+log_error                  = $MDB/logs/error.log
+log_bin                    = $MDB/binlog/binlog
+binlog_format              = ROW
+binlog_row_image           = FULL
+binlog_row_metadata        = FULL
+server_id                  = 1
+binlog_expire_logs_seconds = 259200
+max_allowed_packet         = 64M
+general_log                = 0
+general_log_file           = $MDB/logs/general.log
+slow_query_log_file        = $MDB/logs/slow.log
+performance_schema         = ON
+innodb_buffer_pool_size    = 256M
+character-set-server       = utf8mb4
+collation-server           = utf8mb4_general_ci
+max_connections            = 500
+
+[client]
+socket                     = $MDB_SOCK
+EOF
+}
+
+mariadb_tcp() { mariadb --no-defaults --protocol=tcp -h127.0.0.1 -P3306 -uroot --connect-timeout=3 "$@"; }
+
+mariadb_start() {
+  if [[ -n "$(mariadb_pid)" ]]; then return 0; fi
+  ensure_mariadb_installed
+  listening 3306 && stop_system_mariadb
+  listening 3306 && die "port 3306 is in use by a process not started by this script (ss -ltnp 'sport = :3306')"
+  write_mariadb_cnf
+  if [[ ! -d "$MDB/data/mysql" ]]; then
+    log "initialising MariaDB datadir $MDB/data"
+    rm -rf "$MDB/data" "$MDB/binlog" "$MDB/.users-ok"
+    mkdir -p "$MDB/data" "$MDB/binlog"
+    mariadb-install-db --defaults-file="$MDB_CNF" --user=root --auth-root-authentication-method=normal \
+      --skip-test-db >"$MDB/logs/install-db.log" 2>&1 \
+      || fail_with_log "mariadb-install-db failed" "$MDB/logs/install-db.log"
+  fi
+  log "starting mariadb on 127.0.0.1:3306"
+  start_bg "$MDB_PIDFILE" "$MDB/logs/mariadbd.out" "$(mariadbd_bin)" "$MDB_MARKER" --user=root
+}
+
+mariadb_wait() {
+  local timeout="${SERVICES_TIMEOUT_MARIADB:-60}" deadline pid
+  deadline=$((SECONDS + timeout))
+  while :; do
+    pid="$(mariadb_pid)"
+    [[ -n "$pid" ]] || fail_with_log "mariadb exited during startup" "$MDB/logs/error.log" "$MDB/logs/mariadbd.out"
+    if mariadb-admin --no-defaults --protocol=tcp -h127.0.0.1 -P3306 -uroot --connect-timeout=2 ping \
+      >/dev/null 2>&1; then break; fi
+    ((SECONDS >= deadline)) && fail_with_log "mariadb did not answer within ${timeout}s" "$MDB/logs/error.log"
+    sleep 0.5
+  done
+  if [[ ! -f "$MDB/.users-ok" ]]; then
+    # root with an empty mysql_native_password from localhost (socket), 127.0.0.1, ::1 and '%'
+    local h sql="DROP USER IF EXISTS ''@'localhost'; DROP USER IF EXISTS ''@'$(hostname)';"
+    for h in localhost 127.0.0.1 ::1 %; do
+      sql+="CREATE USER IF NOT EXISTS 'root'@'$h' IDENTIFIED VIA mysql_native_password USING '';"
+      sql+="ALTER USER 'root'@'$h' IDENTIFIED VIA mysql_native_password USING '';"
+      sql+="GRANT ALL PRIVILEGES ON *.* TO 'root'@'$h' WITH GRANT OPTION;"
+    done
+    sql+="FLUSH PRIVILEGES;"
+    mariadb --no-defaults -S "$MDB_SOCK" -uroot -e "$sql" >>"$MDB/logs/setup.log" 2>&1 \
+      || fail_with_log "could not set up root users" "$MDB/logs/setup.log"
+    touch "$MDB/.users-ok"
+  fi
+  mariadb_tcp -N -e 'select 1' >/dev/null 2>"$MDB/logs/check.log" \
+    || fail_with_log "mariadb answers ping but root@127.0.0.1 cannot log in" "$MDB/logs/check.log"
+  log "mariadb up: 127.0.0.1:3306 (pid $(mariadb_pid))"
+}
+
+mariadb_down() {
+  local pid
+  pid="$(mariadb_pid)"
+  [[ -n "$pid" ]] && stop_pid mariadb "$pid" 90
+  rm -f "$MDB_PIDFILE"
+  wait_ports_free 30 3306
+}
+
+# ================================================================== HBase
+HB="$DATA/hbase"
+HB_MASTER_PIDFILE="$HB/master.pid"
+HB_THRIFT_PIDFILE="$HB/thrift.pid"
+HB_MASTER_MARKER="-Dmysql2hbase.service=hbase-master@$ROOT"
+HB_THRIFT_MARKER="-Dmysql2hbase.service=hbase-thrift@$ROOT"
+HB_PORTS=(9090 9095 2181 16000 16010 16020 16030)
+
+hbase_master_pid() { find_pid "$HB_MASTER_PIDFILE" "$HB_MASTER_MARKER"; }
+hbase_thrift_pid() { find_pid "$HB_THRIFT_PIDFILE" "$HB_THRIFT_MARKER"; }
+
+write_hbase_conf() {
+  mkdir -p "$HB/conf" "$HB/logs" "$HB/root" "$HB/tmp" "$HB/zookeeper"
+  local prop
+  {
+    echo '<?xml version="1.0"?>'
+    echo '<!-- generated by scripts/services.sh; overwritten on every "up" -->'
+    echo '<configuration>'
+    while read -r prop; do
+      [[ -z "$prop" ]] && continue
+      printf '  <property><name>%s</name><value>%s</value></property>\n' "${prop%% *}" "${prop#* }"
+    done <<EOF
+hbase.cluster.distributed false
+hbase.rootdir file://$HB/root
+hbase.tmp.dir $HB/tmp
+hbase.unsafe.stream.capability.enforce false
+hbase.zookeeper.quorum 127.0.0.1
+hbase.zookeeper.property.clientPort 2181
+hbase.zookeeper.property.dataDir $HB/zookeeper
+hbase.master.port 16000
+hbase.master.info.port 16010
+hbase.master.info.bindAddress 127.0.0.1
+hbase.regionserver.port 16020
+hbase.regionserver.info.port 16030
+hbase.regionserver.info.bindAddress 127.0.0.1
+hbase.thrift.info.port 9095
+hbase.thrift.info.bindAddress 127.0.0.1
+EOF
+    echo '</configuration>'
+  } >"$HB/conf/hbase-site.xml"
+  cat >"$HB/conf/log4j2.properties" <<'EOF'
+# generated by scripts/services.sh
+status = warn
+dest = err
+name = HBaseLog
+appender.file.type = RollingFile
+appender.file.name = file
+appender.file.fileName = ${sys:hbase.log.dir}/${sys:hbase.log.file}
+appender.file.filePattern = ${sys:hbase.log.dir}/${sys:hbase.log.file}.%i
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = %d{ISO8601} %-5p [%t] %c{2}: %.1000m%n
+appender.file.policies.type = Policies
+appender.file.policies.size.type = SizeBasedTriggeringPolicy
+appender.file.policies.size.size = 64MB
+appender.file.strategy.type = DefaultRolloverStrategy
+appender.file.strategy.max = 3
+rootLogger = INFO,file
+logger.hadoop.name = org.apache.hadoop
+logger.hadoop.level = WARN
+logger.hbase.name = org.apache.hadoop.hbase
+logger.hbase.level = INFO
+logger.zookeeper.name = org.apache.zookeeper
+logger.zookeeper.level = WARN
+logger.hbasezk.name = org.apache.hadoop.hbase.zookeeper
+logger.hbasezk.level = WARN
+logger.thrift.name = org.apache.hadoop.hbase.thrift
+logger.thrift.level = INFO
+EOF
+}
+
+hbase_java() { # marker logfile heap main args...  -> sets JAVA_CMD
+  local marker="$1" logfile="$2" heap="$3"; shift 3
+  JAVA_CMD=(java -Xms"$heap" -Xmx"$heap" "${JDK17_FLAGS[@]}" "$marker" \
+    -Dhbase.log.dir="$HB/logs" -Dhbase.log.file="$logfile" \
+    -Dlog4j2.configurationFile="file:$HB/conf/log4j2.properties" \
+    -Djava.io.tmpdir="$HB/tmp" \
+    -cp "$HB/conf:$(<"$HB/classpath.txt")" "$@")
+}
+
+hbase_start() {
+  ensure_java
+  resolve_classpath hbase
+  write_hbase_conf
+  if [[ -z "$(hbase_master_pid)" ]]; then
+    local p
+    for p in 2181 16000 16010 16020 16030; do
+      listening "$p" && die "port $p is in use by a process not started by this script"
+    done
+    log "starting hbase master (standalone, embedded zookeeper)"
+    hbase_java "$HB_MASTER_MARKER" hbase-master.log 1g org.apache.hadoop.hbase.master.HMaster start
+    start_bg "$HB_MASTER_PIDFILE" "$HB/logs/master.out" "${JAVA_CMD[@]}"
+    HB_FRESH=1
+  fi
+}
+
+hbase_start_thrift() {
+  [[ -n "$(hbase_thrift_pid)" ]] && return 0
+  listening 9090 && die "port 9090 is in use by a process not started by this script"
+  log "starting hbase thrift server on 127.0.0.1:9090"
+  hbase_java "$HB_THRIFT_MARKER" thrift.log 512m \
+    org.apache.hadoop.hbase.thrift.ThriftServer -p 9090 -b 127.0.0.1 start
+  start_bg "$HB_THRIFT_PIDFILE" "$HB/logs/thrift.out" "${JAVA_CMD[@]}"
+  HB_FRESH=1
+}
+
+hbase_wait() {
+  local timeout="${SERVICES_TIMEOUT_HBASE:-300}" deadline logs
+  logs=("$HB/logs/hbase-master.log" "$HB/logs/master.out")
+  deadline=$((SECONDS + timeout))
+  # thrift needs zookeeper: wait for the master's embedded zookeeper first
+  until listening 2181; do
+    [[ -n "$(hbase_master_pid)" ]] || fail_with_log "hbase master exited during startup" "${logs[@]}"
+    ((SECONDS >= deadline)) && fail_with_log "hbase zookeeper (2181) not up within ${timeout}s" "${logs[@]}"
+    sleep 1
+  done
+  hbase_start_thrift
+  logs+=("$HB/logs/thrift.log" "$HB/logs/thrift.out")
+  until "$PY" "$ROOT/services/hbase/thrift_check.py" --timeout 20 ping 2>"$HB/logs/check.log"; do
+    [[ -n "$(hbase_master_pid)" ]] || fail_with_log "hbase master exited during startup" "${logs[@]}"
+    [[ -n "$(hbase_thrift_pid)" ]] || fail_with_log "hbase thrift server exited during startup" "${logs[@]}"
+    ((SECONDS >= deadline)) && fail_with_log "hbase thrift did not answer getTableNames within ${timeout}s ($(cat "$HB/logs/check.log"))" "${logs[@]}"
+    sleep 2
+  done
+  if [[ "${HB_FRESH:-0}" == 1 && "${SERVICES_HBASE_SMOKE:-1}" != 0 ]]; then
+    # regions really assignable: create/put/get/drop a scratch table
+    until "$PY" "$ROOT/services/hbase/thrift_check.py" --timeout 60 smoke >/dev/null 2>"$HB/logs/check.log"; do
+      ((SECONDS >= deadline)) && fail_with_log "hbase smoke test (create/put/get/drop) failed for ${timeout}s: $(cat "$HB/logs/check.log")" "${logs[@]}"
+      sleep 2
+    done
+  fi
+  log "hbase up: thrift 127.0.0.1:9090, zookeeper 2181 (master pid $(hbase_master_pid), thrift pid $(hbase_thrift_pid))"
+}
+
+hbase_down() {
+  local pid
+  pid="$(hbase_thrift_pid)"
+  [[ -n "$pid" ]] && stop_pid "hbase thrift" "$pid" 30
+  rm -f "$HB_THRIFT_PIDFILE"
+  pid="$(hbase_master_pid)"
+  # SIGTERM runs HBase's shutdown hook: regions are closed (memstores flushed) before exit
+  [[ -n "$pid" ]] && stop_pid "hbase master" "$pid" 120
+  rm -f "$HB_MASTER_PIDFILE"
+  wait_ports_free 60 "${HB_PORTS[@]}"
+}
+
+# ================================================================== Kafka
+KF="$DATA/kafka"
+KF_PIDFILE="$KF/kafka.pid"
+KF_MARKER="-Dmysql2hbase.service=kafka@$ROOT"
+
+kafka_pid() { find_pid "$KF_PIDFILE" "$KF_MARKER"; }
+
+write_kafka_conf() {
+  mkdir -p "$KF/conf" "$KF/logs" "$KF/data" "$KF/tmp"
+  cat >"$KF/conf/server.properties" <<EOF
+# generated by scripts/services.sh; overwritten on every "up"
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:9093
+listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093
+advertised.listeners=PLAINTEXT://127.0.0.1:9092
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$KF/data
+num.partitions=1
+default.replication.factor=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=10
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=true
+log.retention.hours=72
+EOF
+  cat >"$KF/conf/log4j2.properties" <<EOF
+# generated by scripts/services.sh
+status = warn
+dest = err
+name = KafkaLog
+appender.file.type = RollingFile
+appender.file.name = file
+appender.file.fileName = $KF/logs/server.log
+appender.file.filePattern = $KF/logs/server.log.%i
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+appender.file.policies.type = Policies
+appender.file.policies.size.type = SizeBasedTriggeringPolicy
+appender.file.policies.size.size = 64MB
+appender.file.strategy.type = DefaultRolloverStrategy
+appender.file.strategy.max = 3
+rootLogger = INFO,file
+logger.kafka.name = kafka
+logger.kafka.level = INFO
+logger.apache.name = org.apache.kafka
+logger.apache.level = INFO
+EOF
+}
+
+kafka_java() { # marker heap main args...  -> sets JAVA_CMD
+  local marker="$1" heap="$2"; shift 2
+  JAVA_CMD=(java -Xms"$heap" -Xmx"$heap" -XX:+UseG1GC -Djava.awt.headless=true "$marker" \
+    -Dlog4j2.configurationFile="file:$KF/conf/log4j2.properties" -Dkafka.logs.dir="$KF/logs" \
+    -Djava.io.tmpdir="$KF/tmp" \
+    -cp "$(<"$KF/classpath.txt")" "$@")
+}
+
+kafka_start() {
+  [[ -n "$(kafka_pid)" ]] && return 0
+  ensure_java
+  resolve_classpath kafka
+  listening 9092 && die "port 9092 is in use by a process not started by this script"
+  listening 9093 && die "port 9093 is in use by a process not started by this script"
+  write_kafka_conf
+  if [[ ! -f "$KF/data/meta.properties" ]]; then
+    [[ -s "$KF/cluster.id" ]] || "$PY" -c 'import base64,uuid;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode())' >"$KF/cluster.id"
+    log "formatting kafka storage (cluster id $(<"$KF/cluster.id"))"
+    kafka_java "-Dmysql2hbase.service=kafka-format@$ROOT" 256m kafka.tools.StorageTool format \
+      -t "$(<"$KF/cluster.id")" -c "$KF/conf/server.properties" --ignore-formatted
+    "${JAVA_CMD[@]}" >"$KF/logs/format.log" 2>&1 || fail_with_log "kafka storage format failed" "$KF/logs/format.log"
+  fi
+  log "starting kafka on 127.0.0.1:9092 (controller 9093)"
+  kafka_java "$KF_MARKER" 512m kafka.Kafka "$KF/conf/server.properties"
+  start_bg "$KF_PIDFILE" "$KF/logs/kafka.out" "${JAVA_CMD[@]}"
+}
+
+kafka_wait() {
+  local timeout="${SERVICES_TIMEOUT_KAFKA:-120}" deadline
+  deadline=$((SECONDS + timeout))
+  until "$PY" "$ROOT/services/kafka/kafka_check.py" --timeout 5 2>"$KF/logs/check.log"; do
+    [[ -n "$(kafka_pid)" ]] || fail_with_log "kafka exited during startup" "$KF/logs/server.log" "$KF/logs/kafka.out"
+    ((SECONDS >= deadline)) && fail_with_log "kafka did not answer within ${timeout}s ($(cat "$KF/logs/check.log"))" "$KF/logs/server.log" "$KF/logs/kafka.out"
+    sleep 1
+  done
+  log "kafka up: 127.0.0.1:9092 (pid $(kafka_pid))"
+}
+
+kafka_down() {
+  local pid
+  pid="$(kafka_pid)"
+  [[ -n "$pid" ]] && stop_pid kafka "$pid" 60
+  rm -f "$KF_PIDFILE"
+  wait_ports_free 30 9092 9093
+}
+
+# ================================================================== commands
+status_line() {
+  local svc="$1" pid state
+  case "$svc" in
+    mariadb)
+      pid="$(mariadb_pid)"
+      if [[ -z "$pid" ]]; then state=stopped
+      elif listening 3306; then state="running (pid $pid)"
+      else state="starting (pid $pid, port not open)"; fi
+      printf '%-8s %-34s 127.0.0.1:3306\n' mariadb "$state" ;;
+    hbase)
+      local m t
+      m="$(hbase_master_pid)"; t="$(hbase_thrift_pid)"
+      if [[ -z "$m" && -z "$t" ]]; then state=stopped
+      elif [[ -n "$m" && -n "$t" ]] && listening 9090; then state="running (pids $m,$t)"
+      else state="partial (master ${m:-down}, thrift ${t:-down})"; fi
+      printf '%-8s %-34s 127.0.0.1:9090 (thrift), zookeeper 2181, master 16000/16010\n' hbase "$state" ;;
+    kafka)
+      pid="$(kafka_pid)"
+      if [[ -z "$pid" ]]; then state=stopped
+      elif listening 9092; then state="running (pid $pid)"
+      else state="starting (pid $pid, port not open)"; fi
+      printf '%-8s %-34s 127.0.0.1:9092 (controller 9093)\n' kafka "$state" ;;
+  esac
+}
+
+usage() {
+  sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2
+  exit 2
+}
+
+main() {
+  [[ $# -ge 1 ]] || usage
+  local cmd="$1" svc t0=$SECONDS
+  shift
+  local svcs=("$@")
+  [[ ${#svcs[@]} -gt 0 ]] || svcs=("${ALL_SERVICES[@]}")
+  for svc in "${svcs[@]}"; do
+    case "$svc" in mariadb | hbase | kafka) ;; *) echo "unknown service: $svc" >&2; usage ;; esac
+  done
+  mkdir -p "$DATA"
+  case "$cmd" in
+    up)
+      # launch everything first, then wait: the JVMs start in parallel
+      for svc in "${svcs[@]}"; do "${svc}_start"; done
+      for svc in "${svcs[@]}"; do "${svc}_wait"; done
+      log "up (${svcs[*]}) in $((SECONDS - t0))s"
+      ;;
+    down)
+      for svc in "${svcs[@]}"; do "${svc}_down"; done
+      ;;
+    restart)
+      for svc in "${svcs[@]}"; do "${svc}_down"; done
+      for svc in "${svcs[@]}"; do "${svc}_start"; done
+      for svc in "${svcs[@]}"; do "${svc}_wait"; done
+      ;;
+    status)
+      for svc in "${svcs[@]}"; do status_line "$svc"; done
+      ;;
+    -h | --help | help) usage ;;
+    *) echo "unknown command: $cmd" >&2; usage ;;
+  esac
+}
+
+main "$@"

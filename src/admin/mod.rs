@@ -1,0 +1,1 @@
+//! Admin HTTP API (`[admin] listen`): health, metrics, status, bootstrap triggers.

@@ -1,0 +1,332 @@
+//! `mysql2hbase check`: the preflight a user runs before the first start.
+//!
+//! Each item is checked independently (one failure does not hide the others) and reported with a
+//! hint how to fix it. `Fail` items make the command exit non-zero; `Warn` items are reported but
+//! do not block a start (e.g. binlog_row_metadata=MINIMAL works through the schema cache).
+
+use std::time::Duration;
+
+use mysql_async::prelude::Queryable;
+use mysql_async::Conn;
+
+use crate::config::Config;
+use crate::core::filter::TableFilter;
+use crate::source::mysql as my;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Pass,
+    Warn,
+    Fail,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CheckItem {
+    pub name: String,
+    pub outcome: Outcome,
+    pub detail: String,
+    /// How to fix it; empty when it passed.
+    pub hint: String,
+}
+
+impl CheckItem {
+    fn new(name: &str, outcome: Outcome, detail: impl Into<String>, hint: impl Into<String>) -> Self {
+        CheckItem {
+            name: name.into(),
+            outcome,
+            detail: detail.into(),
+            hint: hint.into(),
+        }
+    }
+    fn pass(name: &str, detail: impl Into<String>) -> Self {
+        Self::new(name, Outcome::Pass, detail, "")
+    }
+}
+
+/// Runs every check; never fails itself, each problem becomes an item.
+pub async fn run_checks(cfg: &Config) -> Vec<CheckItem> {
+    let mut items = Vec::new();
+    match my::connect(&cfg.mysql.url, &cfg.mysql, None).await {
+        Ok(mut conn) => {
+            items.push(CheckItem::pass(
+                "mysql.connect",
+                format!("connected to {}", cfg.mysql.url.redacted()),
+            ));
+            check_mysql(cfg, &mut conn, &mut items).await;
+            let _ = conn.disconnect().await;
+        }
+        Err(e) => items.push(CheckItem::new(
+            "mysql.connect",
+            Outcome::Fail,
+            e.to_string(),
+            "fix [mysql] url (user, password, host, port) or start the server",
+        )),
+    }
+    items.push(check_hbase(cfg).await);
+    if let Some(kafka) = &cfg.kafka {
+        items.push(match crate::sink::kafka::probe(&kafka.brokers, Duration::from_secs(10)).await {
+            Ok(n) => CheckItem::pass("kafka.connect", format!("{} answered, {n} broker(s)", kafka.brokers)),
+            Err(e) => CheckItem::new(
+                "kafka.connect",
+                Outcome::Fail,
+                format!("Kafka at {} is unreachable: {e}", kafka.brokers),
+                "fix [kafka] brokers or start Kafka (scripts/services.sh up kafka); remove [kafka] to run without it",
+            ),
+        });
+    }
+    items
+}
+
+async fn check_hbase(cfg: &Config) -> CheckItem {
+    let addr = cfg.hbase.thrift.clone();
+    let timeout = cfg.hbase.timeout.min(Duration::from_secs(15));
+    let probe = tokio::task::spawn_blocking(move || {
+        let mut client = crate::sink::hbase_client::connect(&addr, timeout)?;
+        crate::sink::hbase_client::table_names(&mut client)
+    })
+    .await;
+    match probe {
+        Ok(Ok(tables)) => CheckItem::pass(
+            "hbase.thrift",
+            format!("HBase Thrift at {} answered ({} tables)", cfg.hbase.thrift, tables.len()),
+        ),
+        Ok(Err(e)) => CheckItem::new(
+            "hbase.thrift",
+            Outcome::Fail,
+            e.to_string(),
+            "fix [hbase] thrift or start HBase and its Thrift1 server (scripts/services.sh up hbase)",
+        ),
+        Err(e) => CheckItem::new("hbase.thrift", Outcome::Fail, e.to_string(), ""),
+    }
+}
+
+async fn check_mysql(cfg: &Config, conn: &mut Conn, items: &mut Vec<CheckItem>) {
+    let var = |v: Result<Option<String>, _>| -> String {
+        match v {
+            Ok(Some(v)) => v,
+            Ok(None) => "(unknown to this server)".into(),
+            Err(e) => format!("(cannot read: {e})"),
+        }
+    };
+    let expect = |name: &str, actual: String, want: &str, hint: &str| {
+        if actual.eq_ignore_ascii_case(want) {
+            CheckItem::pass(name, format!("{name} = {actual}"))
+        } else {
+            CheckItem::new(
+                name,
+                Outcome::Fail,
+                format!("{name} = {actual}, needs {want}"),
+                hint,
+            )
+        }
+    };
+    let log_bin = var(my::variable(conn, "log_bin").await);
+    items.push(expect(
+        "log_bin",
+        log_bin,
+        "ON",
+        "start the server with log_bin (in my.cnf: log_bin = mysql-bin) and restart it",
+    ));
+    let format = var(my::variable(conn, "binlog_format").await);
+    items.push(expect(
+        "binlog_format",
+        format,
+        "ROW",
+        "SET GLOBAL binlog_format = 'ROW' and binlog_format = ROW in my.cnf",
+    ));
+    let image = var(my::variable(conn, "binlog_row_image").await);
+    items.push(expect(
+        "binlog_row_image",
+        image,
+        "FULL",
+        "SET GLOBAL binlog_row_image = 'FULL' and binlog_row_image = FULL in my.cnf",
+    ));
+    let metadata = var(my::variable(conn, "binlog_row_metadata").await);
+    items.push(if metadata.eq_ignore_ascii_case("FULL") {
+        CheckItem::pass("binlog_row_metadata", "binlog_row_metadata = FULL")
+    } else {
+        CheckItem::new(
+            "binlog_row_metadata",
+            Outcome::Warn,
+            format!("binlog_row_metadata = {metadata}; column names will come from the schema cache"),
+            "FULL recommended (MySQL 8.0+, MariaDB 10.5+): SET GLOBAL binlog_row_metadata = 'FULL'",
+        )
+    });
+    let server_id = var(my::variable(conn, "server_id").await);
+    items.push(match server_id.parse::<u32>() {
+        Ok(0) => CheckItem::new(
+            "server_id",
+            Outcome::Fail,
+            "the server's server_id is 0",
+            "set a non-zero server_id in the server's my.cnf",
+        ),
+        Ok(id) if id == cfg.mysql.server_id => CheckItem::new(
+            "server_id",
+            Outcome::Fail,
+            format!("the server's server_id {id} equals ours ([mysql] server_id)"),
+            "choose another [mysql] server_id, unique among the server's replicas",
+        ),
+        Ok(id) => CheckItem::pass(
+            "server_id",
+            format!("server {id}, ours {}", cfg.mysql.server_id),
+        ),
+        Err(_) => CheckItem::new("server_id", Outcome::Fail, format!("server_id = {server_id}"), ""),
+    });
+    items.push(check_privileges(cfg, conn).await);
+    items.push(check_retention(conn).await);
+    items.push(check_primary_keys(cfg, conn).await);
+}
+
+/// Privileges from `SHOW GRANTS`, on `*.*` for the replication ones.
+async fn check_privileges(cfg: &Config, conn: &mut Conn) -> CheckItem {
+    let grants: Vec<String> = match conn.query("SHOW GRANTS FOR CURRENT_USER()").await {
+        Ok(g) => g,
+        Err(e) => {
+            return CheckItem::new(
+                "privileges",
+                Outcome::Fail,
+                format!("cannot read grants: {e}"),
+                "",
+            )
+        }
+    };
+    let global: Vec<String> = grants
+        .iter()
+        .filter(|g| g.contains(" ON *.* "))
+        .map(|g| g.to_uppercase())
+        .collect();
+    let has = |p: &str| global.iter().any(|g| g.contains("ALL PRIVILEGES") || g.contains(p));
+    let mut missing = Vec::new();
+    if !has("REPLICATION SLAVE") {
+        missing.push("REPLICATION SLAVE");
+    }
+    // MariaDB 10.5+ shows REPLICATION CLIENT as BINLOG MONITOR.
+    if !has("REPLICATION CLIENT") && !has("BINLOG MONITOR") {
+        missing.push("REPLICATION CLIENT");
+    }
+    if !has("SELECT") && !grants.iter().any(|g| g.to_uppercase().contains("SELECT")) {
+        missing.push("SELECT");
+    }
+    let reload_needed = cfg.snapshot.locking_mode.needs_reload();
+    if missing.is_empty() && reload_needed && !has("RELOAD") {
+        return CheckItem::new(
+            "privileges",
+            Outcome::Warn,
+            format!(
+                "RELOAD is missing: snapshot.locking_mode = {:?} falls back to LOCK TABLES ... READ on the tables being bootstrapped",
+                cfg.snapshot.locking_mode
+            ),
+            "GRANT RELOAD ON *.* TO the user, or set snapshot.locking_mode = \"none\"",
+        );
+    }
+    if missing.is_empty() {
+        CheckItem::pass("privileges", "REPLICATION SLAVE, REPLICATION CLIENT, SELECT present")
+    } else {
+        CheckItem::new(
+            "privileges",
+            Outcome::Fail,
+            format!("missing: {}", missing.join(", ")),
+            format!("GRANT {} ON *.* TO the user", missing.join(", ")),
+        )
+    }
+}
+
+async fn check_retention(conn: &mut Conn) -> CheckItem {
+    // MySQL 8 and MariaDB 10.6+ have binlog_expire_logs_seconds; older ones expire_logs_days.
+    let seconds = match my::variable(conn, "binlog_expire_logs_seconds").await {
+        Ok(Some(s)) => s.parse::<f64>().ok(),
+        _ => None,
+    };
+    let seconds = match seconds {
+        Some(s) => s,
+        None => match my::variable(conn, "expire_logs_days").await {
+            Ok(Some(d)) => d.parse::<f64>().unwrap_or(0.0) * 86400.0,
+            _ => 0.0,
+        },
+    };
+    if seconds == 0.0 {
+        CheckItem::pass("binlog_retention", "binlogs are never purged automatically")
+    } else if seconds >= 86400.0 {
+        CheckItem::pass(
+            "binlog_retention",
+            format!("binlogs kept {:.1} days", seconds / 86400.0),
+        )
+    } else {
+        CheckItem::new(
+            "binlog_retention",
+            Outcome::Warn,
+            format!("binlogs kept only {:.1} hours", seconds / 3600.0),
+            "keep binlogs longer than the longest downtime you want to survive (binlog_expire_logs_seconds >= 86400)",
+        )
+    }
+}
+
+/// Captured tables without a primary key cannot be written to HBase (their rows have no key).
+async fn check_primary_keys(cfg: &Config, conn: &mut Conn) -> CheckItem {
+    let filter = TableFilter::new(&cfg.capture);
+    let rows: Vec<(String, String, u64)> = match conn
+        .query(
+            "SELECT t.TABLE_SCHEMA, t.TABLE_NAME, \
+               (SELECT COUNT(*) FROM information_schema.TABLE_CONSTRAINTS c \
+                 WHERE c.TABLE_SCHEMA = t.TABLE_SCHEMA AND c.TABLE_NAME = t.TABLE_NAME \
+                   AND c.CONSTRAINT_TYPE = 'PRIMARY KEY') \
+             FROM information_schema.TABLES t \
+             WHERE t.TABLE_TYPE = 'BASE TABLE' \
+               AND t.TABLE_SCHEMA NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys')",
+        )
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => return CheckItem::new("primary_keys", Outcome::Fail, format!("cannot list tables: {e}"), ""),
+    };
+    let captured: Vec<_> = rows
+        .iter()
+        .filter(|(db, t, _)| filter.captures(db, t))
+        .collect();
+    let without: Vec<String> = captured
+        .iter()
+        .filter(|(_, _, pk)| *pk == 0)
+        .map(|(db, t, _)| format!("{db}.{t}"))
+        .collect();
+    if without.is_empty() {
+        CheckItem::pass(
+            "primary_keys",
+            format!("{} captured table(s), all with a primary key", captured.len()),
+        )
+    } else {
+        CheckItem::new(
+            "primary_keys",
+            Outcome::Warn,
+            format!("captured tables without a primary key (their rows go to the dead-letter output, not HBase): {}", without.join(", ")),
+            "add a primary key, set a row_key in [[mapping.tables]], or exclude them in [capture] exclude",
+        )
+    }
+}
+
+/// Prints the report; returns whether every item passed (warnings allowed).
+pub fn print_report(items: &[CheckItem]) -> bool {
+    for item in items {
+        let tag = match item.outcome {
+            Outcome::Pass => "PASS",
+            Outcome::Warn => "WARN",
+            Outcome::Fail => "FAIL",
+        };
+        println!("[{tag}] {:<20} {}", item.name, item.detail);
+        if item.outcome != Outcome::Pass && !item.hint.is_empty() {
+            println!("       {:<20} fix: {}", "", item.hint);
+        }
+    }
+    let failed: Vec<&str> = items
+        .iter()
+        .filter(|i| i.outcome == Outcome::Fail)
+        .map(|i| i.name.as_str())
+        .collect();
+    if failed.is_empty() {
+        println!("all checks passed");
+        true
+    } else {
+        println!("{} check(s) failed: {}", failed.len(), failed.join(", "));
+        false
+    }
+}

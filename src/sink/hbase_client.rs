@@ -1,0 +1,85 @@
+//! A blocking Thrift1 connection to HBase (the `hbase-thrift` crate), with socket timeouts so a
+//! hung server is an error instead of a stuck writer. Writers own one connection each and run
+//! on their own threads; async code reaches HBase through `spawn_blocking`.
+
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use hbase_thrift::hbase::{ColumnDescriptor, HbaseSyncClient, THbaseSyncClient};
+use thrift::protocol::{TBinaryInputProtocol, TBinaryOutputProtocol};
+use thrift::transport::{
+    ReadHalf, TBufferedReadTransport, TBufferedWriteTransport, TIoChannel, TTcpChannel, WriteHalf,
+};
+
+use crate::error::{Result, SyncError};
+
+pub type ThriftClient = HbaseSyncClient<
+    TBinaryInputProtocol<TBufferedReadTransport<ReadHalf<TTcpChannel>>>,
+    TBinaryOutputProtocol<TBufferedWriteTransport<WriteHalf<TTcpChannel>>>,
+>;
+
+/// Opens a connection to the Thrift1 server at `addr` (`host:port`).
+pub fn connect(addr: &str, timeout: Duration) -> Result<ThriftClient> {
+    let unreachable = |e: &dyn std::fmt::Display| {
+        SyncError::Hbase(format!(
+            "HBase Thrift server at {addr} is unreachable: {e}; check [hbase] thrift and that the HBase Thrift1 server runs (scripts/services.sh up hbase)"
+        ))
+    };
+    let sockaddr = addr
+        .to_socket_addrs()
+        .map_err(|e| unreachable(&e))?
+        .next()
+        .ok_or_else(|| unreachable(&"no address"))?;
+    let stream = TcpStream::connect_timeout(&sockaddr, timeout.min(Duration::from_secs(10)))
+        .map_err(|e| unreachable(&e))?;
+    stream.set_read_timeout(Some(timeout)).map_err(|e| unreachable(&e))?;
+    stream.set_write_timeout(Some(timeout)).map_err(|e| unreachable(&e))?;
+    stream.set_nodelay(true).map_err(|e| unreachable(&e))?;
+    let (i, o) = TTcpChannel::with_stream(stream)
+        .split()
+        .map_err(|e| unreachable(&e))?;
+    Ok(HbaseSyncClient::new(
+        TBinaryInputProtocol::new(TBufferedReadTransport::with_capacity(64 << 10, i), true),
+        TBinaryOutputProtocol::new(TBufferedWriteTransport::with_capacity(1 << 20, o), true),
+    ))
+}
+
+/// Maps a Thrift error to ours, naming HBase.
+pub fn hbase_err(what: &str, e: thrift::Error) -> SyncError {
+    SyncError::Hbase(format!("HBase/Thrift {what} failed: {e}"))
+}
+
+/// Table names, as a liveness probe and for existence checks.
+pub fn table_names(client: &mut ThriftClient) -> Result<Vec<String>> {
+    let names = client
+        .get_table_names()
+        .map_err(|e| hbase_err("getTableNames", e))?;
+    Ok(names
+        .into_iter()
+        .map(|n| String::from_utf8_lossy(&n).into_owned())
+        .collect())
+}
+
+/// Creates `table` with one family when it does not exist yet.
+pub fn ensure_table(client: &mut ThriftClient, table: &str, family: &str, max_versions: u32) -> Result<()> {
+    if table_names(client)?.iter().any(|t| t == table) {
+        return Ok(());
+    }
+    let family = ColumnDescriptor {
+        name: Some(format!("{family}:").into_bytes()),
+        max_versions: Some(max_versions as i32),
+        compression: Some("NONE".into()),
+        in_memory: Some(false),
+        bloom_filter_type: Some("NONE".into()),
+        bloom_filter_vector_size: Some(0),
+        bloom_filter_nb_hashes: Some(0),
+        block_cache_enabled: Some(true),
+        time_to_live: Some(i32::MAX),
+    };
+    match client.create_table(table.as_bytes().to_vec(), vec![family]) {
+        Ok(()) => Ok(()),
+        // Another writer created it in between.
+        Err(thrift::Error::User(e)) if format!("{e:?}").contains("AlreadyExists") => Ok(()),
+        Err(e) => Err(hbase_err(&format!("createTable {table}"), e)),
+    }
+}

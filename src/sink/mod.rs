@@ -1,0 +1,4 @@
+//! Sinks: where changes are written. HBase (the copy kept exact) and Kafka (change events).
+
+pub mod hbase_client;
+pub mod kafka;

@@ -1,0 +1,4 @@
+//! Sources: where changes come from. The binlog stream and table snapshots (bootstraps).
+
+pub mod decode;
+pub mod mysql;

@@ -1,0 +1,132 @@
+//! Connections to the source server and the facts about it the service depends on.
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Opts, OptsBuilder, Pool};
+
+use crate::config::{MysqlConfig, SecretUrl};
+use crate::error::{Result, SyncError};
+
+/// Every identifier interpolated into SQL goes through here.
+pub fn quote_identifier(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
+}
+
+/// `db`.`table`, quoted.
+pub fn quote_table(db: &str, table: &str) -> String {
+    format!("{}.{}", quote_identifier(db), quote_identifier(table))
+}
+
+/// Connection options for a URL, with our timeouts and the session settings every query relies
+/// on: UTC, so TIMESTAMP values read as text equal the binlog's UTC seconds.
+pub fn opts(url: &SecretUrl, _cfg: &MysqlConfig, database: Option<&str>) -> Result<Opts> {
+    let base = Opts::from_url(url.expose())
+        .map_err(|e| SyncError::Other(format!("mysql.url {} is not a valid URL: {e}", url.redacted())))?;
+    let builder = OptsBuilder::from_opts(base)
+        .db_name(database)
+        .prefer_socket(false)
+        .init(vec![
+            "SET time_zone = '+00:00'".to_string(),
+            "SET NAMES utf8mb4".to_string(),
+        ]);
+    Ok(builder.into())
+}
+
+/// One connection, with a clear error naming the server (never the password).
+pub async fn connect(url: &SecretUrl, cfg: &MysqlConfig, database: Option<&str>) -> Result<Conn> {
+    let opts = opts(url, cfg, database)?;
+    match tokio::time::timeout(cfg.connect_timeout * 2, Conn::new(opts)).await {
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(e)) => Err(SyncError::Other(format!(
+            "cannot connect to MySQL at {}: {e}; check [mysql] url, that the server runs and that the user may connect from here",
+            url.redacted()
+        ))),
+        Err(_) => Err(SyncError::Other(format!(
+            "cannot connect to MySQL at {}: timed out after {:?}",
+            url.redacted(),
+            cfg.connect_timeout * 2
+        ))),
+    }
+}
+
+pub fn pool(url: &SecretUrl, cfg: &MysqlConfig, database: Option<&str>) -> Result<Pool> {
+    Ok(Pool::new(opts(url, cfg, database)?))
+}
+
+/// A position in one server's binlog.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+pub struct BinlogPosition {
+    pub file: String,
+    pub pos: u64,
+}
+
+impl std::fmt::Display for BinlogPosition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.file, self.pos)
+    }
+}
+
+/// The server's current binlog position and GTID set (empty when the server has no GTIDs).
+pub async fn current_position(conn: &mut Conn) -> Result<(BinlogPosition, Option<String>)> {
+    let row: Option<mysql_async::Row> = match conn.query_first("SHOW MASTER STATUS").await {
+        Ok(row) => row,
+        // MySQL 8.4 removed SHOW MASTER STATUS in favour of SHOW BINARY LOG STATUS.
+        Err(mysql_async::Error::Server(_)) => conn.query_first("SHOW BINARY LOG STATUS").await?,
+        Err(e) => return Err(e.into()),
+    };
+    let Some(row) = row else {
+        return Err(SyncError::ServerSetting {
+            setting: "log_bin".into(),
+            expected: "ON".into(),
+            actual: "OFF".into(),
+            hint: "start the server with log_bin (and binlog_format=ROW)".into(),
+        });
+    };
+    let file: String = row.get(0).unwrap_or_default();
+    let pos: u64 = row.get(1).unwrap_or_default();
+    let gtid = gtid_executed(conn).await?;
+    Ok((BinlogPosition { file, pos }, gtid))
+}
+
+/// GTID set of the server: MySQL's `gtid_executed` when GTID mode is on, MariaDB's
+/// `gtid_binlog_pos`; `None` when the server has none.
+pub async fn gtid_executed(conn: &mut Conn) -> Result<Option<String>> {
+    let mariadb: Option<String> = conn
+        .query_first("SELECT @@global.gtid_binlog_pos")
+        .await
+        .ok()
+        .flatten();
+    if let Some(g) = mariadb {
+        return Ok(Some(g).filter(|g| !g.is_empty()));
+    }
+    let mysql: Option<String> = conn
+        .query_first("SELECT @@global.gtid_executed")
+        .await
+        .ok()
+        .flatten();
+    Ok(mysql.filter(|g| !g.is_empty()))
+}
+
+/// A global variable as text, `None` when the server does not know it.
+pub async fn variable(conn: &mut Conn, name: &str) -> Result<Option<String>> {
+    let row: Option<(String, String)> = conn
+        .exec_first("SHOW GLOBAL VARIABLES WHERE Variable_name = ?", (name,))
+        .await?;
+    Ok(row.map(|(_, v)| v))
+}
+
+/// Binlog files the server still has, oldest first.
+pub async fn binlog_files(conn: &mut Conn) -> Result<Vec<String>> {
+    let rows: Vec<mysql_async::Row> = conn.query("SHOW BINARY LOGS").await?;
+    Ok(rows.into_iter().filter_map(|r| r.get::<String, _>(0)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_quoted() {
+        assert_eq!(quote_identifier("a`b"), "`a``b`");
+        assert_eq!(quote_table("db", "t"), "`db`.`t`");
+    }
+}
