@@ -8,7 +8,9 @@
 #           Idempotent. Exits non-zero (and names the log file) if a server does not come up.
 #   down    stop the server(s) (graceful, then SIGKILL after a timeout) and wait until the ports
 #           are free. Data is kept. Stopping a stopped server is fine.
+#   restart down then up.
 #   status  one line per service: running/stopped and its port(s). Always exits 0.
+#   up/down/restart hold a lock (.data/.services.lock), so concurrent calls queue up.
 #
 # Servers (all bound to 127.0.0.1):
 #   mariadb  3306   MariaDB (Debian package), binlog ROW/FULL, user root with an EMPTY password
@@ -42,8 +44,9 @@ die() { echo "[services] ERROR: $*" >&2; exit 1; }
 alive() { # pid -> 0 if the process exists and is not a zombie
   local st
   [[ -n "${1:-}" && -r /proc/$1/stat ]] || return 1
-  st="$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" || return 1
-  [[ -n "$st" && "$st" != Z ]]
+  st="$(<"/proc/$1/stat")" 2>/dev/null || return 1
+  st="${st##*) }" # fields after "(comm) ": state first
+  [[ -n "$st" && "${st:0:1}" != Z ]]
 }
 
 cmdline_has() { # pid marker
@@ -64,7 +67,7 @@ find_pid() {
     pid="${f#/proc/}"
     pid="${pid%/cmdline}"
     if alive "$pid" && cmdline_has "$pid" "$2"; then
-      echo "$pid" >"$1"
+      echo "$pid" 2>/dev/null >"$1" || true
       echo "$pid"
       return 0
     fi
@@ -114,8 +117,8 @@ stop_pid() {
 start_bg() {
   local pidfile="$1" logfile="$2"; shift 2
   mkdir -p "$(dirname "$pidfile")" "$(dirname "$logfile")"
-  echo "=== $(date -Is) starting: $*" >>"$logfile"
-  setsid nohup "$@" </dev/null >>"$logfile" 2>&1 &
+  echo "=== $(date -Is) starting: $* " | sed -E 's/ -cp [^ ]+ / -cp <classpath> /' >>"$logfile"
+  setsid nohup "$@" </dev/null >>"$logfile" 2>&1 9>&- &  # 9: our lock, not the server's
   echo $! >"$pidfile"
 }
 
@@ -125,7 +128,7 @@ fail_with_log() { # message logfile...
   for f in "$@"; do
     [[ -f "$f" ]] || continue
     echo "[services] --- last lines of $f:" >&2
-    tail -n 25 "$f" >&2 || true
+    tail -n 60 "$f" | grep -v '^[[:space:]]' | tail -n 12 >&2 || true  # no stack-trace lines
   done
   echo "[services] see log file(s): $*" >&2
   exit 1
@@ -155,7 +158,7 @@ resolve_classpath() {
   local cpf="$dir/classpath.txt" sumf="$dir/classpath.sha256" want ok=1 jars j attempt
   want="$(sha256sum "$pom" | cut -d' ' -f1)"
   if [[ -s "$cpf" && -f "$sumf" && "$(<"$sumf")" == "$want" ]]; then
-    IFS=: read -r -a jars <"$cpf"
+    IFS=: read -r -a jars <"$cpf" || true  # no trailing newline
     for j in "${jars[@]}"; do [[ -f "$j" ]] || { ok=0; break; }; done
     ((ok)) && return 0
   fi
@@ -314,7 +317,12 @@ mariadb_wait() {
   done
   if [[ ! -f "$MDB/.users-ok" ]]; then
     # root with an empty mysql_native_password from localhost (socket), 127.0.0.1, ::1 and '%'
-    local h sql="DROP USER IF EXISTS ''@'localhost'; DROP USER IF EXISTS ''@'$(hostname)';"
+    local h hn sql="DROP USER IF EXISTS ''@'localhost';"
+    hn="$(hostname 2>/dev/null || true)"
+    case "$hn" in
+      "" | localhost | 127.0.0.1 | ::1 | %) ;;
+      *) sql+="DROP USER IF EXISTS ''@'$hn'; DROP USER IF EXISTS 'root'@'$hn';" ;;
+    esac
     for h in localhost 127.0.0.1 ::1 %; do
       sql+="CREATE USER IF NOT EXISTS 'root'@'$h' IDENTIFIED VIA mysql_native_password USING '';"
       sql+="ALTER USER 'root'@'$h' IDENTIFIED VIA mysql_native_password USING '';"
@@ -350,7 +358,7 @@ hbase_master_pid() { find_pid "$HB_MASTER_PIDFILE" "$HB_MASTER_MARKER"; }
 hbase_thrift_pid() { find_pid "$HB_THRIFT_PIDFILE" "$HB_THRIFT_MARKER"; }
 
 write_hbase_conf() {
-  mkdir -p "$HB/conf" "$HB/logs" "$HB/root" "$HB/tmp" "$HB/zookeeper"
+  mkdir -p "$HB/conf" "$HB/logs" "$HB/tmp" "$HB/zookeeper" # root: created by HBase itself
   local prop
   {
     echo '<?xml version="1.0"?>'
@@ -374,6 +382,8 @@ hbase.regionserver.port 16020
 hbase.regionserver.info.port 16030
 hbase.regionserver.info.bindAddress 127.0.0.1
 hbase.thrift.info.port 9095
+zookeeper.recovery.retry 1
+zookeeper.recovery.retry.intervalmill 200
 hbase.thrift.info.bindAddress 127.0.0.1
 EOF
     echo '</configuration>'
@@ -426,6 +436,17 @@ hbase_start() {
     for p in 2181 16000 16010 16020 16030; do
       listening "$p" && die "port $p is in use by a process not started by this script"
     done
+    if [[ -n "$(ls -A "$HB/root" 2>/dev/null)" && ! -f "$HB/root/hbase.version" ]]; then
+      # e.g. .data deleted under a running HBase, whose shutdown then re-created a few dirs
+      if [[ -z "$(ls -A "$HB/root/data/default" 2>/dev/null)" ]]; then
+        log "hbase root $HB/root is incomplete (no hbase.version, no user tables): wiping it"
+        rm -rf "$HB/root" "$HB/zookeeper"
+        mkdir -p "$HB/root" "$HB/zookeeper"
+      else
+        die "$HB/root has user tables but no hbase.version: fix or delete $HB by hand"
+      fi
+    fi
+    HB_LOG_OFFSET=$(stat -c %s "$HB/logs/hbase-master.log" 2>/dev/null || echo 0)
     log "starting hbase master (standalone, embedded zookeeper)"
     hbase_java "$HB_MASTER_MARKER" hbase-master.log 1g org.apache.hadoop.hbase.master.HMaster start
     start_bg "$HB_MASTER_PIDFILE" "$HB/logs/master.out" "${JAVA_CMD[@]}"
@@ -443,20 +464,36 @@ hbase_start_thrift() {
   HB_FRESH=1
 }
 
+# fail fast when the master aborted (its JVM may linger for minutes after that)
+hbase_check_master() { # logs...
+  [[ -n "$(hbase_master_pid)" ]] || fail_with_log "hbase master exited during startup" "$@"
+  if [[ -n "${HB_LOG_OFFSET:-}" ]] \
+    && tail -c +"$((HB_LOG_OFFSET + 1))" "$HB/logs/hbase-master.log" 2>/dev/null | grep -q 'ABORTING master'; then
+    local pid
+    pid="$(hbase_master_pid)"
+    [[ -n "$pid" ]] && kill -KILL "$pid" 2>/dev/null
+    pid="$(hbase_thrift_pid)"
+    [[ -n "$pid" ]] && kill -KILL "$pid" 2>/dev/null
+    echo "[services] $(tail -c +"$((HB_LOG_OFFSET + 1))" "$HB/logs/hbase-master.log" | grep -m1 -A1 'ABORTING master\|Failed to become active')" >&2
+    fail_with_log "hbase master aborted during startup (killed it)" "$@"
+  fi
+  return 0
+}
+
 hbase_wait() {
   local timeout="${SERVICES_TIMEOUT_HBASE:-300}" deadline logs
   logs=("$HB/logs/hbase-master.log" "$HB/logs/master.out")
   deadline=$((SECONDS + timeout))
   # thrift needs zookeeper: wait for the master's embedded zookeeper first
   until listening 2181; do
-    [[ -n "$(hbase_master_pid)" ]] || fail_with_log "hbase master exited during startup" "${logs[@]}"
+    hbase_check_master "${logs[@]}"
     ((SECONDS >= deadline)) && fail_with_log "hbase zookeeper (2181) not up within ${timeout}s" "${logs[@]}"
     sleep 1
   done
   hbase_start_thrift
   logs+=("$HB/logs/thrift.log" "$HB/logs/thrift.out")
   until "$PY" "$ROOT/services/hbase/thrift_check.py" --timeout 20 ping 2>"$HB/logs/check.log"; do
-    [[ -n "$(hbase_master_pid)" ]] || fail_with_log "hbase master exited during startup" "${logs[@]}"
+    hbase_check_master "${logs[@]}"
     [[ -n "$(hbase_thrift_pid)" ]] || fail_with_log "hbase thrift server exited during startup" "${logs[@]}"
     ((SECONDS >= deadline)) && fail_with_log "hbase thrift did not answer getTableNames within ${timeout}s ($(cat "$HB/logs/check.log"))" "${logs[@]}"
     sleep 2
@@ -464,6 +501,7 @@ hbase_wait() {
   if [[ "${HB_FRESH:-0}" == 1 && "${SERVICES_HBASE_SMOKE:-1}" != 0 ]]; then
     # regions really assignable: create/put/get/drop a scratch table
     until "$PY" "$ROOT/services/hbase/thrift_check.py" --timeout 60 smoke >/dev/null 2>"$HB/logs/check.log"; do
+      hbase_check_master "${logs[@]}"
       ((SECONDS >= deadline)) && fail_with_log "hbase smoke test (create/put/get/drop) failed for ${timeout}s: $(cat "$HB/logs/check.log")" "${logs[@]}"
       sleep 2
     done
@@ -555,7 +593,14 @@ kafka_start() {
   listening 9093 && die "port 9093 is in use by a process not started by this script"
   write_kafka_conf
   if [[ ! -f "$KF/data/meta.properties" ]]; then
-    [[ -s "$KF/cluster.id" ]] || "$PY" -c 'import base64,uuid;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode())' >"$KF/cluster.id"
+    # 22-char base64url uuid; never starting with "-" (it would be read as an option)
+    [[ -s "$KF/cluster.id" ]] || "$PY" -c '
+import base64, uuid
+while True:
+    i = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    if i[0].isalnum():
+        print(i)
+        break' >"$KF/cluster.id"
     log "formatting kafka storage (cluster id $(<"$KF/cluster.id"))"
     kafka_java "-Dmysql2hbase.service=kafka-format@$ROOT" 256m kafka.tools.StorageTool format \
       -t "$(<"$KF/cluster.id")" -c "$KF/conf/server.properties" --ignore-formatted
@@ -626,6 +671,12 @@ main() {
     case "$svc" in mariadb | hbase | kafka) ;; *) echo "unknown service: $svc" >&2; usage ;; esac
   done
   mkdir -p "$DATA"
+  case "$cmd" in
+    up | down | restart)
+      exec 9>"$DATA/.services.lock"
+      flock -w 900 9 || die "timed out waiting for another services.sh (lock $DATA/.services.lock)"
+      ;;
+  esac
   case "$cmd" in
     up)
       # launch everything first, then wait: the JVMs start in parallel
