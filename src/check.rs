@@ -31,7 +31,12 @@ pub struct CheckItem {
 }
 
 impl CheckItem {
-    fn new(name: &str, outcome: Outcome, detail: impl Into<String>, hint: impl Into<String>) -> Self {
+    fn new(
+        name: &str,
+        outcome: Outcome,
+        detail: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Self {
         CheckItem {
             name: name.into(),
             outcome,
@@ -149,7 +154,9 @@ async fn check_mysql(cfg: &Config, conn: &mut Conn, items: &mut Vec<CheckItem>) 
         CheckItem::new(
             "binlog_row_metadata",
             Outcome::Warn,
-            format!("binlog_row_metadata = {metadata}; column names will come from the schema cache"),
+            format!(
+                "binlog_row_metadata = {metadata}; column names will come from the schema cache"
+            ),
             "FULL recommended (MySQL 8.0+, MariaDB 10.5+): SET GLOBAL binlog_row_metadata = 'FULL'",
         )
     });
@@ -171,7 +178,12 @@ async fn check_mysql(cfg: &Config, conn: &mut Conn, items: &mut Vec<CheckItem>) 
             "server_id",
             format!("server {id}, ours {}", cfg.mysql.server_id),
         ),
-        Err(_) => CheckItem::new("server_id", Outcome::Fail, format!("server_id = {server_id}"), ""),
+        Err(_) => CheckItem::new(
+            "server_id",
+            Outcome::Fail,
+            format!("server_id = {server_id}"),
+            "",
+        ),
     });
     items.push(check_privileges(cfg, conn).await);
     items.push(check_retention(conn).await);
@@ -196,7 +208,11 @@ async fn check_privileges(cfg: &Config, conn: &mut Conn) -> CheckItem {
         .filter(|g| g.contains(" ON *.* "))
         .map(|g| g.to_uppercase())
         .collect();
-    let has = |p: &str| global.iter().any(|g| g.contains("ALL PRIVILEGES") || g.contains(p));
+    let has = |p: &str| {
+        global
+            .iter()
+            .any(|g| g.contains("ALL PRIVILEGES") || g.contains(p))
+    };
     let mut missing = Vec::new();
     if !has("REPLICATION SLAVE") {
         missing.push("REPLICATION SLAVE");
@@ -221,7 +237,10 @@ async fn check_privileges(cfg: &Config, conn: &mut Conn) -> CheckItem {
         );
     }
     if missing.is_empty() {
-        CheckItem::pass("privileges", "REPLICATION SLAVE, REPLICATION CLIENT, SELECT present")
+        CheckItem::pass(
+            "privileges",
+            "REPLICATION SLAVE, REPLICATION CLIENT, SELECT present",
+        )
     } else {
         CheckItem::new(
             "privileges",
@@ -292,7 +311,10 @@ async fn check_primary_keys(cfg: &Config, conn: &mut Conn) -> CheckItem {
     if without.is_empty() {
         CheckItem::pass(
             "primary_keys",
-            format!("{} captured table(s), all with a primary key", captured.len()),
+            format!(
+                "{} captured table(s), all with a primary key",
+                captured.len()
+            ),
         )
     } else {
         CheckItem::new(

@@ -529,8 +529,16 @@ impl Config {
         ] {
             for p in patterns {
                 if p.split('.').count() != parts || p.split('.').any(str::is_empty) {
-                    let shape = if parts == 2 { "db.table" } else { "db.table.column" };
-                    return Err(bad(key, p, &format!("patterns of the form {shape}, * as wildcard")));
+                    let shape = if parts == 2 {
+                        "db.table"
+                    } else {
+                        "db.table.column"
+                    };
+                    return Err(bad(
+                        key,
+                        p,
+                        &format!("patterns of the form {shape}, * as wildcard"),
+                    ));
                 }
             }
         }
@@ -563,7 +571,11 @@ impl Config {
                 ));
             }
             if o.row_key.as_ref().is_some_and(|k| k.is_empty()) {
-                return Err(bad("mapping.tables.row_key", "[]", "one or more column names"));
+                return Err(bad(
+                    "mapping.tables.row_key",
+                    "[]",
+                    "one or more column names",
+                ));
             }
         }
         let p = &self.pipeline;
@@ -589,7 +601,11 @@ impl Config {
             }
         }
         if self.admin.listen.parse::<std::net::SocketAddr>().is_err() {
-            return Err(bad("admin.listen", &self.admin.listen, "ip:port, e.g. 127.0.0.1:8686"));
+            return Err(bad(
+                "admin.listen",
+                &self.admin.listen,
+                "ip:port, e.g. 127.0.0.1:8686",
+            ));
         }
         Ok(())
     }
@@ -641,7 +657,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("locking_mod"), "{err}");
-        assert!(err.contains("locking_mode"), "should list the known keys: {err}");
+        assert!(
+            err.contains("locking_mode"),
+            "should list the known keys: {err}"
+        );
     }
 
     #[test]
@@ -650,7 +669,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("locking_mode"), "{err}");
-        assert!(err.contains("minimal") && err.contains("extended") && err.contains("none"), "{err}");
+        assert!(
+            err.contains("minimal") && err.contains("extended") && err.contains("none"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -658,11 +680,17 @@ mod tests {
         let err = Config::from_toml(&format!("{MINIMAL}\n[pipeline]\nwriters = 0\n"))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("pipeline.writers") && err.contains("1 to 64"), "{err}");
+        assert!(
+            err.contains("pipeline.writers") && err.contains("1 to 64"),
+            "{err}"
+        );
         let err = Config::from_toml(&format!("{MINIMAL}\n[capture]\ninclude = [\"shop\"]\n"))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("capture.include") && err.contains("db.table"), "{err}");
+        assert!(
+            err.contains("capture.include") && err.contains("db.table"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -698,7 +726,9 @@ mod tests {
             .into_iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let err = Config::load_with_env(&file, Some(env)).unwrap_err().to_string();
+        let err = Config::load_with_env(&file, Some(env))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("locking_mode"), "{err}");
     }
 }

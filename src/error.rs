@@ -59,7 +59,9 @@ impl SyncError {
     /// Whether retrying from the last checkpoint may succeed (lost connections, outages).
     pub fn is_transient(&self) -> bool {
         match self {
-            SyncError::Mysql(e) => matches!(e, mysql_async::Error::Io(_) | mysql_async::Error::Driver(_)),
+            SyncError::Mysql(e) => {
+                matches!(e, mysql_async::Error::Io(_) | mysql_async::Error::Driver(_))
+            }
             SyncError::Hbase(_) | SyncError::Kafka(_) => true,
             _ => false,
         }

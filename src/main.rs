@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use mysql2hbase::config::Config;
 
 #[derive(Parser)]
-#[command(name = "mysql2hbase", version, about = "Keeps HBase tables exactly in sync with MySQL")]
+#[command(
+    name = "mysql2hbase",
+    version,
+    about = "Keeps HBase tables exactly in sync with MySQL"
+)]
 struct Cli {
     /// Log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Human, global = true)]
@@ -32,6 +36,20 @@ enum Command {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Runs the sync daemon: streams the binlog into HBase until SIGTERM/SIGINT.
+    Run {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Prints the first rows of the HBase table a MySQL table is mapped to.
+    Peek {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The source table, `db.table`.
+        table: String,
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
     },
     /// Creates the state schema and applies pending migrations.
     Migrate {
@@ -85,6 +103,42 @@ async fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
+        Command::Run { config } => {
+            let cfg = match load(&config) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                let _ = stop.send(true);
+            });
+            match mysql2hbase::core::pipeline::run(cfg, stopped).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Peek {
+            config,
+            table,
+            limit,
+        } => {
+            let cfg = match load(&config) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            match peek(&cfg, &table, limit) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Migrate { config } => {
             let cfg = match load(&config) {
                 Ok(c) => c,
@@ -96,7 +150,11 @@ async fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Ok((_, applied)) => {
-                    println!("applied to `{}`: {}", cfg.state.database, applied.join(", "));
+                    println!(
+                        "applied to `{}`: {}",
+                        cfg.state.database,
+                        applied.join(", ")
+                    );
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
@@ -106,4 +164,51 @@ async fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
+fn peek(cfg: &Config, source: &str, limit: usize) -> anyhow::Result<()> {
+    use mysql2hbase::sink::hbase_client;
+    let (db, table) = source
+        .split_once('.')
+        .ok_or_else(|| anyhow::anyhow!("name the table as db.table, not {source:?}"))?;
+    let hbase_table = cfg
+        .mapping
+        .tables
+        .iter()
+        .find(|o| o.source == source)
+        .and_then(|o| o.table.clone())
+        .unwrap_or_else(|| {
+            mysql2hbase::core::mapping::hbase_table_name(&cfg.mapping.table, db, table)
+        });
+    let mut client = hbase_client::connect(&cfg.hbase.thrift, cfg.hbase.timeout)?;
+    if !hbase_client::table_names(&mut client)?.contains(&hbase_table) {
+        anyhow::bail!("HBase table {hbase_table} does not exist yet");
+    }
+    println!("HBase table {hbase_table}:");
+    let n = hbase_client::scan_rows(&mut client, &hbase_table, Some(limit), |(key, cells)| {
+        let cells: Vec<String> = cells
+            .iter()
+            .map(|(c, v)| {
+                format!(
+                    "{}={}",
+                    String::from_utf8_lossy(c),
+                    String::from_utf8_lossy(v)
+                )
+            })
+            .collect();
+        println!("  {}  {}", String::from_utf8_lossy(&key), cells.join(" "));
+    })?;
+    println!("({n} row(s) shown)");
+    Ok(())
 }

@@ -1,4 +1,10 @@
 //! The processing core between sources and sinks: routing (filters, mapping), partitioning,
 //! batching and checkpoints.
 
+pub mod batch;
+pub mod change;
+pub mod checkpoint;
 pub mod filter;
+pub mod mapping;
+pub mod pipeline;
+pub mod version;

@@ -32,8 +32,12 @@ pub fn connect(addr: &str, timeout: Duration) -> Result<ThriftClient> {
         .ok_or_else(|| unreachable(&"no address"))?;
     let stream = TcpStream::connect_timeout(&sockaddr, timeout.min(Duration::from_secs(10)))
         .map_err(|e| unreachable(&e))?;
-    stream.set_read_timeout(Some(timeout)).map_err(|e| unreachable(&e))?;
-    stream.set_write_timeout(Some(timeout)).map_err(|e| unreachable(&e))?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .map_err(|e| unreachable(&e))?;
+    stream
+        .set_write_timeout(Some(timeout))
+        .map_err(|e| unreachable(&e))?;
     stream.set_nodelay(true).map_err(|e| unreachable(&e))?;
     let (i, o) = TTcpChannel::with_stream(stream)
         .split()
@@ -61,7 +65,12 @@ pub fn table_names(client: &mut ThriftClient) -> Result<Vec<String>> {
 }
 
 /// Creates `table` with one family when it does not exist yet.
-pub fn ensure_table(client: &mut ThriftClient, table: &str, family: &str, max_versions: u32) -> Result<()> {
+pub fn ensure_table(
+    client: &mut ThriftClient,
+    table: &str,
+    family: &str,
+    max_versions: u32,
+) -> Result<()> {
     if table_names(client)?.iter().any(|t| t == table) {
         return Ok(());
     }
@@ -82,4 +91,62 @@ pub fn ensure_table(client: &mut ThriftClient, table: &str, family: &str, max_ve
         Err(thrift::Error::User(e)) if format!("{e:?}").contains("AlreadyExists") => Ok(()),
         Err(e) => Err(hbase_err(&format!("createTable {table}"), e)),
     }
+}
+
+/// One HBase row as read back: key and `(family:qualifier, value)` pairs of the latest versions.
+pub type ScannedRow = (Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>);
+
+/// Reads up to `limit` rows of `table` from the start (all rows with `None`), calling `each` on
+/// every page so callers need not hold the whole table.
+pub fn scan_rows(
+    client: &mut ThriftClient,
+    table: &str,
+    limit: Option<usize>,
+    mut each: impl FnMut(ScannedRow),
+) -> Result<usize> {
+    use hbase_thrift::hbase::TScan;
+    let page = limit.unwrap_or(1000).min(1000) as i32;
+    // TScan's Default fills every field (timestamp 0, empty filter), which HBase would apply.
+    let scan = TScan {
+        start_row: None,
+        stop_row: None,
+        timestamp: None,
+        columns: None,
+        caching: Some(page),
+        filter_string: None,
+        batch_size: None,
+        sort_columns: None,
+        reversed: None,
+        cache_blocks: None,
+    };
+    let id = client
+        .scanner_open_with_scan(table.as_bytes().to_vec(), scan, Default::default())
+        .map_err(|e| hbase_err(&format!("scannerOpen on {table}"), e))?;
+    let mut seen = 0usize;
+    let result = (|| {
+        while limit.is_none_or(|l| seen < l) {
+            let rows = client
+                .scanner_get_list(id, page)
+                .map_err(|e| hbase_err(&format!("scannerGetList on {table}"), e))?;
+            if rows.is_empty() {
+                break;
+            }
+            for r in rows {
+                if limit.is_some_and(|l| seen >= l) {
+                    break;
+                }
+                let cells = r
+                    .columns
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(col, cell)| (col, cell.value.unwrap_or_default()))
+                    .collect();
+                each((r.row.unwrap_or_default(), cells));
+                seen += 1;
+            }
+        }
+        Ok(seen)
+    })();
+    let _ = client.scanner_close(id);
+    result
 }

@@ -1,4 +1,5 @@
 //! Sinks: where changes are written. HBase (the copy kept exact) and Kafka (change events).
 
+pub mod hbase;
 pub mod hbase_client;
 pub mod kafka;

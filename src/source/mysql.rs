@@ -19,8 +19,12 @@ pub fn quote_table(db: &str, table: &str) -> String {
 /// Connection options for a URL, with our timeouts and the session settings every query relies
 /// on: UTC, so TIMESTAMP values read as text equal the binlog's UTC seconds.
 pub fn opts(url: &SecretUrl, _cfg: &MysqlConfig, database: Option<&str>) -> Result<Opts> {
-    let base = Opts::from_url(url.expose())
-        .map_err(|e| SyncError::Other(format!("mysql.url {} is not a valid URL: {e}", url.redacted())))?;
+    let base = Opts::from_url(url.expose()).map_err(|e| {
+        SyncError::Other(format!(
+            "mysql.url {} is not a valid URL: {e}",
+            url.redacted()
+        ))
+    })?;
     let builder = OptsBuilder::from_opts(base)
         .db_name(database)
         .prefer_socket(false)
@@ -53,7 +57,9 @@ pub fn pool(url: &SecretUrl, cfg: &MysqlConfig, database: Option<&str>) -> Resul
 }
 
 /// A position in one server's binlog.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct BinlogPosition {
     pub file: String,
     pub pos: u64,
@@ -117,7 +123,10 @@ pub async fn variable(conn: &mut Conn, name: &str) -> Result<Option<String>> {
 /// Binlog files the server still has, oldest first.
 pub async fn binlog_files(conn: &mut Conn) -> Result<Vec<String>> {
     let rows: Vec<mysql_async::Row> = conn.query("SHOW BINARY LOGS").await?;
-    Ok(rows.into_iter().filter_map(|r| r.get::<String, _>(0)).collect())
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| r.get::<String, _>(0))
+        .collect())
 }
 
 #[cfg(test)]

@@ -104,13 +104,22 @@ impl StateStore {
     /// Forgets the checkpoint: the next start behaves like a first start.
     pub async fn reset_checkpoint(&self) -> Result<()> {
         let mut conn = self.pool.get_conn().await?;
-        conn.exec_drop("DELETE FROM checkpoint WHERE server_id = ?", (self.server_id,))
-            .await?;
+        conn.exec_drop(
+            "DELETE FROM checkpoint WHERE server_id = ?",
+            (self.server_id,),
+        )
+        .await?;
         Ok(())
     }
 
     /// Marks a table stopped (or streaming again) with the reason shown by `status`.
-    pub async fn set_table_state(&self, db: &str, table: &str, state: &str, reason: Option<&str>) -> Result<()> {
+    pub async fn set_table_state(
+        &self,
+        db: &str,
+        table: &str,
+        state: &str,
+        reason: Option<&str>,
+    ) -> Result<()> {
         let mut conn = self.pool.get_conn().await?;
         conn.exec_drop(
             "INSERT INTO table_state (database_name, table_name, state, reason) VALUES (?, ?, ?, ?) \
@@ -125,7 +134,182 @@ impl StateStore {
     pub async fn stopped_tables(&self) -> Result<Vec<(String, String, Option<String>)>> {
         let mut conn = self.pool.get_conn().await?;
         Ok(conn
-            .query("SELECT database_name, table_name, reason FROM table_state WHERE state = 'stopped'")
+            .query(
+                "SELECT database_name, table_name, reason FROM table_state WHERE state = 'stopped'",
+            )
             .await?)
+    }
+}
+
+/// A row of `bootstrap_jobs`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BootstrapJob {
+    pub id: u64,
+    pub database: String,
+    pub table: String,
+    pub where_clause: Option<String>,
+    /// pending | running | complete | failed
+    pub status: String,
+    pub locking_mode: Option<String>,
+    /// JSON array of the hex-encoded row-key column values of the last finished chunk.
+    pub last_key: Option<String>,
+    pub chunks_done: u64,
+    pub rows_done: u64,
+    pub rows_total: Option<u64>,
+    pub lock_held_ms: Option<u64>,
+    pub error: Option<String>,
+}
+
+const JOB_COLUMNS: &str =
+    "id, database_name, table_name, where_clause, status, locking_mode, last_key, \
+                           chunks_done, rows_done, rows_total, lock_held_ms, error";
+
+fn job_from_row(mut r: mysql_async::Row) -> BootstrapJob {
+    BootstrapJob {
+        id: r.take(0).unwrap_or_default(),
+        database: r.take(1).unwrap_or_default(),
+        table: r.take(2).unwrap_or_default(),
+        where_clause: r.take(3).unwrap_or_default(),
+        status: r.take(4).unwrap_or_default(),
+        locking_mode: r.take(5).unwrap_or_default(),
+        last_key: r.take(6).unwrap_or_default(),
+        chunks_done: r.take(7).unwrap_or_default(),
+        rows_done: r.take(8).unwrap_or_default(),
+        rows_total: r.take(9).unwrap_or_default(),
+        lock_held_ms: r.take(10).unwrap_or_default(),
+        error: r.take(11).unwrap_or_default(),
+    }
+}
+
+impl StateStore {
+    /// Records a bootstrap request; the daemon picks up pending jobs.
+    pub async fn create_job(
+        &self,
+        db: &str,
+        table: &str,
+        where_clause: Option<&str>,
+        status: &str,
+        error: Option<&str>,
+    ) -> Result<u64> {
+        let mut conn = self.pool.get_conn().await?;
+        conn.exec_drop(
+            "INSERT INTO bootstrap_jobs (database_name, table_name, where_clause, status, error) VALUES (?, ?, ?, ?, ?)",
+            (db, table, where_clause, status, error),
+        )
+        .await?;
+        Ok(conn.last_insert_id().unwrap_or_default())
+    }
+
+    /// First start: the checkpoint and one pending job per table, atomically, so a crash in
+    /// between cannot leave a checkpoint without its bootstraps.
+    pub async fn start_with_bootstraps(
+        &self,
+        cp: &Checkpoint,
+        tables: &[(String, String)],
+    ) -> Result<()> {
+        let mut conn = self.pool.get_conn().await?;
+        let mut tx = conn.start_transaction(Default::default()).await?;
+        for (db, table) in tables {
+            tx.exec_drop(
+                "INSERT INTO bootstrap_jobs (database_name, table_name) VALUES (?, ?)",
+                (db, table),
+            )
+            .await?;
+        }
+        tx.exec_drop(
+            "INSERT INTO checkpoint (server_id, binlog_file, binlog_pos, gtid_set) VALUES (?, ?, ?, ?) \
+             ON DUPLICATE KEY UPDATE binlog_file = VALUES(binlog_file), binlog_pos = VALUES(binlog_pos), \
+             gtid_set = VALUES(gtid_set)",
+            (self.server_id, &cp.position.file, cp.position.pos, &cp.gtid_set),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn job(&self, id: u64) -> Result<Option<BootstrapJob>> {
+        let mut conn = self.pool.get_conn().await?;
+        let row: Option<mysql_async::Row> = conn
+            .exec_first(
+                format!("SELECT {JOB_COLUMNS} FROM bootstrap_jobs WHERE id = ?"),
+                (id,),
+            )
+            .await?;
+        Ok(row.map(job_from_row))
+    }
+
+    /// Jobs to run: pending ones, and running ones a previous process did not finish.
+    pub async fn open_jobs(&self) -> Result<Vec<BootstrapJob>> {
+        let mut conn = self.pool.get_conn().await?;
+        let rows: Vec<mysql_async::Row> = conn
+            .query(format!(
+                "SELECT {JOB_COLUMNS} FROM bootstrap_jobs WHERE status IN ('pending', 'running') ORDER BY id"
+            ))
+            .await?;
+        Ok(rows.into_iter().map(job_from_row).collect())
+    }
+
+    /// The latest jobs, newest first.
+    pub async fn recent_jobs(&self, limit: u32) -> Result<Vec<BootstrapJob>> {
+        let mut conn = self.pool.get_conn().await?;
+        let rows: Vec<mysql_async::Row> = conn
+            .exec(
+                format!("SELECT {JOB_COLUMNS} FROM bootstrap_jobs ORDER BY id DESC LIMIT ?"),
+                (limit,),
+            )
+            .await?;
+        Ok(rows.into_iter().map(job_from_row).collect())
+    }
+
+    pub async fn job_started(
+        &self,
+        id: u64,
+        locking_mode: &str,
+        rows_total: Option<u64>,
+    ) -> Result<()> {
+        let mut conn = self.pool.get_conn().await?;
+        conn.exec_drop(
+            "UPDATE bootstrap_jobs SET status = 'running', locking_mode = ?, rows_total = ?, error = NULL, \
+             started_at = COALESCE(started_at, CURRENT_TIMESTAMP(3)) WHERE id = ?",
+            (locking_mode, rows_total, id),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Progress after a chunk is in HBase: a restart resumes after `last_key`.
+    pub async fn job_progress(&self, id: u64, last_key: &str, rows: u64) -> Result<()> {
+        let mut conn = self.pool.get_conn().await?;
+        conn.exec_drop(
+            "UPDATE bootstrap_jobs SET last_key = ?, chunks_done = chunks_done + 1, rows_done = rows_done + ? WHERE id = ?",
+            (last_key, rows, id),
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub async fn job_snapshot_position(
+        &self,
+        id: u64,
+        position: &BinlogPosition,
+        lock_held_ms: Option<u64>,
+    ) -> Result<()> {
+        let mut conn = self.pool.get_conn().await?;
+        conn.exec_drop(
+            "UPDATE bootstrap_jobs SET snapshot_file = ?, snapshot_pos = ?, lock_held_ms = COALESCE(?, lock_held_ms) WHERE id = ?",
+            (&position.file, position.pos, lock_held_ms, id),
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub async fn job_finished(&self, id: u64, error: Option<&str>) -> Result<()> {
+        let mut conn = self.pool.get_conn().await?;
+        conn.exec_drop(
+            "UPDATE bootstrap_jobs SET status = ?, error = ?, finished_at = CURRENT_TIMESTAMP(3) WHERE id = ?",
+            (if error.is_some() { "failed" } else { "complete" }, error, id),
+        )
+        .await?;
+        Ok(())
     }
 }

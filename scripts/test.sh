@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The test command (README, CI): installs what is missing on a fresh machine, starts the real
+# servers (MariaDB, HBase + Thrift, Kafka) and runs the whole test suite against them.
+# Extra arguments go to `cargo test` (e.g. scripts/test.sh --test streaming).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+# Build dependencies: rdkafka compiles librdkafka with cmake, whose sources include curl's headers.
+need=()
+command -v cmake >/dev/null || need+=(cmake)
+command -v c++ >/dev/null || need+=(g++)
+dpkg -s libcurl4-openssl-dev >/dev/null 2>&1 || need+=(libcurl4-openssl-dev)
+dpkg -s libssl-dev >/dev/null 2>&1 || need+=(libssl-dev)
+dpkg -s pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+if ((${#need[@]})); then
+  echo "[test] installing ${need[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q "${need[@]}" >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q "${need[@]}" >/dev/null; }
+fi
+
+# Compile while the servers start (HBase takes a minute on a fresh machine).
+cargo build --locked --all-targets >&2 &
+build=$!
+scripts/services.sh up
+wait "$build"
+
+cargo test --locked "$@"

@@ -1,0 +1,400 @@
+//! Shared helpers of the integration tests. They talk to the real servers started by
+//! `scripts/services.sh up` and fail loudly when one is missing.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hbase_thrift::hbase::THbaseSyncClient;
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Row, Value};
+
+use mysql2hbase::sink::hbase_client::{self, ThriftClient};
+
+pub const MYSQL_URL: &str = "mysql://root@127.0.0.1:3306";
+pub const THRIFT: &str = "127.0.0.1:9090";
+
+/// Cells of one HBase row: qualifier (without family) -> value.
+pub type Cells = BTreeMap<Vec<u8>, Vec<u8>>;
+/// A table's content: row key -> cells.
+pub type Content = BTreeMap<Vec<u8>, Cells>;
+
+pub async fn mysql() -> Conn {
+    let opts = mysql_async::Opts::from_url(MYSQL_URL).unwrap();
+    let opts = mysql_async::OptsBuilder::from_opts(opts).init(vec![
+        "SET time_zone = '+00:00'".to_string(),
+        "SET NAMES utf8mb4".to_string(),
+    ]);
+    Conn::new(opts).await.unwrap_or_else(|e| {
+        panic!("MariaDB not reachable at 127.0.0.1:3306 ({e}): start it with scripts/services.sh up mariadb")
+    })
+}
+
+pub fn hbase() -> ThriftClient {
+    hbase_client::connect(THRIFT, Duration::from_secs(30)).unwrap_or_else(|e| {
+        panic!("HBase Thrift not reachable at {THRIFT} ({e}): start it with scripts/services.sh up hbase")
+    })
+}
+
+/// One test's private world: its database, state schema, replica id and config file.
+pub struct TestEnv {
+    pub name: String,
+    pub db: String,
+    pub state_db: String,
+    pub server_id: u32,
+    pub dir: PathBuf,
+    pub config: PathBuf,
+    /// `MYSQL2HBASE__*` overrides given to every daemon this test starts.
+    pub env: Vec<(String, String)>,
+}
+
+impl TestEnv {
+    /// A fresh database `<name>_<pid>` captured as `<db>.*`; `extra` is appended to the config.
+    pub async fn new(name: &str, extra: &str) -> TestEnv {
+        let pid = std::process::id();
+        let db = format!("{name}_{pid}");
+        let state_db = format!("m2h_{name}_{pid}");
+        let server_id = 10_000 + (mysql2hbase::core::mapping::fnv1a(db.as_bytes()) % 50_000);
+        let dir = std::env::temp_dir().join(format!("m2h-test-{db}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = dir.join("config.toml");
+        let mut conn = mysql().await;
+        conn.query_drop(format!("DROP DATABASE IF EXISTS `{db}`"))
+            .await
+            .unwrap();
+        conn.query_drop(format!("DROP DATABASE IF EXISTS `{state_db}`"))
+            .await
+            .unwrap();
+        conn.query_drop(format!("CREATE DATABASE `{db}`"))
+            .await
+            .unwrap();
+        std::fs::write(
+            &config,
+            format!(
+                r#"
+[mysql]
+url = "{MYSQL_URL}"
+server_id = {server_id}
+heartbeat = "1s"
+[hbase]
+thrift = "{THRIFT}"
+[state]
+database = "{state_db}"
+[capture]
+include = ["{db}.*"]
+[snapshot]
+mode = "never"
+[pipeline]
+batch_delay = "20ms"
+checkpoint_interval = "200ms"
+{extra}
+"#
+            ),
+        )
+        .unwrap();
+        TestEnv {
+            name: name.into(),
+            db,
+            state_db,
+            server_id,
+            dir,
+            config,
+            env: Vec::new(),
+        }
+    }
+
+    /// Adds a `MYSQL2HBASE__SECTION__KEY` override for the daemons this test starts.
+    pub fn set(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// The HBase table a source table maps to by default.
+    pub fn hbase_table(&self, table: &str) -> String {
+        format!("{}_{table}", self.db)
+    }
+
+    pub fn start(&self) -> Daemon {
+        Daemon::start_with(&self.config, &self.dir.join("daemon.log"), &self.env)
+    }
+
+    /// Drops the test's HBase tables (from an earlier run of the same pid) and state.
+    pub fn drop_hbase_table(&self, table: &str) {
+        let mut c = hbase();
+        let t = self.hbase_table(table);
+        if hbase_client::table_names(&mut c).unwrap().contains(&t) {
+            let _ = c.disable_table(t.clone().into_bytes());
+            c.delete_table(t.into_bytes()).unwrap();
+        }
+    }
+}
+
+/// The daemon as a child process, as users run it.
+pub struct Daemon {
+    child: Option<Child>,
+    pub log: PathBuf,
+}
+
+impl Daemon {
+    pub fn start(config: &std::path::Path, log: &std::path::Path) -> Daemon {
+        Self::start_with(config, log, &[])
+    }
+
+    pub fn start_with(
+        config: &std::path::Path,
+        log: &std::path::Path,
+        env: &[(String, String)],
+    ) -> Daemon {
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_mysql2hbase"))
+            .args(["run", "--config"])
+            .arg(config)
+            .env("RUST_LOG", "info,mysql2hbase=debug")
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .expect("start mysql2hbase");
+        Daemon {
+            child: Some(child),
+            log: log.to_path_buf(),
+        }
+    }
+
+    /// `kill -9`: no flush, no final checkpoint.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+
+    /// SIGTERM; returns the exit status and how long the daemon took to exit.
+    pub fn terminate(&mut self) -> (std::process::ExitStatus, Duration) {
+        let mut c = self.child.take().expect("daemon running");
+        let started = Instant::now();
+        unsafe_kill(c.id(), "TERM");
+        loop {
+            if let Some(status) = c.try_wait().unwrap() {
+                return (status, started.elapsed());
+            }
+            if started.elapsed() > Duration::from_secs(30) {
+                c.kill().unwrap();
+                panic!(
+                    "daemon did not exit within 30 s of SIGTERM; log: {}",
+                    self.log_text()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn unsafe_kill(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Every row of an HBase table (latest versions), qualifiers without the family.
+pub fn hbase_content(table: &str) -> Content {
+    let mut c = hbase();
+    let mut content = Content::new();
+    if !hbase_client::table_names(&mut c)
+        .unwrap()
+        .iter()
+        .any(|t| t == table)
+    {
+        return content;
+    }
+    hbase_client::scan_rows(&mut c, table, None, |(key, cells)| {
+        let cells = cells
+            .into_iter()
+            .map(|(col, v)| {
+                (
+                    col.splitn(2, |b| *b == b':')
+                        .nth(1)
+                        .unwrap_or_default()
+                        .to_vec(),
+                    v,
+                )
+            })
+            .collect();
+        content.insert(key, cells);
+    })
+    .unwrap();
+    content
+}
+
+/// What HBase must hold for a MySQL table under the default mapping, computed independently of
+/// the service: `SELECT *` over the text protocol (UTC), key = the primary key's text (composite:
+/// `\` and `|` escaped, joined by `|`), NULL = no cell.
+pub async fn expected_content(conn: &mut Conn, db: &str, table: &str) -> Content {
+    let pk: Vec<String> = conn
+        .exec(
+            "SELECT COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE \
+             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND CONSTRAINT_NAME = 'PRIMARY' ORDER BY ORDINAL_POSITION",
+            (db, table),
+        )
+        .await
+        .unwrap();
+    assert!(!pk.is_empty(), "{db}.{table} has no primary key");
+    let rows: Vec<Row> = conn
+        .query(format!("SELECT * FROM `{db}`.`{table}`"))
+        .await
+        .unwrap();
+    let mut content = Content::new();
+    for row in rows {
+        let columns = row.columns();
+        let mut cells = Cells::new();
+        let mut by_name = BTreeMap::new();
+        for (i, col) in columns.iter().enumerate() {
+            if let Some(Value::Bytes(b)) = row.as_ref(i) {
+                cells.insert(col.name_str().as_bytes().to_vec(), b.clone());
+                by_name.insert(col.name_str().to_string(), b.clone());
+            }
+        }
+        let key = if pk.len() == 1 {
+            by_name[&pk[0]].clone()
+        } else {
+            let mut key = Vec::new();
+            for (i, k) in pk.iter().enumerate() {
+                if i > 0 {
+                    key.push(b'|');
+                }
+                for &b in &by_name[k] {
+                    if b == b'\\' || b == b'|' {
+                        key.push(b'\\');
+                    }
+                    key.push(b);
+                }
+            }
+            key
+        };
+        content.insert(key, cells);
+    }
+    content
+}
+
+/// Waits until HBase holds exactly what MySQL holds, or panics with the first differences.
+pub async fn assert_converges(
+    conn: &mut Conn,
+    db: &str,
+    table: &str,
+    hbase_table: &str,
+    within: Duration,
+) {
+    let deadline = Instant::now() + within;
+    loop {
+        let expected = expected_content(conn, db, table).await;
+        let t = hbase_table.to_string();
+        let actual = tokio::task::spawn_blocking(move || hbase_content(&t))
+            .await
+            .unwrap();
+        if expected == actual {
+            return;
+        }
+        if Instant::now() > deadline {
+            panic!(
+                "HBase {hbase_table} differs from MySQL {db}.{table} after {within:?}: {}",
+                describe_diff(&expected, &actual)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+pub fn describe_diff(expected: &Content, actual: &Content) -> String {
+    let missing: Vec<_> = expected
+        .keys()
+        .filter(|k| !actual.contains_key(*k))
+        .take(5)
+        .collect();
+    let extra: Vec<_> = actual
+        .keys()
+        .filter(|k| !expected.contains_key(*k))
+        .take(5)
+        .collect();
+    let different: Vec<_> = expected
+        .iter()
+        .filter(|(k, v)| actual.get(*k).is_some_and(|a| a != *v))
+        .take(3)
+        .map(|(k, v)| {
+            format!(
+                "{}: mysql {:?} hbase {:?}",
+                String::from_utf8_lossy(k),
+                show(v),
+                show(&actual[k])
+            )
+        })
+        .collect();
+    format!(
+        "{} rows in MySQL, {} in HBase; missing {:?}; extra {:?}; different {:?}",
+        expected.len(),
+        actual.len(),
+        missing
+            .iter()
+            .map(|k| String::from_utf8_lossy(k))
+            .collect::<Vec<_>>(),
+        extra
+            .iter()
+            .map(|k| String::from_utf8_lossy(k))
+            .collect::<Vec<_>>(),
+        different
+    )
+}
+
+fn show(cells: &Cells) -> BTreeMap<String, String> {
+    cells
+        .iter()
+        .map(|(k, v)| {
+            (
+                String::from_utf8_lossy(k).into_owned(),
+                String::from_utf8_lossy(v).into_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Polls `f` until it returns true, panicking after `within` with `what`.
+pub async fn wait_for<F, Fut>(what: &str, within: Duration, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + within;
+    while !f().await {
+        if Instant::now() > deadline {
+            panic!("timed out after {within:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

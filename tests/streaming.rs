@@ -1,0 +1,241 @@
+//! Binlog streaming into HBase against real MariaDB and HBase: every test ends by comparing the
+//! whole HBase table with MySQL under the default mapping.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use mysql_async::prelude::Queryable;
+
+const CONVERGE: Duration = Duration::from_secs(60);
+
+/// Waits until the daemon streams (its checkpoint row exists).
+async fn wait_streaming(env: &TestEnv, daemon: &mut Daemon) {
+    let state = env.state_db.clone();
+    let sid = env.server_id;
+    wait_for(
+        "the daemon to store its first checkpoint",
+        Duration::from_secs(60),
+        || {
+            let state = state.clone();
+            async move {
+                let mut c = mysql().await;
+                c.exec_first::<u64, _, _>(
+                    format!("SELECT binlog_pos FROM `{state}`.checkpoint WHERE server_id = ?"),
+                    (sid,),
+                )
+                .await
+                .unwrap_or(None)
+                .is_some()
+            }
+        },
+    )
+    .await;
+    assert!(daemon.is_running(), "daemon exited: {}", daemon.log_text());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn inserts_updates_deletes_and_key_changes_converge() {
+    let env = TestEnv::new("stream_dml", "").await;
+    let mut c = mysql().await;
+    let db = &env.db;
+    c.query_drop(format!(
+        "CREATE TABLE `{db}`.items (id INT PRIMARY KEY, name VARCHAR(50), price DECIMAL(10,2), note TEXT NULL)"
+    ))
+    .await
+    .unwrap();
+    c.query_drop(format!(
+        "CREATE TABLE `{db}`.pairs (a VARCHAR(20), b VARCHAR(20), v INT, PRIMARY KEY (a, b))"
+    ))
+    .await
+    .unwrap();
+    let mut daemon = env.start();
+    wait_streaming(&env, &mut daemon).await;
+
+    for sql in [
+        "INSERT INTO items VALUES (1, 'one', 1.50, 'n'), (2, 'two', 2.00, NULL), (3, 'three', 3.25, '')",
+        "UPDATE items SET name = 'uno', note = NULL WHERE id = 1",
+        "UPDATE items SET note = 'now set' WHERE id = 2",
+        "DELETE FROM items WHERE id = 3",
+        // Primary-key change: the old key disappears, the new one appears.
+        "UPDATE items SET id = 20 WHERE id = 2",
+        // Delete and re-insert of one key inside one transaction.
+        "BEGIN",
+        "DELETE FROM items WHERE id = 1",
+        "INSERT INTO items VALUES (1, 'again', 9.99, NULL)",
+        "COMMIT",
+        // Composite keys with the separator and the escape character inside values.
+        "INSERT INTO pairs VALUES ('a|b', 'c', 1), ('a', 'b|c', 2), ('x\\\\', '\\\\y', 3), ('😀', '', 4)",
+        "UPDATE pairs SET v = 10 WHERE a = 'a|b'",
+        "UPDATE pairs SET b = 'moved' WHERE a = 'a' AND b = 'b|c'",
+    ] {
+        c.query_drop(format!("USE `{db}`")).await.unwrap();
+        c.query_drop(sql).await.unwrap();
+    }
+    assert_converges(&mut c, db, "items", &env.hbase_table("items"), CONVERGE).await;
+    assert_converges(&mut c, db, "pairs", &env.hbase_table("pairs"), CONVERGE).await;
+    let items = hbase_content(&env.hbase_table("items"));
+    assert_eq!(
+        items.keys().cloned().collect::<Vec<_>>(),
+        [b"1".to_vec(), b"20".to_vec()]
+    );
+    assert!(
+        !items[&b"1".to_vec()].contains_key(b"note".as_slice()),
+        "NULL is no cell"
+    );
+    let pairs = hbase_content(&env.hbase_table("pairs"));
+    assert!(
+        pairs.contains_key(&b"a\\|b|c".to_vec()),
+        "{:?}",
+        pairs.keys()
+    );
+
+    let (status, took) = daemon.terminate();
+    assert!(status.success(), "exit {status:?}: {}", daemon.log_text());
+    assert!(took < Duration::from_secs(10), "shutdown took {took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill9_mid_stream_then_restart_converges_and_idle_restart_rewrites_nothing() {
+    let env = TestEnv::new("stream_kill", "")
+        .await
+        .set("MYSQL2HBASE__PIPELINE__BATCH_ROWS", "500");
+    let mut c = mysql().await;
+    let db = env.db.clone();
+    c.query_drop(format!(
+        "CREATE TABLE `{db}`.t (id INT PRIMARY KEY, v INT NOT NULL, s VARCHAR(40))"
+    ))
+    .await
+    .unwrap();
+    let mut daemon = env.start();
+    wait_streaming(&env, &mut daemon).await;
+
+    // A writer keeps changing rows while the daemon is killed and restarted.
+    let writer_db = db.clone();
+    let workload = tokio::spawn(async move {
+        let mut c = mysql().await;
+        c.query_drop(format!("USE `{writer_db}`")).await.unwrap();
+        for i in 0..3000u32 {
+            let id = i % 700;
+            match i % 5 {
+                0 | 1 => c
+                    .exec_drop("REPLACE INTO t VALUES (?, ?, ?)", (id, i, format!("s{i}")))
+                    .await
+                    .unwrap(),
+                2 => c
+                    .exec_drop("UPDATE t SET v = v + 1 WHERE id = ?", (id,))
+                    .await
+                    .unwrap(),
+                3 => c
+                    .exec_drop("DELETE FROM t WHERE id = ?", (id,))
+                    .await
+                    .unwrap(),
+                _ => c
+                    .exec_drop("INSERT IGNORE INTO t VALUES (?, ?, NULL)", (id, i))
+                    .await
+                    .unwrap(),
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    daemon.kill9();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut daemon = env.start();
+    workload.await.unwrap();
+    assert_converges(&mut c, &db, "t", &env.hbase_table("t"), CONVERGE).await;
+    let (status, _) = daemon.terminate();
+    assert!(status.success(), "{}", daemon.log_text());
+
+    // Restart with no new changes: it resumes at the stored checkpoint and writes nothing.
+    let log = env.dir.join("idle.log");
+    let mut idle = Daemon::start_with(&env.config, &log, &env.env);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (status, _) = idle.terminate();
+    assert!(status.success());
+    let text = idle.log_text();
+    assert!(text.contains("streaming from checkpoint"), "{text}");
+    assert!(
+        !text.contains("batch written"),
+        "an idle restart rewrote rows:\n{text}"
+    );
+    assert_converges(&mut c, &db, "t", &env.hbase_table("t"), CONVERGE).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_100k_row_transaction_streams_through() {
+    let env = TestEnv::new("stream_bigtx", "").await;
+    let mut c = mysql().await;
+    let db = env.db.clone();
+    c.query_drop(format!(
+        "CREATE TABLE `{db}`.big (id INT PRIMARY KEY, a BIGINT, b VARCHAR(64), c DOUBLE)"
+    ))
+    .await
+    .unwrap();
+    let mut daemon = env.start();
+    wait_streaming(&env, &mut daemon).await;
+    c.query_drop(format!("USE `{db}`")).await.unwrap();
+    c.query_drop("SET SESSION cte_max_recursion_depth = 200000")
+        .await
+        .ok();
+    c.query_drop("BEGIN").await.unwrap();
+    c.query_drop(
+        "INSERT INTO big SELECT seq, seq * 7, CONCAT('row-', seq), seq / 3 FROM seq_1_to_100000",
+    )
+    .await
+    .unwrap();
+    c.query_drop("UPDATE big SET b = NULL WHERE id % 10 = 0")
+        .await
+        .unwrap();
+    c.query_drop("COMMIT").await.unwrap();
+    assert_converges(
+        &mut c,
+        &db,
+        "big",
+        &env.hbase_table("big"),
+        Duration::from_secs(180),
+    )
+    .await;
+    let (status, _) = daemon.terminate();
+    assert!(status.success(), "{}", daemon.log_text());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_table_without_primary_key_is_skipped_with_one_warning() {
+    let env = TestEnv::new("stream_nopk", "").await;
+    let mut c = mysql().await;
+    let db = env.db.clone();
+    c.query_drop(format!("CREATE TABLE `{db}`.nokey (a INT, b INT)"))
+        .await
+        .unwrap();
+    c.query_drop(format!(
+        "CREATE TABLE `{db}`.withkey (id INT PRIMARY KEY, b INT)"
+    ))
+    .await
+    .unwrap();
+    let mut daemon = env.start();
+    wait_streaming(&env, &mut daemon).await;
+    c.query_drop(format!("USE `{db}`")).await.unwrap();
+    for i in 0..3 {
+        c.exec_drop("INSERT INTO nokey VALUES (?, ?)", (i, i))
+            .await
+            .unwrap();
+        c.exec_drop("INSERT INTO withkey VALUES (?, ?)", (i, i))
+            .await
+            .unwrap();
+    }
+    assert_converges(
+        &mut c,
+        &db,
+        "withkey",
+        &env.hbase_table("withkey"),
+        CONVERGE,
+    )
+    .await;
+    assert!(daemon.is_running());
+    let log = daemon.log_text();
+    assert_eq!(log.matches("nokey has no primary key").count(), 1, "{log}");
+    assert!(hbase_content(&env.hbase_table("nokey")).is_empty());
+    let (status, _) = daemon.terminate();
+    assert!(status.success());
+}
