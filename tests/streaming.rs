@@ -86,7 +86,7 @@ async fn inserts_updates_deletes_and_key_changes_converge() {
     );
     let pairs = hbase_content(&env.hbase_table("pairs"));
     assert!(
-        pairs.contains_key(&b"a\\|b|c".to_vec()),
+        pairs.contains_key(b"a\\|b|c".as_slice()),
         "{:?}",
         pairs.keys()
     );
