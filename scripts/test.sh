@@ -25,4 +25,14 @@ build=$!
 scripts/services.sh up
 wait "$build"
 
-cargo test --locked "$@"
+# Unit and integration tests (doc-tests: there are none). The last line sums every binary's
+# results, so a reader of the log sees the total at the end.
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+cargo test --locked --all-targets "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+exit "$status"

@@ -258,18 +258,18 @@ async fn run(conn: &mut Conn, db: &str) {
     // Negative fractional TIME(1)/TIME(2).
     let tt = schemas.get("tt").expect("no TABLE_MAP event for tt");
     let tt_changes: Vec<&Change> = changes.iter().filter(|c| c.table == "tt").collect();
-    match tt_changes.as_slice() {
-        [] => eprintln!(
-            "NOTE: mysql_common panicked decoding negative fractional TIME(1)/TIME(2) (overflow checks are on \
-             for it in this profile); decode.rs repairs these values only in builds without them \
-             ([profile.dev.package.mysql_common] overflow-checks = false)"
-        ),
-        rows => {
-            assert_eq!(rows.len(), times.len());
-            for (k, change) in rows.iter().enumerate() {
-                compare(tt, change.after.as_ref().unwrap(), &times[k], &format!("TIME row {}", k + 1));
-            }
-        }
+    assert_eq!(
+        tt_changes.len(),
+        times.len(),
+        "negative fractional TIME rows were not decoded"
+    );
+    for (k, change) in tt_changes.iter().enumerate() {
+        compare(
+            tt,
+            change.after.as_ref().unwrap(),
+            &times[k],
+            &format!("TIME row {}", k + 1),
+        );
     }
 }
 
@@ -412,42 +412,23 @@ async fn read_binlog(
                 if matches!(rows, RowsEventData::PartialUpdateRowsEvent(_)) {
                     panic!("unexpected partial update");
                 }
-                let decoded = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                    rows.rows(tme)
-                        .map(|row| {
-                            let (before, after) = row.unwrap();
-                            Change {
-                                table: schema.table.clone(),
-                                before: before.map(|r| decode::decode_row(schema, &r).unwrap()),
-                                after: after.map(|r| decode::decode_row(schema, &r).unwrap()),
-                            }
-                        })
-                        .collect::<Vec<_>>()
-                }));
-                match decoded {
-                    Ok(list) => {
-                        if schema.table == "t" {
-                            t_rows += list.len();
-                        } else {
-                            tt_done = true;
+                let list: Vec<Change> = rows
+                    .rows(tme)
+                    .map(|row| {
+                        let (before, after) = row.unwrap();
+                        Change {
+                            table: schema.table.clone(),
+                            before: before.map(|r| decode::decode_row(schema, &r).unwrap()),
+                            after: after.map(|r| decode::decode_row(schema, &r).unwrap()),
                         }
-                        changes.extend(list);
-                    }
-                    Err(panic) => {
-                        let msg = panic
-                            .downcast_ref::<String>()
-                            .cloned()
-                            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                            .unwrap_or_default();
-                        // Only the known mysql_common TIME(1|2) overflow is tolerated.
-                        assert!(
-                            schema.table == "tt" && msg.contains("overflow"),
-                            "decoding rows of {} panicked: {msg}",
-                            schema.table
-                        );
-                        tt_done = true;
-                    }
+                    })
+                    .collect();
+                if schema.table == "t" {
+                    t_rows += list.len();
+                } else {
+                    tt_done = true;
                 }
+                changes.extend(list);
             }
             _ => {}
         }

@@ -5,6 +5,7 @@ pub mod batch;
 pub mod change;
 pub mod checkpoint;
 pub mod filter;
+pub mod handover;
 pub mod mapping;
 pub mod pipeline;
 pub mod version;

@@ -4,4 +4,5 @@ pub mod binlog;
 pub mod decode;
 pub mod mysql;
 pub mod schema;
+pub mod snapshot;
 pub mod text;

@@ -1,0 +1,128 @@
+//! Hand-over between a bootstrap (table snapshot) and the binlog stream, inside the router.
+//!
+//! The algorithm (DBLog's watermarks, applied to every locking mode):
+//! 1. Before a job reads anything it registers its table here; from then on the router records,
+//!    for every row key of that table it routes, the version of its latest change. The router's
+//!    position at registration is below any position the job reads afterwards.
+//! 2. A chunk is read at a *low* position L: the locked snapshot position P for `minimal` and
+//!    `extended`, or the position read just before the chunk's SELECT for `none`; it becomes
+//!    *ready* at a position H (P, or the position read just after the SELECT).
+//! 3. When the stream has routed everything up to H, the router drops from the chunk every key
+//!    changed after L (the stream writes those itself) and sends the rest to the writers as puts
+//!    stamped with the router's current position, in stream order. Those rows did not change
+//!    between L and now, so they are exact as of that version; every later change of the same
+//!    key follows them through the same writer with a higher version. No snapshot row ever
+//!    arrives below a version the stream already wrote, so nothing depends on delete markers
+//!    surviving a major compaction.
+//! 4. After the rows, a barrier goes to every writer; when all have written what came before it,
+//!    the job records the chunk as done (a crash resumes after it).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use tokio::sync::oneshot;
+
+use crate::core::version::Version;
+
+/// Keys changed by the stream while bootstraps of their tables run, per job.
+#[derive(Default)]
+pub struct ChangeTracker {
+    /// job id -> (`db.table`, row key -> version of its latest change)
+    jobs: HashMap<u64, (String, HashMap<Vec<u8>, Version>)>,
+}
+
+impl ChangeTracker {
+    pub fn track(&mut self, job: u64, table: &str) {
+        self.jobs.insert(job, (table.to_string(), HashMap::new()));
+    }
+
+    pub fn untrack(&mut self, job: u64) {
+        self.jobs.remove(&job);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.jobs.is_empty()
+    }
+
+    /// Records a change the stream routes.
+    pub fn changed(&mut self, table: &str, key: &[u8], version: Version) {
+        for (t, keys) in self.jobs.values_mut() {
+            if t == table {
+                keys.insert(key.to_vec(), version);
+            }
+        }
+    }
+
+    /// Whether the stream changed `key` after `low` (then the chunk's copy is not written).
+    pub fn changed_after(&self, job: u64, key: &[u8], low: Version) -> bool {
+        self.jobs
+            .get(&job)
+            .and_then(|(_, keys)| keys.get(key))
+            .is_some_and(|v| *v > low)
+    }
+
+    /// Forgets changes at or below `low`: later chunks of the job are read at or after it.
+    pub fn prune(&mut self, job: u64, low: Version) {
+        if let Some((_, keys)) = self.jobs.get_mut(&job) {
+            keys.retain(|_, v| *v > low);
+        }
+    }
+}
+
+/// Fires once every writer has written everything it received before the barrier.
+pub struct ChunkBarrier {
+    remaining: AtomicUsize,
+    done: Mutex<Option<oneshot::Sender<()>>>,
+}
+
+impl ChunkBarrier {
+    pub fn new(writers: usize, done: oneshot::Sender<()>) -> Self {
+        ChunkBarrier {
+            remaining: AtomicUsize::new(writers),
+            done: Mutex::new(Some(done)),
+        }
+    }
+
+    pub fn arrive(&self) {
+        if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+            if let Some(tx) = self.done.lock().expect("barrier lock").take() {
+                let _ = tx.send(());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_changed_after_the_low_watermark_are_dropped() {
+        let mut t = ChangeTracker::default();
+        t.track(1, "db.t");
+        t.changed("db.t", b"k1", Version(10));
+        t.changed("db.t", b"k2", Version(30));
+        t.changed("db.other", b"k3", Version(30));
+        assert!(
+            !t.changed_after(1, b"k1", Version(20)),
+            "change before L is in the chunk"
+        );
+        assert!(t.changed_after(1, b"k2", Version(20)));
+        assert!(!t.changed_after(1, b"k3", Version(20)), "other table");
+        t.prune(1, Version(20));
+        assert!(t.changed_after(1, b"k2", Version(20)));
+        t.untrack(1);
+        assert!(t.is_empty() && !t.changed_after(1, b"k2", Version(0)));
+    }
+
+    #[test]
+    fn barrier_fires_after_the_last_writer() {
+        let (tx, mut rx) = oneshot::channel();
+        let b = ChunkBarrier::new(2, tx);
+        b.arrive();
+        assert!(rx.try_recv().is_err());
+        b.arrive();
+        assert!(rx.try_recv().is_ok());
+    }
+}
