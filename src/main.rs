@@ -42,6 +42,26 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Requests a bootstrap (re-copy) of a table while the daemon runs.
+    Bootstrap {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The table, `db.table`.
+        table: String,
+        /// Only rows matching this SQL condition (repairing a range).
+        #[arg(long = "where")]
+        where_clause: Option<String>,
+        /// Show progress and exit when the job ends: 0 when complete, 1 with the reason when not.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Shows the checkpoint, lag, stopped tables and bootstrap jobs (daemon running or not).
+    Status {
+        #[arg(long, short)]
+        config: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
     /// Prints the first rows of the HBase table a MySQL table is mapped to.
     Peek {
         #[arg(long, short)]
@@ -118,6 +138,63 @@ async fn main() -> ExitCode {
                 Err(e) => {
                     tracing::error!("{e}");
                     eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Bootstrap {
+            config,
+            table,
+            where_clause,
+            wait,
+        } => {
+            let cfg = match load(&config) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            use mysql2hbase::admin::commands;
+            let id = match commands::request_bootstrap(&cfg, &table, where_clause.as_deref()).await
+            {
+                Ok(id) => id,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            println!("bootstrap job {id} recorded for {table}");
+            if !wait {
+                return ExitCode::SUCCESS;
+            }
+            match commands::wait_for_job(&cfg, id).await {
+                Ok(job) => {
+                    println!("bootstrap job {id} complete: {} rows", job.rows_done);
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Status { config, json } => {
+            let cfg = match load(&config) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            match mysql2hbase::admin::commands::status(&cfg).await {
+                Ok(s) if json => {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&s).expect("serializable")
+                    );
+                    ExitCode::SUCCESS
+                }
+                Ok(s) => {
+                    mysql2hbase::admin::commands::print_status(&s);
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e:#}");
                     ExitCode::FAILURE
                 }
             }

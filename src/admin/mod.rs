@@ -1,1 +1,4 @@
-//! Admin HTTP API (`[admin] listen`): health, metrics, status, bootstrap triggers.
+//! Operating the service: commands that read and write the state store (`bootstrap`,
+//! `status`); the admin HTTP API will live beside them.
+
+pub mod commands;

@@ -25,7 +25,7 @@ pub struct TableMapping {
     pub salt_buckets: Option<u16>,
     pub encoding: ValueEncoding,
     /// Per column: the `family:qualifier` to write, or `None` for an excluded column.
-    pub qualifiers: Vec<Option<Vec<u8>>>,
+    pub qualifiers: Vec<Option<Arc<[u8]>>>,
     pub schema: Arc<TableSchema>,
 }
 
@@ -74,7 +74,7 @@ impl TableMapping {
             .map(|c| {
                 filter
                     .captures_column(&schema.database, &schema.table, &c.name)
-                    .then(|| format!("{family}:{}", c.name).into_bytes())
+                    .then(|| Arc::from(format!("{family}:{}", c.name).into_bytes()))
             })
             .collect();
         Ok(TableMapping {

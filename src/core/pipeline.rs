@@ -19,7 +19,7 @@
 //! 4. A failure tears the pipeline down and it restarts from the stored checkpoint; replaying
 //!    rewrites the same versions, so nothing is lost and nothing is applied twice in effect.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,6 +32,7 @@ use crate::core::batch::Batch;
 use crate::core::change::{Cell, RowChange, RowOp};
 use crate::core::checkpoint::CheckpointTracker;
 use crate::core::filter::TableFilter;
+use crate::core::handover::{ChangeTracker, ChunkBarrier};
 use crate::core::mapping::{fnv1a, TableMapping};
 use crate::core::version::Version;
 use crate::error::{Result, SyncError};
@@ -39,6 +40,7 @@ use crate::sink::hbase::HbaseWriter;
 use crate::source::binlog::BinlogTailer;
 use crate::source::decode::{self, SqlValue};
 use crate::source::mysql::{self as my, BinlogPosition};
+use crate::source::snapshot::{self, JobError, RouterCmd, SnapshotChunk};
 use crate::state::{Checkpoint, StateStore};
 
 /// What the router sends a writer.
@@ -53,6 +55,8 @@ pub enum WriterMsg {
         version: Version,
         position: BinlogPosition,
     },
+    /// Arrive once everything received before it is written (bootstrap chunks).
+    Barrier(Arc<ChunkBarrier>),
 }
 
 /// Runs until `shutdown` turns true (then flushes, stores the checkpoint and returns Ok) or a
@@ -69,6 +73,12 @@ pub async fn run(cfg: Config, mut shutdown: watch::Receiver<bool>) -> Result<()>
         let started = Instant::now();
         match run_once(&cfg, &store, &start, shutdown.clone()).await {
             Ok(()) => return Ok(()),
+            Err(SyncError::BinlogPurged { file, .. })
+                if cfg.snapshot.mode == SnapshotMode::WhenNeeded =>
+            {
+                warn!(%file, "the checkpoint's binlog was purged; snapshot.mode = when_needed: re-bootstrapping every captured table");
+                store.reset_checkpoint().await?;
+            }
             Err(e) if e.is_transient() || matches!(e, SyncError::Other(_)) => {
                 if *shutdown.borrow() {
                     return Ok(());
@@ -95,22 +105,20 @@ async fn start_position(cfg: &Config, store: &StateStore) -> Result<BinlogPositi
     }
     let mut conn = my::connect(&cfg.mysql.url, &cfg.mysql, None).await?;
     let (position, gtid_set) = my::current_position(&mut conn).await?;
-    match cfg.snapshot.mode {
-        SnapshotMode::Never => {
-            info!(%position, "first start with snapshot.mode = never: streaming from the current position")
-        }
-        mode => warn!(
-            %position,
-            mode = mode.as_str(),
-            "first start: table bootstraps are not available in this build; streaming from the current position"
-        ),
+    let checkpoint = Checkpoint {
+        position: position.clone(),
+        gtid_set,
+    };
+    if cfg.snapshot.mode == SnapshotMode::Never {
+        info!(%position, "first start with snapshot.mode = never: streaming from the current position");
+        store.store_checkpoint(&checkpoint).await?;
+    } else {
+        let tables =
+            crate::source::schema::captured_tables(&mut conn, &TableFilter::new(&cfg.capture))
+                .await?;
+        info!(%position, tables = tables.len(), mode = cfg.snapshot.mode.as_str(), "first start: bootstrapping every captured table while streaming");
+        store.start_with_bootstraps(&checkpoint, &tables).await?;
     }
-    store
-        .store_checkpoint(&Checkpoint {
-            position: position.clone(),
-            gtid_set,
-        })
-        .await?;
     Ok(position)
 }
 
@@ -144,26 +152,47 @@ async fn run_once(
         checkpoints_stopped,
     ));
 
-    let mut router = Router::new(cfg, senders, inflight, total_kib);
+    let (cmd_tx, mut cmd_rx) = mpsc::channel(16);
+    let (idle_tx, mut bootstraps_idle) = watch::channel(false);
+    let manager = tokio::spawn(bootstrap_manager(
+        cfg.clone(),
+        store.clone(),
+        cmd_tx,
+        idle_tx,
+    ));
+    let exit_when_bootstrapped = cfg.snapshot.mode == SnapshotMode::InitialOnly;
+
+    let mut router = Router::new(cfg, senders, inflight, total_kib, start.clone());
     let read_result = async {
         let mut tailer = BinlogTailer::open(cfg, start).await?;
         loop {
-            let next = tokio::select! {
-                next = tailer.next() => next,
+            tokio::select! {
+                next = tailer.next() => {
+                    let (event, position) = next?;
+                    router.route(&event, &position).await?;
+                }
+                Some(cmd) = cmd_rx.recv() => router.command(cmd).await?,
                 _ = shutdown.changed() => {
                     info!("shutdown requested: flushing what is in flight");
                     break;
                 }
-            };
-            let (event, position) = next?;
-            router.route(&event, &position).await?;
+                Ok(()) = bootstraps_idle.changed(), if exit_when_bootstrapped => {
+                    if *bootstraps_idle.borrow() {
+                        info!("snapshot.mode = initial_only: every bootstrap is complete; stopping");
+                        break;
+                    }
+                }
+            }
         }
         tailer.close().await;
         Ok::<(), SyncError>(())
     }
     .await;
 
-    // Closing the channels makes the writers flush what they have and stop.
+    // Stop the bootstraps (they resume from their last chunk); closing the channels makes the
+    // writers flush what they have and stop.
+    manager.abort();
+    let _ = manager.await;
     drop(router);
     let mut writer_error = None;
     for task in writer_tasks {
@@ -247,7 +276,13 @@ struct Router {
     inflight: Arc<Semaphore>,
     total_kib: u32,
     /// Tables already warned about (no primary key, decode problems), to warn once.
-    warned: std::collections::HashSet<String>,
+    warned: HashSet<String>,
+    /// End of the last routed event.
+    position: BinlogPosition,
+    /// Keys the stream changed while bootstraps of their tables run.
+    changes: ChangeTracker,
+    /// Bootstrap chunks waiting for the stream to reach their `ready_at`.
+    pending_chunks: VecDeque<SnapshotChunk>,
 }
 
 impl Router {
@@ -256,6 +291,7 @@ impl Router {
         senders: Vec<mpsc::Sender<WriterMsg>>,
         inflight: Arc<Semaphore>,
         total_kib: u32,
+        start: BinlogPosition,
     ) -> Self {
         Router {
             cfg: cfg.clone(),
@@ -265,7 +301,78 @@ impl Router {
             inflight,
             total_kib,
             warned: Default::default(),
+            position: start,
+            changes: ChangeTracker::default(),
+            pending_chunks: VecDeque::new(),
         }
+    }
+
+    async fn command(&mut self, cmd: RouterCmd) -> Result<()> {
+        match cmd {
+            RouterCmd::Track { job, table, reply } => {
+                self.changes.track(job, &table);
+                let _ = reply.send(());
+            }
+            RouterCmd::Untrack { job } => {
+                self.changes.untrack(job);
+                self.pending_chunks.retain(|c| c.job_id != job);
+            }
+            RouterCmd::Chunk(chunk) => {
+                self.pending_chunks.push_back(chunk);
+                self.hand_over_ready_chunks().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands the bootstrap chunks the stream has caught up with over to the writers.
+    async fn hand_over_ready_chunks(&mut self) -> Result<()> {
+        let now = Version::of(&self.position)?;
+        while let Some(front) = self.pending_chunks.front() {
+            if Version::of(&front.ready_at)? > now {
+                break;
+            }
+            let chunk = self.pending_chunks.pop_front().expect("front exists");
+            self.hand_over(chunk, now).await?;
+        }
+        Ok(())
+    }
+
+    /// See `core::handover`: rows changed after the chunk's low position are the stream's;
+    /// the rest are written as of the current position, in stream order.
+    async fn hand_over(&mut self, chunk: SnapshotChunk, now: Version) -> Result<()> {
+        let low = Version::of(&chunk.low)?;
+        let mapping = match TableMapping::resolve(&self.cfg, &self.filter, chunk.schema.clone()) {
+            Ok(m) => m,
+            Err(e) => return Err(SyncError::Other(format!("bootstrap chunk: {e}"))),
+        };
+        let table: Arc<str> = Arc::from(mapping.hbase_table.as_str());
+        let family: Arc<str> = Arc::from(mapping.family.as_str());
+        let writers = self.senders.len();
+        let mut per_writer: Vec<Vec<RowChange>> = vec![Vec::new(); writers];
+        for row in &chunk.rows {
+            let Some(key) = mapping.row_key(row) else {
+                continue;
+            };
+            if self.changes.changed_after(chunk.job_id, &key, low) {
+                continue;
+            }
+            let change = RowChange {
+                table: table.clone(),
+                family: family.clone(),
+                key,
+                op: RowOp::Put(cells(&mapping, row)),
+                version: now,
+            };
+            per_writer[partition(&change, writers)].push(change);
+        }
+        self.changes.prune(chunk.job_id, low);
+        self.send_changes(per_writer).await?;
+        let barrier = Arc::new(ChunkBarrier::new(writers, chunk.written));
+        for idx in 0..writers {
+            self.send(idx, WriterMsg::Barrier(barrier.clone())).await?;
+        }
+        Ok(())
     }
 
     async fn route(
@@ -276,23 +383,32 @@ impl Router {
         let data = event.read_data().map_err(|e| {
             SyncError::Other(format!("cannot parse the binlog event at {position}: {e}"))
         })?;
+        self.position = position.clone();
+        let routed = self.route_data(data, position).await;
+        if !self.pending_chunks.is_empty() {
+            self.hand_over_ready_chunks().await?;
+        }
+        routed
+    }
+
+    async fn route_data(
+        &mut self,
+        data: Option<EventData<'_>>,
+        position: &BinlogPosition,
+    ) -> Result<()> {
         match data {
             Some(EventData::TableMapEvent(tme)) => self.table_map(tme),
             Some(EventData::RowsEvent(rows)) => self.rows(rows, position).await,
             Some(EventData::XidEvent(_)) => self.commit(position).await,
-            Some(EventData::QueryEvent(q)) => {
-                let query = q.query();
-                let trimmed = query.trim();
-                if trimmed.eq_ignore_ascii_case("BEGIN") {
-                    Ok(())
-                } else {
-                    if !trimmed.eq_ignore_ascii_case("COMMIT") {
-                        self.ddl(&q.schema(), trimmed, position);
-                    }
+            Some(EventData::QueryEvent(q)) => match classify_query(&q.query()) {
+                QueryKind::InTransaction => Ok(()),
+                QueryKind::TransactionEnd => self.commit(position).await,
+                QueryKind::Ddl => {
+                    self.ddl(&q.schema(), q.query().trim(), position);
                     // DDL statements commit implicitly.
                     self.commit(position).await
                 }
-            }
+            },
             _ => Ok(()),
         }
     }
@@ -341,24 +457,23 @@ impl Router {
         let Route::Captured(mapping) = &entry.route else {
             return Ok(());
         };
+        let mapping = mapping.clone();
         let version = Version::of(position)?;
         let writers = self.senders.len();
+        let table: Arc<str> = Arc::from(mapping.hbase_table.as_str());
+        let family: Arc<str> = Arc::from(mapping.family.as_str());
+        let undecodable = |e: &dyn std::fmt::Display| {
+            SyncError::Other(format!(
+                "cannot decode a row of {} at {position}: {e}",
+                mapping.source
+            ))
+        };
         let mut per_writer: Vec<Vec<RowChange>> = vec![Vec::new(); writers];
-        let mut bytes = 0usize;
         for row in rows.rows(&entry.tme) {
-            let (before, after) = row.map_err(|e| {
-                SyncError::Other(format!(
-                    "cannot decode a row of {} at {position}: {e}",
-                    mapping.source
-                ))
-            })?;
+            let (before, after) = row.map_err(|e| undecodable(&e))?;
             let decode_image = |img: Option<mysql_common::binlog::row::BinlogRow>| -> Result<Option<Vec<SqlValue>>> {
-                img.map(|r| {
-                    decode::decode_row(&mapping.schema, &r).map_err(|e| {
-                        SyncError::Other(format!("cannot decode a row of {} at {position}: {e}", mapping.source))
-                    })
-                })
-                .transpose()
+                img.map(|r| decode::decode_row(&mapping.schema, &r).map_err(|e| undecodable(&e)))
+                    .transpose()
             };
             let before = decode_image(before)?;
             let after = decode_image(after)?;
@@ -376,42 +491,34 @@ impl Router {
                 None => None,
             };
             // A delete, or an update that moved the row to another key, removes the old key.
+            let mut changes = Vec::with_capacity(2);
             if let Some(old) = before_key {
                 if put.as_ref().is_none_or(|(new, _)| *new != old) {
-                    let change = RowChange {
-                        table: Arc::from(mapping.hbase_table.as_str()),
-                        family: Arc::from(mapping.family.as_str()),
-                        key: old,
-                        op: RowOp::Delete,
-                        version,
-                    };
-                    bytes += change.size();
-                    per_writer[partition(&change, writers)].push(change);
+                    changes.push((old, RowOp::Delete));
                 }
             }
             if let Some((key, values)) = put {
-                let cells = mapping
-                    .qualifiers
-                    .iter()
-                    .zip(&values)
-                    .filter_map(|(q, v)| {
-                        q.as_ref().map(|q| Cell {
-                            column: Arc::from(q.as_slice()),
-                            value: mapping.cell_value(v),
-                        })
-                    })
-                    .collect();
+                changes.push((key, RowOp::Put(cells(&mapping, &values))));
+            }
+            for (key, op) in changes {
+                if !self.changes.is_empty() {
+                    self.changes.changed(&mapping.source, &key, version);
+                }
                 let change = RowChange {
-                    table: Arc::from(mapping.hbase_table.as_str()),
-                    family: Arc::from(mapping.family.as_str()),
+                    table: table.clone(),
+                    family: family.clone(),
                     key,
-                    op: RowOp::Put(cells),
+                    op,
                     version,
                 };
-                bytes += change.size();
                 per_writer[partition(&change, writers)].push(change);
             }
         }
+        self.send_changes(per_writer).await
+    }
+
+    /// Sends each writer its share, holding in-flight permits for the bytes until written.
+    async fn send_changes(&mut self, per_writer: Vec<Vec<RowChange>>) -> Result<()> {
         for (idx, changes) in per_writer.into_iter().enumerate() {
             if changes.is_empty() {
                 continue;
@@ -433,7 +540,6 @@ impl Router {
             )
             .await?;
         }
-        let _ = bytes;
         Ok(())
     }
 
@@ -466,6 +572,61 @@ impl Router {
     }
 }
 
+/// What a QUERY event means for transaction boundaries.
+#[derive(Debug, PartialEq)]
+enum QueryKind {
+    /// BEGIN, SAVEPOINT, ROLLBACK TO, XA START/END/PREPARE, and the comment-only dummy events
+    /// MariaDB sends in place of events a replica may not know (ANNOTATE_ROWS, GTID, ...).
+    InTransaction,
+    /// COMMIT, ROLLBACK, XA COMMIT/ROLLBACK.
+    TransactionEnd,
+    /// Anything else: DDL and other statements that commit implicitly.
+    Ddl,
+}
+
+fn classify_query(query: &str) -> QueryKind {
+    let q = query.trim_start();
+    if q.starts_with('#') || q.starts_with("/*") && !q.contains("*/ ") {
+        return QueryKind::InTransaction;
+    }
+    let words: Vec<String> = q
+        .split_whitespace()
+        .take(3)
+        .map(|w| w.trim_end_matches(';').to_ascii_uppercase())
+        .collect();
+    match words
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["BEGIN", ..]
+        | ["SAVEPOINT", ..]
+        | ["RELEASE", "SAVEPOINT", ..]
+        | ["ROLLBACK", "TO", ..] => QueryKind::InTransaction,
+        ["XA", "START" | "BEGIN" | "END" | "PREPARE", ..] => QueryKind::InTransaction,
+        ["COMMIT", ..] | ["ROLLBACK", ..] | ["XA", "COMMIT" | "ROLLBACK", ..] => {
+            QueryKind::TransactionEnd
+        }
+        _ => QueryKind::Ddl,
+    }
+}
+
+/// The cells of a full row image: every mapped column, `None` for NULL.
+fn cells(mapping: &TableMapping, values: &[SqlValue]) -> Vec<Cell> {
+    mapping
+        .qualifiers
+        .iter()
+        .zip(values)
+        .filter_map(|(q, v)| {
+            q.as_ref().map(|q| Cell {
+                column: q.clone(),
+                value: mapping.cell_value(v),
+            })
+        })
+        .collect()
+}
+
 fn partition(change: &RowChange, writers: usize) -> usize {
     if writers == 1 {
         return 0;
@@ -491,12 +652,13 @@ async fn writer_task(
     let mut permits: Vec<OwnedSemaphorePermit> = Vec::new();
     let mut pending_commit: Option<(Version, BinlogPosition)> = None;
     let mut deadline: Option<tokio::time::Instant> = None;
+    let mut barriers: Vec<Arc<ChunkBarrier>> = Vec::new();
     loop {
         let msg = match deadline {
             Some(d) => tokio::select! {
                 msg = rx.recv() => msg,
                 _ = tokio::time::sleep_until(d) => {
-                    flush(idx, &mut hbase, &mut batch, &tracker, &mut pending_commit).await?;
+                    flush(idx, &mut hbase, &mut batch, &tracker, &mut pending_commit, &mut barriers).await?;
                     permits.clear();
                     deadline = None;
                     continue;
@@ -506,7 +668,15 @@ async fn writer_task(
         };
         match msg {
             None => {
-                flush(idx, &mut hbase, &mut batch, &tracker, &mut pending_commit).await?;
+                flush(
+                    idx,
+                    &mut hbase,
+                    &mut batch,
+                    &tracker,
+                    &mut pending_commit,
+                    &mut barriers,
+                )
+                .await?;
                 return Ok(());
             }
             Some(WriterMsg::Changes { changes, _permit }) => {
@@ -518,7 +688,15 @@ async fn writer_task(
                     deadline = Some(tokio::time::Instant::now() + p.batch_delay);
                 }
                 if batch.len() >= p.batch_rows || batch.bytes() >= p.batch_bytes {
-                    flush(idx, &mut hbase, &mut batch, &tracker, &mut pending_commit).await?;
+                    flush(
+                        idx,
+                        &mut hbase,
+                        &mut batch,
+                        &tracker,
+                        &mut pending_commit,
+                        &mut barriers,
+                    )
+                    .await?;
                     permits.clear();
                     deadline = None;
                 }
@@ -528,6 +706,13 @@ async fn writer_task(
                     tracker.ack(idx, version, &position);
                 } else {
                     pending_commit = Some((version, position));
+                }
+            }
+            Some(WriterMsg::Barrier(barrier)) => {
+                if batch.is_empty() {
+                    barrier.arrive();
+                } else {
+                    barriers.push(barrier);
                 }
             }
         }
@@ -542,6 +727,7 @@ async fn flush(
     batch: &mut Batch,
     tracker: &CheckpointTracker,
     pending_commit: &mut Option<(Version, BinlogPosition)>,
+    barriers: &mut Vec<Arc<ChunkBarrier>>,
 ) -> Result<()> {
     if let Some((version, tables)) = batch.take() {
         let tables = Arc::new(tables);
@@ -573,5 +759,91 @@ async fn flush(
     if let Some((version, position)) = pending_commit.take() {
         tracker.ack(idx, version, &position);
     }
+    for b in barriers.drain(..) {
+        b.arrive();
+    }
     Ok(())
+}
+
+/// Runs open bootstrap jobs (`snapshot.parallelism` at once), picking up new ones every half
+/// second: from the first start, `mysql2hbase bootstrap`, a row inserted by hand, or the admin
+/// API. Reports through `idle` whether none is left. Dropping the task stops the jobs; they
+/// resume after their last written chunk.
+async fn bootstrap_manager(
+    cfg: Config,
+    store: StateStore,
+    router: mpsc::Sender<RouterCmd>,
+    idle: watch::Sender<bool>,
+) {
+    let mut running = tokio::task::JoinSet::new();
+    let mut active: HashSet<u64> = HashSet::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tick.tick().await;
+        while let Some(done) = running.try_join_next() {
+            if let Ok(id) = done {
+                active.remove(&id);
+            }
+        }
+        let jobs = match store.open_jobs().await {
+            Ok(jobs) => jobs,
+            Err(e) => {
+                warn!(error = %e, "cannot read bootstrap jobs");
+                continue;
+            }
+        };
+        idle.send_replace(jobs.is_empty() && active.is_empty());
+        for job in jobs {
+            if active.len() >= cfg.snapshot.parallelism {
+                break;
+            }
+            if !active.insert(job.id) {
+                continue;
+            }
+            let (cfg, store, router) = (cfg.clone(), store.clone(), router.clone());
+            running.spawn(async move {
+                let table = format!("{}.{}", job.database, job.table);
+                info!(job = job.id, %table, where_clause = ?job.where_clause, "bootstrap started");
+                match snapshot::run_job(&cfg, &store, &router, &job).await {
+                    Ok(()) => {
+                        info!(job = job.id, %table, "bootstrap complete");
+                        if let Err(e) = store.job_finished(job.id, None).await {
+                            warn!(job = job.id, error = %e, "cannot mark the bootstrap complete");
+                        }
+                    }
+                    Err(JobError::Definite(reason)) => {
+                        warn!(job = job.id, %table, %reason, "bootstrap failed");
+                        if let Err(e) = store.job_finished(job.id, Some(&reason)).await {
+                            warn!(job = job.id, error = %e, "cannot mark the bootstrap failed");
+                        }
+                    }
+                    Err(JobError::Transient(e)) => {
+                        warn!(job = job.id, %table, error = %e, "bootstrap interrupted; it resumes after its last written chunk");
+                        tokio::time::sleep(Duration::from_secs(2)).await;
+                    }
+                }
+                job.id
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_events_are_classified() {
+        assert_eq!(classify_query("BEGIN"), QueryKind::InTransaction);
+        assert_eq!(
+            classify_query("# Dummy event replacing event type 160"),
+            QueryKind::InTransaction
+        );
+        assert_eq!(classify_query("SAVEPOINT `s1`"), QueryKind::InTransaction);
+        assert_eq!(classify_query("ROLLBACK TO `s1`"), QueryKind::InTransaction);
+        assert_eq!(classify_query("COMMIT"), QueryKind::TransactionEnd);
+        assert_eq!(classify_query("ROLLBACK"), QueryKind::TransactionEnd);
+        assert_eq!(classify_query("ALTER TABLE t ADD c INT"), QueryKind::Ddl);
+        assert_eq!(classify_query("/* x */ TRUNCATE t"), QueryKind::Ddl);
+    }
 }

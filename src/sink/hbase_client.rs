@@ -88,7 +88,12 @@ pub fn ensure_table(
     match client.create_table(table.as_bytes().to_vec(), vec![family]) {
         Ok(()) => Ok(()),
         // Another writer created it in between.
-        Err(thrift::Error::User(e)) if format!("{e:?}").contains("AlreadyExists") => Ok(()),
+        Err(thrift::Error::User(e))
+            if format!("{e:?}").contains("AlreadyExists")
+                || format!("{e:?}").contains("TableExists") =>
+        {
+            Ok(())
+        }
         Err(e) => Err(hbase_err(&format!("createTable {table}"), e)),
     }
 }

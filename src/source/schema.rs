@@ -27,7 +27,7 @@ pub async fn load_table_schema(
     let rows: Vec<ColumnRow> = conn
         .exec(
             "SELECT c.COLUMN_NAME, c.DATA_TYPE, c.COLUMN_TYPE, c.NUMERIC_PRECISION, c.NUMERIC_SCALE, \
-                    c.DATETIME_PRECISION, c.COLLATION_NAME \
+                    c.DATETIME_PRECISION, c.CHARACTER_SET_NAME \
              FROM information_schema.COLUMNS c \
              WHERE c.TABLE_SCHEMA = ? AND c.TABLE_NAME = ? ORDER BY c.ORDINAL_POSITION",
             (db, table),
@@ -36,9 +36,6 @@ pub async fn load_table_schema(
     if rows.is_empty() {
         return Ok(None);
     }
-    let collations: Vec<(String, u16)> = conn
-        .query("SELECT COLLATION_NAME, ID FROM information_schema.COLLATIONS")
-        .await?;
     let pk: Vec<String> = conn
         .exec(
             "SELECT COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE \
@@ -50,9 +47,10 @@ pub async fn load_table_schema(
     let columns: Vec<ColumnSchema> = rows
         .into_iter()
         .map(
-            |(name, data_type, column_type, precision, scale, dt_precision, collation)| {
-                let collation = collation
-                    .and_then(|c| collations.iter().find(|(n, _)| *n == c).map(|(_, id)| *id));
+            |(name, data_type, column_type, precision, scale, dt_precision, charset)| {
+                // Snapshots read character data as UTF-8 (NAMES utf8mb4): what matters is only
+                // whether a column is binary.
+                let collation = charset.map(|c| if c == "binary" { 63 } else { 45 });
                 column_schema(
                     name,
                     &data_type,
@@ -198,6 +196,25 @@ fn parse_quoted_list(s: &str) -> Vec<String> {
         out.push(label);
     }
     out
+}
+
+/// Base tables the filter captures, outside the system schemas.
+pub async fn captured_tables(
+    conn: &mut Conn,
+    filter: &crate::core::filter::TableFilter,
+) -> Result<Vec<(String, String)>> {
+    let all: Vec<(String, String)> = conn
+        .query(
+            "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES \
+             WHERE TABLE_TYPE = 'BASE TABLE' \
+               AND TABLE_SCHEMA NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys') \
+             ORDER BY TABLE_SCHEMA, TABLE_NAME",
+        )
+        .await?;
+    Ok(all
+        .into_iter()
+        .filter(|(db, t)| filter.captures(db, t))
+        .collect())
 }
 
 #[cfg(test)]

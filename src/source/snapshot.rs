@@ -9,7 +9,10 @@
 //!      the binlog position P and the schema, `START TRANSACTION WITH CONSISTENT SNAPSHOT, READ
 //!      ONLY`, `UNLOCK TABLES`; every chunk is then read in that transaction, exactly as of P.
 //!      The lock window is logged and stored (`lock_held_ms`).
-//!    - `extended`: the same, with `UNLOCK TABLES` after the last chunk.
+//!    - `extended`: the same, with `UNLOCK TABLES` after the last chunk. The lock blocks every
+//!      write on the server, the state store's too when it lives there, so chunk progress is
+//!      stored when the lock is released: a crash under the lock restarts the job from its last
+//!      stored chunk (put `[state] url` on another server to keep per-chunk resumption).
 //!    - Without RELOAD (managed MySQL) both fall back to `LOCK TABLES t READ` held until the last
 //!      chunk is read (a warning says so): `START TRANSACTION` would release a table lock.
 //!    - `none`: no lock statement at all. Each chunk is read in its own read-only transaction
@@ -234,9 +237,6 @@ async fn read_chunks(
         } else {
             lock = Some((kind, locked_at));
         }
-        if lock.is_some() {
-            store.job_snapshot_position(job.id, &position, None).await?;
-        }
         snapshot_at = Some(position);
     }
 
@@ -256,6 +256,10 @@ async fn read_chunks(
             ))
         })?;
     let read_ahead = cfg.snapshot.parallelism.max(1);
+    // A global read lock held through the read (`extended`) blocks every write on the server,
+    // the state store's too when it lives there: progress is then stored once it is released.
+    let defer_progress = matches!(lock, Some((Lock::Global, _)));
+    let mut deferred: Option<(String, u64, u64)> = None;
     let mut in_flight: VecDeque<(oneshot::Receiver<()>, String, u64)> = VecDeque::new();
     let columns = schema
         .columns
@@ -349,7 +353,12 @@ async fn read_chunks(
             rx.await.map_err(|_| {
                 SyncError::Other("the pipeline stopped before the chunk was written".into())
             })?;
-            store.job_progress(job.id, &key, n).await?;
+            if defer_progress {
+                let (chunks, rows) = deferred.as_ref().map_or((0, 0), |(_, c, r)| (*c, *r));
+                deferred = Some((key, chunks + 1, rows + n));
+            } else {
+                store.job_progress(job.id, &key, 1, n).await?;
+            }
         }
         if done {
             break;

@@ -26,6 +26,8 @@ pub struct StateStore {
     pool: Pool,
     /// Our replica id: the checkpoint row's key.
     server_id: u32,
+    /// The state schema's name.
+    database: String,
 }
 
 impl StateStore {
@@ -48,6 +50,7 @@ impl StateStore {
         Ok(StateStore {
             pool: my::pool(url, &cfg.mysql, Some(&cfg.state.database))?,
             server_id: cfg.mysql.server_id,
+            database: cfg.state.database.clone(),
         })
     }
 
@@ -58,12 +61,24 @@ impl StateStore {
         Ok((store, applied))
     }
 
+    /// Applies pending migrations; a named lock keeps concurrent callers (a daemon and a CLI
+    /// command starting together) from applying the same migration twice.
     pub async fn migrate(&self) -> Result<Vec<String>> {
+        let mut guard = self.pool.get_conn().await?;
+        let lock_name = format!("mysql2hbase_migrate_{}", self.database);
+        let locked: Option<i64> = guard
+            .exec_first("SELECT GET_LOCK(?, 60)", (&lock_name,))
+            .await?;
+        if locked != Some(1) {
+            return Err(SyncError::State(format!(
+                "another process has been migrating the state schema `{}` for 60 s",
+                self.database
+            )));
+        }
         let mut pool = self.pool.clone();
-        let report = migrations::runner()
-            .run_async(&mut pool)
-            .await
-            .map_err(|e| SyncError::State(format!("migration failed: {e}")))?;
+        let result = migrations::runner().run_async(&mut pool).await;
+        let _ = guard.exec_drop("DO RELEASE_LOCK(?)", (&lock_name,)).await;
+        let report = result.map_err(|e| SyncError::State(format!("migration failed: {e}")))?;
         Ok(report
             .applied_migrations()
             .iter()
@@ -278,11 +293,17 @@ impl StateStore {
     }
 
     /// Progress after a chunk is in HBase: a restart resumes after `last_key`.
-    pub async fn job_progress(&self, id: u64, last_key: &str, rows: u64) -> Result<()> {
+    pub async fn job_progress(
+        &self,
+        id: u64,
+        last_key: &str,
+        chunks: u64,
+        rows: u64,
+    ) -> Result<()> {
         let mut conn = self.pool.get_conn().await?;
         conn.exec_drop(
-            "UPDATE bootstrap_jobs SET last_key = ?, chunks_done = chunks_done + 1, rows_done = rows_done + ? WHERE id = ?",
-            (last_key, rows, id),
+            "UPDATE bootstrap_jobs SET last_key = ?, chunks_done = chunks_done + ?, rows_done = rows_done + ? WHERE id = ?",
+            (last_key, chunks, rows, id),
         )
         .await?;
         Ok(())
