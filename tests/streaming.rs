@@ -239,3 +239,87 @@ async fn a_table_without_primary_key_is_skipped_with_one_warning() {
     let (status, _) = daemon.terminate();
     assert!(status.success());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ddl_is_followed_without_a_restart() {
+    let env = TestEnv::new("stream_ddl", "")
+        .await
+        .set("MYSQL2HBASE__SNAPSHOT__LOCKING_MODE", "none");
+    let mut c = mysql().await;
+    let db = env.db.clone();
+    c.query_drop(format!("USE `{db}`")).await.unwrap();
+    c.query_drop("CREATE TABLE t (id INT PRIMARY KEY, v INT, s VARCHAR(20))")
+        .await
+        .unwrap();
+    c.query_drop("INSERT INTO t SELECT seq, seq, CONCAT('s', seq) FROM seq_1_to_300")
+        .await
+        .unwrap();
+    let mut daemon = env.start();
+    wait_streaming(&env, &mut daemon).await;
+    c.query_drop("INSERT INTO t VALUES (1000, 1, 'streamed')")
+        .await
+        .unwrap();
+    let t = env.hbase_table("t");
+
+    // Rows that exist only through the DDL's defaults, and cells a dropped column leaves behind.
+    for ddl in [
+        "ALTER TABLE t ADD COLUMN c INT NOT NULL DEFAULT 7",
+        "ALTER TABLE t DROP COLUMN s",
+        "ALTER TABLE t MODIFY COLUMN v DECIMAL(10,2)",
+        "ALTER TABLE t RENAME COLUMN c TO c2",
+    ] {
+        c.query_drop(ddl).await.unwrap();
+        c.query_drop("UPDATE t SET v = v + 1 WHERE id % 50 = 0")
+            .await
+            .unwrap();
+        assert_converges(&mut c, &db, "t", &t, CONVERGE).await;
+    }
+
+    c.query_drop("RENAME TABLE t TO t2").await.unwrap();
+    c.query_drop("INSERT INTO t2 (id, v) VALUES (2000, 5)")
+        .await
+        .unwrap();
+    assert_converges(&mut c, &db, "t2", &env.hbase_table("t2"), CONVERGE).await;
+    wait_for(
+        "the renamed-away table to be emptied in HBase",
+        CONVERGE,
+        || {
+            let t = t.clone();
+            async move {
+                tokio::task::spawn_blocking(move || hbase_content(&t).is_empty())
+                    .await
+                    .unwrap()
+            }
+        },
+    )
+    .await;
+
+    c.query_drop("TRUNCATE TABLE t2").await.unwrap();
+    c.query_drop("INSERT INTO t2 (id, v) VALUES (1, 1), (2, 2)")
+        .await
+        .unwrap();
+    assert_converges(&mut c, &db, "t2", &env.hbase_table("t2"), CONVERGE).await;
+
+    c.query_drop("DROP TABLE t2").await.unwrap();
+    let t2 = env.hbase_table("t2");
+    wait_for("the dropped table to be emptied in HBase", CONVERGE, || {
+        let t2 = t2.clone();
+        async move {
+            tokio::task::spawn_blocking(move || hbase_content(&t2).is_empty())
+                .await
+                .unwrap()
+        }
+    })
+    .await;
+
+    c.query_drop("CREATE TABLE t3 (a INT, b VARCHAR(5), PRIMARY KEY (a, b))")
+        .await
+        .unwrap();
+    c.query_drop("INSERT INTO t3 VALUES (1, 'x'), (2, 'y|z')")
+        .await
+        .unwrap();
+    assert_converges(&mut c, &db, "t3", &env.hbase_table("t3"), CONVERGE).await;
+    assert!(daemon.is_running(), "{}", daemon.log_text());
+    let (status, _) = daemon.terminate();
+    assert!(status.success(), "{}", daemon.log_text());
+}

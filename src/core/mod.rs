@@ -4,6 +4,7 @@
 pub mod batch;
 pub mod change;
 pub mod checkpoint;
+pub mod ddl;
 pub mod filter;
 pub mod handover;
 pub mod mapping;

@@ -31,6 +31,7 @@ use crate::config::{Config, SnapshotMode};
 use crate::core::batch::Batch;
 use crate::core::change::{Cell, RowChange, RowOp};
 use crate::core::checkpoint::CheckpointTracker;
+use crate::core::ddl::{self, DdlEffect, UnparsedDdl};
 use crate::core::filter::TableFilter;
 use crate::core::handover::{ChangeTracker, ChunkBarrier};
 use crate::core::mapping::{fnv1a, TableMapping};
@@ -158,11 +159,19 @@ async fn run_once(
         cfg.clone(),
         store.clone(),
         cmd_tx,
+        tracker.clone(),
         idle_tx,
     ));
     let exit_when_bootstrapped = cfg.snapshot.mode == SnapshotMode::InitialOnly;
 
-    let mut router = Router::new(cfg, senders, inflight, total_kib, start.clone());
+    let mut router = Router::new(
+        cfg,
+        store.clone(),
+        senders,
+        inflight,
+        total_kib,
+        start.clone(),
+    );
     let read_result = async {
         let mut tailer = BinlogTailer::open(cfg, start).await?;
         loop {
@@ -270,6 +279,8 @@ struct TableEntry {
 /// Turns binlog events into per-writer changes.
 struct Router {
     cfg: Config,
+    /// Where resync jobs for DDL are recorded.
+    store: StateStore,
     filter: TableFilter,
     tables: HashMap<u64, TableEntry>,
     senders: Vec<mpsc::Sender<WriterMsg>>,
@@ -288,6 +299,7 @@ struct Router {
 impl Router {
     fn new(
         cfg: &Config,
+        store: StateStore,
         senders: Vec<mpsc::Sender<WriterMsg>>,
         inflight: Arc<Semaphore>,
         total_kib: u32,
@@ -295,6 +307,7 @@ impl Router {
     ) -> Self {
         Router {
             cfg: cfg.clone(),
+            store,
             filter: TableFilter::new(&cfg.capture),
             tables: HashMap::new(),
             senders,
@@ -404,7 +417,7 @@ impl Router {
                 QueryKind::InTransaction => Ok(()),
                 QueryKind::TransactionEnd => self.commit(position).await,
                 QueryKind::Ddl => {
-                    self.ddl(&q.schema(), q.query().trim(), position);
+                    self.ddl(&q.schema(), q.query().trim(), position).await?;
                     // DDL statements commit implicitly.
                     self.commit(position).await
                 }
@@ -558,10 +571,27 @@ impl Router {
         Ok(())
     }
 
-    fn ddl(&mut self, schema: &str, query: &str, position: &BinlogPosition) {
-        // Schemas come from the TABLE_MAP events that follow; forget cached ones.
+    /// Schemas come from the TABLE_MAP events that follow; tables whose rows the DDL changed
+    /// without row events get a resync job (see `core::ddl`), recorded before the DDL's commit
+    /// marker so the checkpoint cannot pass the DDL without it.
+    async fn ddl(&mut self, schema: &str, query: &str, position: &BinlogPosition) -> Result<()> {
         self.tables.clear();
-        debug!(%position, schema, query, "DDL");
+        match ddl::effects(query, schema) {
+            Ok(effects) => {
+                for DdlEffect::Resync { db, table } in effects {
+                    if !self.filter.captures(&db, &table) {
+                        continue;
+                    }
+                    let version = Version::of(position)?;
+                    let job = self.store.create_resync_job(&db, &table, version.0).await?;
+                    info!(job, table = %format!("{db}.{table}"), %position, query, "DDL may change rows without row events: resyncing the table");
+                }
+            }
+            Err(UnparsedDdl(reason)) => {
+                tracing::error!(%position, query, %reason, "cannot tell which tables this DDL changes; if it changed a captured table, run `mysql2hbase bootstrap --config F db.table` for it");
+            }
+        }
+        Ok(())
     }
 
     async fn send(&self, idx: usize, msg: WriterMsg) -> Result<()> {
@@ -773,6 +803,7 @@ async fn bootstrap_manager(
     cfg: Config,
     store: StateStore,
     router: mpsc::Sender<RouterCmd>,
+    acked: Arc<CheckpointTracker>,
     idle: watch::Sender<bool>,
 ) {
     let mut running = tokio::task::JoinSet::new();
@@ -800,11 +831,12 @@ async fn bootstrap_manager(
             if !active.insert(job.id) {
                 continue;
             }
-            let (cfg, store, router) = (cfg.clone(), store.clone(), router.clone());
+            let (cfg, store, router, acked) =
+                (cfg.clone(), store.clone(), router.clone(), acked.clone());
             running.spawn(async move {
                 let table = format!("{}.{}", job.database, job.table);
                 info!(job = job.id, %table, where_clause = ?job.where_clause, "bootstrap started");
-                match snapshot::run_job(&cfg, &store, &router, &job).await {
+                match snapshot::run_job(&cfg, &store, &router, &acked, &job).await {
                     Ok(()) => {
                         info!(job = job.id, %table, "bootstrap complete");
                         if let Err(e) = store.job_finished(job.id, None).await {

@@ -107,6 +107,72 @@ pub fn scan_rows(
     client: &mut ThriftClient,
     table: &str,
     limit: Option<usize>,
+    each: impl FnMut(ScannedRow),
+) -> Result<usize> {
+    scan(client, table, limit, each)
+}
+
+/// Deletes every row of `table` at `version` (a family delete masks every cell <= version and
+/// nothing written above it); returns how many rows it saw. A missing table has no rows.
+pub fn purge_rows(
+    client: &mut ThriftClient,
+    table: &str,
+    family: &str,
+    version: i64,
+) -> Result<usize> {
+    use hbase_thrift::hbase::{BatchMutation, Mutation};
+    if !table_names(client)?.iter().any(|t| t == table) {
+        return Ok(0);
+    }
+    // Page by page, so memory stays bounded whatever the table size.
+    let scan = hbase_thrift::hbase::TScan {
+        start_row: None,
+        stop_row: None,
+        timestamp: None,
+        columns: None,
+        caching: Some(1000),
+        filter_string: Some(b"KeyOnlyFilter() AND FirstKeyOnlyFilter()".to_vec()),
+        batch_size: None,
+        sort_columns: None,
+        reversed: None,
+        cache_blocks: Some(false),
+    };
+    let id = client
+        .scanner_open_with_scan(table.as_bytes().to_vec(), scan, Default::default())
+        .map_err(|e| hbase_err(&format!("scannerOpen on {table}"), e))?;
+    let mut purged = 0;
+    let result = (|| loop {
+        let page = client
+            .scanner_get_list(id, 1000)
+            .map_err(|e| hbase_err(&format!("scannerGetList on {table}"), e))?;
+        if page.is_empty() {
+            return Ok(purged);
+        }
+        purged += page.len();
+        let rows = page
+            .into_iter()
+            .map(|r| BatchMutation {
+                row: r.row,
+                mutations: Some(vec![Mutation {
+                    is_delete: Some(true),
+                    column: Some(family.as_bytes().to_vec()),
+                    value: None,
+                    write_to_w_a_l: Some(true),
+                }]),
+            })
+            .collect();
+        client
+            .mutate_rows_ts(table.as_bytes().to_vec(), rows, version, Default::default())
+            .map_err(|e| hbase_err(&format!("mutateRowsTs (purge) on {table}"), e))?;
+    })();
+    let _ = client.scanner_close(id);
+    result
+}
+
+fn scan(
+    client: &mut ThriftClient,
+    table: &str,
+    limit: Option<usize>,
     mut each: impl FnMut(ScannedRow),
 ) -> Result<usize> {
     use hbase_thrift::hbase::TScan;

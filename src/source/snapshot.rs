@@ -33,8 +33,10 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
 
 use crate::config::{Config, LockingMode};
+use crate::core::checkpoint::CheckpointTracker;
 use crate::core::filter::TableFilter;
-use crate::core::mapping::TableMapping;
+use crate::core::mapping::{hbase_table_name, TableMapping};
+use crate::core::version::Version;
 use crate::error::{mysql_codes, SyncError};
 use crate::source::decode::{SqlValue, TableSchema};
 use crate::source::mysql::{self as my, quote_identifier, quote_table, BinlogPosition};
@@ -132,12 +134,24 @@ pub async fn run_job(
     cfg: &Config,
     store: &StateStore,
     router: &mpsc::Sender<RouterCmd>,
+    acked: &CheckpointTracker,
     job: &BootstrapJob,
 ) -> Result<(), JobError> {
     let (db, table) = (job.database.as_str(), job.table.as_str());
+    if let (Some(version), false) = (job.purge_version, job.purged) {
+        purge(cfg, acked, db, table, Version(version)).await?;
+        store.job_purged(job.id).await?;
+    }
     let mut conn = my::connect(&cfg.mysql.url, &cfg.mysql, None).await?;
     let where_clause = job.where_clause.as_deref().filter(|w| !w.trim().is_empty());
-    let schema = validate_table(cfg, &mut conn, db, table, where_clause).await?;
+    let schema = match validate_table(cfg, &mut conn, db, table, where_clause).await {
+        // A resync of a table that was dropped or renamed away ends with its rows deleted.
+        Err(JobError::Definite(reason)) if job.purge_version.is_some() => {
+            info!(table = %format!("{db}.{table}"), %reason, "resync: nothing to copy");
+            return Ok(());
+        }
+        other => other?,
+    };
     let mode = cfg.snapshot.locking_mode;
     let rows_total = count_rows(&mut conn, db, table, where_clause).await?;
     store.job_started(job.id, mode.as_str(), rows_total).await?;
@@ -158,6 +172,38 @@ pub async fn run_job(
     let result = read_chunks(cfg, store, router, job, &mut conn, schema, where_clause).await;
     let _ = router.send(RouterCmd::Untrack { job: job.id }).await;
     result
+}
+
+/// Resync after DDL: once HBase has every change before the DDL, deletes every HBase row of the
+/// table at the DDL's version (see `core::ddl`).
+async fn purge(
+    cfg: &Config,
+    acked: &CheckpointTracker,
+    db: &str,
+    table: &str,
+    version: Version,
+) -> Result<(), JobError> {
+    while Version::of(&acked.low_watermark())? < version {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let source = format!("{db}.{table}");
+    let over = cfg.mapping.tables.iter().find(|o| o.source == source);
+    let hbase_table = over
+        .and_then(|o| o.table.clone())
+        .unwrap_or_else(|| hbase_table_name(&cfg.mapping.table, db, table));
+    let family = over
+        .and_then(|o| o.family.clone())
+        .unwrap_or_else(|| cfg.mapping.family.clone());
+    let (addr, timeout) = (cfg.hbase.thrift.clone(), cfg.hbase.timeout);
+    let name = hbase_table.clone();
+    let rows = tokio::task::spawn_blocking(move || {
+        let mut client = crate::sink::hbase_client::connect(&addr, timeout)?;
+        crate::sink::hbase_client::purge_rows(&mut client, &name, &family, version.0)
+    })
+    .await
+    .map_err(|e| SyncError::Other(format!("purge of {hbase_table} panicked: {e}")))??;
+    info!(table = %source, %hbase_table, rows, version = version.0, "resync: HBase rows deleted as of the DDL");
+    Ok(())
 }
 
 async fn count_rows(

@@ -163,6 +163,10 @@ pub struct BootstrapJob {
     pub database: String,
     pub table: String,
     pub where_clause: Option<String>,
+    /// For resyncs after DDL: delete the table's HBase rows at this version first.
+    pub purge_version: Option<i64>,
+    /// Whether the purge is done (a restart does not repeat it).
+    pub purged: bool,
     /// pending | running | complete | failed
     pub status: String,
     pub locking_mode: Option<String>,
@@ -177,7 +181,7 @@ pub struct BootstrapJob {
 
 const JOB_COLUMNS: &str =
     "id, database_name, table_name, where_clause, status, locking_mode, last_key, \
-                           chunks_done, rows_done, rows_total, lock_held_ms, error";
+                           chunks_done, rows_done, rows_total, lock_held_ms, error, purge_version, purged";
 
 fn job_from_row(mut r: mysql_async::Row) -> BootstrapJob {
     BootstrapJob {
@@ -193,6 +197,8 @@ fn job_from_row(mut r: mysql_async::Row) -> BootstrapJob {
         rows_total: r.take(9).unwrap_or_default(),
         lock_held_ms: r.take(10).unwrap_or_default(),
         error: r.take(11).unwrap_or_default(),
+        purge_version: r.take(12).unwrap_or_default(),
+        purged: r.take::<u8, _>(13).unwrap_or_default() != 0,
     }
 }
 
@@ -239,6 +245,34 @@ impl StateStore {
         )
         .await?;
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// A resync after DDL at `version`; a replay of the same DDL finds the job already there.
+    pub async fn create_resync_job(&self, db: &str, table: &str, version: i64) -> Result<u64> {
+        let mut conn = self.pool.get_conn().await?;
+        let existing: Option<u64> = conn
+            .exec_first(
+                "SELECT id FROM bootstrap_jobs WHERE database_name = ? AND table_name = ? AND purge_version = ?",
+                (db, table, version),
+            )
+            .await?;
+        if let Some(id) = existing {
+            return Ok(id);
+        }
+        conn.exec_drop(
+            "INSERT INTO bootstrap_jobs (database_name, table_name, purge_version) VALUES (?, ?, ?)",
+            (db, table, version),
+        )
+        .await?;
+        Ok(conn.last_insert_id().unwrap_or_default())
+    }
+
+    /// The resync's HBase rows are deleted; a restart does not delete them again.
+    pub async fn job_purged(&self, id: u64) -> Result<()> {
+        let mut conn = self.pool.get_conn().await?;
+        conn.exec_drop("UPDATE bootstrap_jobs SET purged = 1 WHERE id = ?", (id,))
+            .await?;
         Ok(())
     }
 
