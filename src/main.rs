@@ -133,7 +133,12 @@ async fn main() -> ExitCode {
                 shutdown_signal().await;
                 let _ = stop.send(true);
             });
-            match mysql2hbase::core::pipeline::run(cfg, stopped).await {
+            let health = mysql2hbase::admin::http::SharedHealth::default();
+            if let Err(e) = mysql2hbase::admin::http::serve(cfg.clone(), health.clone()).await {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+            match mysql2hbase::core::pipeline::run(cfg, stopped, health).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!("{e}");

@@ -331,6 +331,57 @@ async fn bootstraps_on_demand_from_the_cli_and_from_sql_while_streaming() {
     assert_ne!(code, 0, "{out}");
     assert!(out.contains("not a valid condition"), "{out}");
 
+    // The same through the admin API, which also reports health.
+    let port = env.admin_port;
+    wait_for(
+        "the admin API to report health",
+        Duration::from_secs(30),
+        || async move { http(port, "GET", "/health", None).await.0 == 200 },
+    )
+    .await;
+    let (code, body) = http(
+        port,
+        "POST",
+        "/bootstrap",
+        Some(&format!(r#"{{"table": "{db}.t", "where": "id > 490"}}"#)),
+    )
+    .await;
+    assert_eq!(code, 202, "{body}");
+    let job: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let id = job["job"].as_u64().unwrap();
+    let (code, body) = http(
+        port,
+        "POST",
+        "/bootstrap",
+        Some(&format!(r#"{{"table": "{db}.nokey"}}"#)),
+    )
+    .await;
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("has no primary key"), "{body}");
+    let state_db = env.state_db.clone();
+    wait_for(
+        "the API's bootstrap job to complete",
+        Duration::from_secs(60),
+        || {
+            let state_db = state_db.clone();
+            async move {
+                let mut c = mysql().await;
+                let status: Option<String> = c
+                    .exec_first(
+                        format!("SELECT status FROM `{state_db}`.bootstrap_jobs WHERE id = ?"),
+                        (id,),
+                    )
+                    .await
+                    .unwrap();
+                status.as_deref() == Some("complete")
+            }
+        },
+    )
+    .await;
+    let (code, body) = http(port, "GET", "/status", None).await;
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("bootstrap_jobs"), "{body}");
+
     let (code, out) = cli(&["status", "--config", &cfg], &env);
     assert_eq!(code, 0, "{out}");
     assert!(
@@ -343,7 +394,7 @@ async fn bootstraps_on_demand_from_the_cli_and_from_sql_while_streaming() {
     assert!(json["checkpoint"]["position"]["file"].is_string(), "{json}");
     assert_eq!(
         json["bootstrap_jobs"].as_array().unwrap().len(),
-        6,
+        8,
         "{json}"
     );
     let (status, _) = daemon.terminate();

@@ -1,4 +1,5 @@
 //! Operating the service: commands that read and write the state store (`bootstrap`,
-//! `status`); the admin HTTP API will live beside them.
+//! `status`), and the admin HTTP API that exposes them beside health.
 
 pub mod commands;
+pub mod http;

@@ -27,6 +27,7 @@ use mysql_common::binlog::events::{EventData, RowsEventData, TableMapEvent};
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tracing::{debug, info, warn};
 
+use crate::admin::http::{Health, SharedHealth};
 use crate::config::{Config, SnapshotMode};
 use crate::core::batch::Batch;
 use crate::core::change::{Cell, RowChange, RowOp};
@@ -62,7 +63,11 @@ pub enum WriterMsg {
 
 /// Runs until `shutdown` turns true (then flushes, stores the checkpoint and returns Ok) or a
 /// definite error. Transient failures restart the pipeline from the stored checkpoint.
-pub async fn run(cfg: Config, mut shutdown: watch::Receiver<bool>) -> Result<()> {
+pub async fn run(
+    cfg: Config,
+    mut shutdown: watch::Receiver<bool>,
+    health: SharedHealth,
+) -> Result<()> {
     let (store, applied) = StateStore::connect_and_migrate(&cfg).await?;
     if !applied.is_empty() {
         info!(migrations = ?applied, "state store migrated");
@@ -72,7 +77,16 @@ pub async fn run(cfg: Config, mut shutdown: watch::Receiver<bool>) -> Result<()>
         let start = start_position(&cfg, &store).await?;
         info!(position = %start, "streaming from checkpoint");
         let started = Instant::now();
-        match run_once(&cfg, &store, &start, shutdown.clone()).await {
+        let result = run_once(&cfg, &store, &start, shutdown.clone(), &health).await;
+        {
+            let mut h = health.lock().expect("health lock");
+            h.streaming = false;
+            h.reason = Some(match &result {
+                Ok(()) => "shutting down".to_string(),
+                Err(e) => e.to_string(),
+            });
+        }
+        match result {
             Ok(()) => return Ok(()),
             Err(SyncError::BinlogPurged { file, .. })
                 if cfg.snapshot.mode == SnapshotMode::WhenNeeded =>
@@ -128,6 +142,7 @@ async fn run_once(
     store: &StateStore,
     start: &BinlogPosition,
     mut shutdown: watch::Receiver<bool>,
+    health: &SharedHealth,
 ) -> Result<()> {
     let writers = cfg.pipeline.writers;
     let tracker = Arc::new(CheckpointTracker::new(writers, start)?);
@@ -174,6 +189,10 @@ async fn run_once(
     );
     let read_result = async {
         let mut tailer = BinlogTailer::open(cfg, start).await?;
+        *health.lock().expect("health lock") = Health {
+            streaming: true,
+            reason: None,
+        };
         loop {
             tokio::select! {
                 next = tailer.next() => {

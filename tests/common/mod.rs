@@ -46,6 +46,8 @@ pub struct TestEnv {
     pub server_id: u32,
     pub dir: PathBuf,
     pub config: PathBuf,
+    /// The daemon's admin API port (a free one, so tests can run side by side).
+    pub admin_port: u16,
     /// `MYSQL2HBASE__*` overrides given to every daemon this test starts.
     pub env: Vec<(String, String)>,
 }
@@ -60,6 +62,11 @@ impl TestEnv {
         let dir = std::env::temp_dir().join(format!("m2h-test-{db}"));
         std::fs::create_dir_all(&dir).unwrap();
         let config = dir.join("config.toml");
+        let admin_port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let mut conn = mysql().await;
         conn.query_drop(format!("DROP DATABASE IF EXISTS `{db}`"))
             .await
@@ -89,6 +96,8 @@ mode = "never"
 [pipeline]
 batch_delay = "20ms"
 checkpoint_interval = "200ms"
+[admin]
+listen = "127.0.0.1:{admin_port}"
 {extra}
 "#
             ),
@@ -101,6 +110,7 @@ checkpoint_interval = "200ms"
             server_id,
             dir,
             config,
+            admin_port,
             env: Vec::new(),
         }
     }
@@ -397,4 +407,31 @@ where
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// A plain HTTP/1.1 request to the daemon's admin API; returns the status code and body.
+pub async fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap_or_else(|e| panic!("admin API not reachable on port {port}: {e}"));
+    let body = body.unwrap_or("");
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (code, body)
 }

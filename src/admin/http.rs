@@ -1,0 +1,105 @@
+//! The admin HTTP API on `[admin] listen` (loopback by default):
+//! - `GET /health`: 200 while the pipeline streams, 503 with the reason otherwise;
+//! - `GET /status`: the `mysql2hbase status --json` document;
+//! - `POST /bootstrap` with `{"table": "db.table", "where": "optional condition"}`: records a
+//!   bootstrap job (202 with its id, 400 with the reason when it cannot run).
+
+use std::sync::{Arc, Mutex};
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::admin::commands;
+use crate::config::Config;
+
+/// What `/health` reports, updated by the pipeline.
+#[derive(Debug, Clone, Default)]
+pub struct Health {
+    pub streaming: bool,
+    /// Why the pipeline is not streaming (its last error).
+    pub reason: Option<String>,
+}
+
+pub type SharedHealth = Arc<Mutex<Health>>;
+
+#[derive(Clone)]
+struct AppState {
+    cfg: Arc<Config>,
+    health: SharedHealth,
+}
+
+#[derive(Deserialize)]
+struct BootstrapRequest {
+    table: String,
+    #[serde(rename = "where")]
+    where_clause: Option<String>,
+}
+
+/// Binds `[admin] listen` and serves until the process ends.
+pub async fn serve(
+    cfg: Config,
+    health: SharedHealth,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let listener = tokio::net::TcpListener::bind(&cfg.admin.listen)
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!("cannot listen on admin.listen = {}: {e}", cfg.admin.listen)
+        })?;
+    let app = Router::new()
+        .route("/health", get(health_handler))
+        .route("/status", get(status_handler))
+        .route("/bootstrap", post(bootstrap_handler))
+        .with_state(AppState {
+            cfg: Arc::new(cfg),
+            health,
+        });
+    Ok(tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "admin API stopped");
+        }
+    }))
+}
+
+async fn health_handler(State(state): State<AppState>) -> Response {
+    let h = state.health.lock().expect("health lock").clone();
+    if h.streaming {
+        (StatusCode::OK, Json(json!({"status": "ok"}))).into_response()
+    } else {
+        let reason = h.reason.unwrap_or_else(|| "starting".into());
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "unavailable", "reason": reason})),
+        )
+            .into_response()
+    }
+}
+
+async fn status_handler(State(state): State<AppState>) -> Response {
+    match commands::status(&state.cfg).await {
+        Ok(s) => Json(s).into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({"error": format!("{e:#}")})),
+        )
+            .into_response(),
+    }
+}
+
+async fn bootstrap_handler(
+    State(state): State<AppState>,
+    Json(req): Json<BootstrapRequest>,
+) -> Response {
+    match commands::request_bootstrap(&state.cfg, &req.table, req.where_clause.as_deref()).await {
+        Ok(id) => (StatusCode::ACCEPTED, Json(json!({"job": id}))).into_response(),
+        Err(e) => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": format!("{e:#}")})),
+        )
+            .into_response(),
+    }
+}
