@@ -10,31 +10,6 @@ use mysql_async::prelude::Queryable;
 
 const CONVERGE: Duration = Duration::from_secs(60);
 
-/// Waits until the daemon streams (its checkpoint row exists).
-async fn wait_streaming(env: &TestEnv, daemon: &mut Daemon) {
-    let state = env.state_db.clone();
-    let sid = env.server_id;
-    wait_for(
-        "the daemon to store its first checkpoint",
-        Duration::from_secs(60),
-        || {
-            let state = state.clone();
-            async move {
-                let mut c = mysql().await;
-                c.exec_first::<u64, _, _>(
-                    format!("SELECT binlog_pos FROM `{state}`.checkpoint WHERE server_id = ?"),
-                    (sid,),
-                )
-                .await
-                .unwrap_or(None)
-                .is_some()
-            }
-        },
-    )
-    .await;
-    assert!(daemon.is_running(), "daemon exited: {}", daemon.log_text());
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn inserts_updates_deletes_and_key_changes_converge() {
     let env = TestEnv::new("stream_dml", "").await;

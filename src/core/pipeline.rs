@@ -132,7 +132,9 @@ async fn start_position(cfg: &Config, store: &StateStore) -> Result<BinlogPositi
             crate::source::schema::captured_tables(&mut conn, &TableFilter::new(&cfg.capture))
                 .await?;
         info!(%position, tables = tables.len(), mode = cfg.snapshot.mode.as_str(), "first start: bootstrapping every captured table while streaming");
-        store.start_with_bootstraps(&checkpoint, &tables).await?;
+        store
+            .start_with_bootstraps(&checkpoint, Version::of(&position)?.0, &tables)
+            .await?;
     }
     Ok(position)
 }
@@ -313,6 +315,10 @@ struct Router {
     changes: ChangeTracker,
     /// Bootstrap chunks waiting for the stream to reach their `ready_at`.
     pending_chunks: VecDeque<SnapshotChunk>,
+    /// Whether the current transaction touched a table outside the state schema. Transactions
+    /// that only wrote the state store (our own checkpoints and job progress) do not move the
+    /// checkpoint: storing it would write the binlog again, and so on forever.
+    txn_external: bool,
 }
 
 impl Router {
@@ -336,6 +342,7 @@ impl Router {
             position: start,
             changes: ChangeTracker::default(),
             pending_chunks: VecDeque::new(),
+            txn_external: false,
         }
     }
 
@@ -431,10 +438,10 @@ impl Router {
         match data {
             Some(EventData::TableMapEvent(tme)) => self.table_map(tme),
             Some(EventData::RowsEvent(rows)) => self.rows(rows, position).await,
-            Some(EventData::XidEvent(_)) => self.commit(position).await,
+            Some(EventData::XidEvent(_)) => self.transaction_end(position).await,
             Some(EventData::QueryEvent(q)) => match classify_query(&q.query()) {
                 QueryKind::InTransaction => Ok(()),
-                QueryKind::TransactionEnd => self.commit(position).await,
+                QueryKind::TransactionEnd => self.transaction_end(position).await,
                 QueryKind::Ddl => {
                     self.ddl(&q.schema(), q.query().trim(), position).await?;
                     // DDL statements commit implicitly.
@@ -446,6 +453,9 @@ impl Router {
     }
 
     fn table_map(&mut self, tme: TableMapEvent<'_>) -> Result<()> {
+        if tme.database_name() != self.cfg.state.database.as_str() {
+            self.txn_external = true;
+        }
         let id = tme.table_id();
         if let Some(entry) = self.tables.get(&id) {
             if entry.tme == tme {
@@ -573,6 +583,14 @@ impl Router {
             .await?;
         }
         Ok(())
+    }
+
+    async fn transaction_end(&mut self, position: &BinlogPosition) -> Result<()> {
+        if std::mem::take(&mut self.txn_external) {
+            self.commit(position).await
+        } else {
+            Ok(())
+        }
     }
 
     async fn commit(&mut self, position: &BinlogPosition) -> Result<()> {

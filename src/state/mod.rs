@@ -221,19 +221,22 @@ impl StateStore {
         Ok(conn.last_insert_id().unwrap_or_default())
     }
 
-    /// First start: the checkpoint and one pending job per table, atomically, so a crash in
-    /// between cannot leave a checkpoint without its bootstraps.
+    /// First start (or a restart after the checkpoint's binlog was purged): the checkpoint and
+    /// one resync job per table, atomically, so a crash in between cannot leave a checkpoint
+    /// without its bootstraps. Each job first deletes what HBase holds of its table as of the
+    /// start (`purge_version`), so rows deleted while nothing was streaming do not survive.
     pub async fn start_with_bootstraps(
         &self,
         cp: &Checkpoint,
+        purge_version: i64,
         tables: &[(String, String)],
     ) -> Result<()> {
         let mut conn = self.pool.get_conn().await?;
         let mut tx = conn.start_transaction(Default::default()).await?;
         for (db, table) in tables {
             tx.exec_drop(
-                "INSERT INTO bootstrap_jobs (database_name, table_name) VALUES (?, ?)",
-                (db, table),
+                "INSERT INTO bootstrap_jobs (database_name, table_name, purge_version) VALUES (?, ?, ?)",
+                (db, table, purge_version),
             )
             .await?;
         }

@@ -210,6 +210,13 @@ impl Daemon {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// The exit status once the process has exited by itself.
+    pub fn try_status(&mut self) -> Option<std::process::ExitStatus> {
+        let status = self.child.as_mut()?.try_wait().unwrap()?;
+        self.child = None;
+        Some(status)
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
@@ -434,4 +441,29 @@ pub async fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> (u
         .map(|(_, b)| b.to_string())
         .unwrap_or_default();
     (code, body)
+}
+
+/// Waits until the daemon streams (its checkpoint row exists).
+pub async fn wait_streaming(env: &TestEnv, daemon: &mut Daemon) {
+    let state = env.state_db.clone();
+    let sid = env.server_id;
+    wait_for(
+        "the daemon to store its first checkpoint",
+        Duration::from_secs(60),
+        || {
+            let state = state.clone();
+            async move {
+                let mut c = mysql().await;
+                c.exec_first::<u64, _, _>(
+                    format!("SELECT binlog_pos FROM `{state}`.checkpoint WHERE server_id = ?"),
+                    (sid,),
+                )
+                .await
+                .unwrap_or(None)
+                .is_some()
+            }
+        },
+    )
+    .await;
+    assert!(daemon.is_running(), "daemon exited: {}", daemon.log_text());
 }

@@ -1,0 +1,172 @@
+//! `snapshot.mode` against the real servers: `initial_only` bootstraps then exits, and a binlog
+//! purged while the daemon was stopped is a clear error, or a re-bootstrap with `when_needed`.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use mysql_async::prelude::Queryable;
+
+/// Purging binlogs must not pull files from under another test's daemon.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Waits for the daemon to exit by itself; returns its status.
+fn wait_exit(daemon: &mut Daemon, within: Duration) -> std::process::ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = daemon.try_status() {
+            return status;
+        }
+        assert!(
+            started.elapsed() < within,
+            "daemon still running after {within:?}: {}",
+            daemon.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn initial_only_bootstraps_then_exits() {
+    let _serial = SERIAL.lock().await;
+    let env = TestEnv::new("mode_initial_only", "")
+        .await
+        .set("MYSQL2HBASE__SNAPSHOT__MODE", "initial_only");
+    let mut c = mysql().await;
+    let db = env.db.clone();
+    c.query_drop(format!("USE `{db}`")).await.unwrap();
+    c.query_drop("CREATE TABLE a (id INT PRIMARY KEY, v TEXT)")
+        .await
+        .unwrap();
+    c.query_drop("CREATE TABLE b (k VARCHAR(10), n INT, PRIMARY KEY (k, n))")
+        .await
+        .unwrap();
+    c.query_drop("INSERT INTO a SELECT seq, REPEAT('x', seq % 50) FROM seq_1_to_20000")
+        .await
+        .unwrap();
+    c.query_drop("INSERT INTO b VALUES ('p|q', 1), ('\\\\', 2)")
+        .await
+        .unwrap();
+    let mut daemon = env.start();
+    let status = wait_exit(&mut daemon, Duration::from_secs(120));
+    assert!(status.success(), "{}", daemon.log_text());
+    assert!(daemon.log_text().contains("every bootstrap is complete"));
+    assert_converges(
+        &mut c,
+        &db,
+        "a",
+        &env.hbase_table("a"),
+        Duration::from_secs(5),
+    )
+    .await;
+    assert_converges(
+        &mut c,
+        &db,
+        "b",
+        &env.hbase_table("b"),
+        Duration::from_secs(5),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_purged_binlog_is_a_clear_error_or_a_rebootstrap_with_when_needed() {
+    let _serial = SERIAL.lock().await;
+    let env = TestEnv::new("mode_purged", "").await;
+    let mut c = mysql().await;
+    let db = env.db.clone();
+    c.query_drop(format!("USE `{db}`")).await.unwrap();
+    c.query_drop("CREATE TABLE t (id INT PRIMARY KEY, v INT)")
+        .await
+        .unwrap();
+    let mut daemon = env.start();
+    wait_streaming(&env, &mut daemon).await;
+    c.query_drop("INSERT INTO t VALUES (1, 1), (2, 2)")
+        .await
+        .unwrap();
+    assert_converges(
+        &mut c,
+        &db,
+        "t",
+        &env.hbase_table("t"),
+        Duration::from_secs(60),
+    )
+    .await;
+    let (status, _) = daemon.terminate();
+    assert!(status.success());
+
+    // While it is stopped: changes, then the binlog holding them is purged.
+    let checkpoint_file: String = c
+        .query_first(format!(
+            "SELECT binlog_file FROM `{}`.checkpoint WHERE server_id = {}",
+            env.state_db, env.server_id
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    c.query_drop("UPDATE t SET v = 10 WHERE id = 1")
+        .await
+        .unwrap();
+    c.query_drop("DELETE FROM t WHERE id = 2").await.unwrap();
+    c.query_drop("INSERT INTO t VALUES (3, 3)").await.unwrap();
+    c.query_drop("FLUSH BINARY LOGS").await.unwrap();
+    let (current, _): (String, u64) = {
+        let row: mysql_async::Row = c.query_first("SHOW MASTER STATUS").await.unwrap().unwrap();
+        (row.get(0).unwrap(), row.get(1).unwrap())
+    };
+    // MariaDB keeps a file until its binlog checkpoint has moved on: purge until it is gone.
+    let purged_file = checkpoint_file.clone();
+    wait_for(
+        "the checkpoint's binlog file to be purged",
+        Duration::from_secs(30),
+        || {
+            let (current, purged_file) = (current.clone(), purged_file.clone());
+            async move {
+                let mut c = mysql().await;
+                c.query_drop(format!("PURGE BINARY LOGS TO '{current}'"))
+                    .await
+                    .unwrap();
+                let logs: Vec<mysql_async::Row> = c.query("SHOW BINARY LOGS").await.unwrap();
+                !logs
+                    .iter()
+                    .any(|r| r.get::<String, _>(0).unwrap() == purged_file)
+            }
+        },
+    )
+    .await;
+
+    let mut daemon = env.start();
+    let status = wait_exit(&mut daemon, Duration::from_secs(60));
+    assert!(!status.success());
+    let log = daemon.log_text();
+    assert!(
+        log.contains(&format!("binlog file {checkpoint_file}")),
+        "{log}"
+    );
+    assert!(log.contains("when_needed"), "{log}");
+    // Nothing was touched: HBase still holds the state before the purge.
+    assert_eq!(hbase_content(&env.hbase_table("t")).len(), 2);
+
+    let env = env.set("MYSQL2HBASE__SNAPSHOT__MODE", "when_needed");
+    let mut daemon = env.start();
+    assert_converges(
+        &mut c,
+        &db,
+        "t",
+        &env.hbase_table("t"),
+        Duration::from_secs(60),
+    )
+    .await;
+    c.query_drop("INSERT INTO t VALUES (4, 4)").await.unwrap();
+    assert_converges(
+        &mut c,
+        &db,
+        "t",
+        &env.hbase_table("t"),
+        Duration::from_secs(60),
+    )
+    .await;
+    let (status, _) = daemon.terminate();
+    assert!(status.success(), "{}", daemon.log_text());
+}
