@@ -111,6 +111,10 @@ async fn kill9_mid_stream_then_restart_converges_and_idle_restart_rewrites_nothi
                     .await
                     .unwrap(),
             }
+            // The binlog rotates under the stream now and then.
+            if i % 1000 == 999 {
+                c.query_drop("FLUSH BINARY LOGS").await.unwrap();
+            }
         }
     });
     tokio::time::sleep(Duration::from_millis(1500)).await;

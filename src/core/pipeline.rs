@@ -147,6 +147,7 @@ async fn run_once(
     health: &SharedHealth,
 ) -> Result<()> {
     let writers = cfg.pipeline.writers;
+    let source = my::pool(&cfg.mysql.url, &cfg.mysql, None)?;
     let tracker = Arc::new(CheckpointTracker::new(writers, start)?);
     let total_kib = (cfg.pipeline.max_inflight_bytes / 1024).max(1) as u32;
     let inflight = Arc::new(Semaphore::new(total_kib as usize));
@@ -188,6 +189,7 @@ async fn run_once(
         inflight,
         total_kib,
         start.clone(),
+        source,
     );
     let read_result = async {
         let mut tailer = BinlogTailer::open(cfg, start).await?;
@@ -302,6 +304,8 @@ struct Router {
     cfg: Config,
     /// Where resync jobs for DDL are recorded.
     store: StateStore,
+    /// The source server, for table schemas the binlog does not describe fully.
+    source: mysql_async::Pool,
     filter: TableFilter,
     tables: HashMap<u64, TableEntry>,
     senders: Vec<mpsc::Sender<WriterMsg>>,
@@ -329,10 +333,12 @@ impl Router {
         inflight: Arc<Semaphore>,
         total_kib: u32,
         start: BinlogPosition,
+        source: mysql_async::Pool,
     ) -> Self {
         Router {
             cfg: cfg.clone(),
             store,
+            source,
             filter: TableFilter::new(&cfg.capture),
             tables: HashMap::new(),
             senders,
@@ -436,7 +442,7 @@ impl Router {
         position: &BinlogPosition,
     ) -> Result<()> {
         match data {
-            Some(EventData::TableMapEvent(tme)) => self.table_map(tme),
+            Some(EventData::TableMapEvent(tme)) => self.table_map(tme).await,
             Some(EventData::RowsEvent(rows)) => self.rows(rows, position).await,
             Some(EventData::XidEvent(_)) => self.transaction_end(position).await,
             Some(EventData::QueryEvent(q)) => match classify_query(&q.query()) {
@@ -452,7 +458,7 @@ impl Router {
         }
     }
 
-    fn table_map(&mut self, tme: TableMapEvent<'_>) -> Result<()> {
+    async fn table_map(&mut self, tme: TableMapEvent<'_>) -> Result<()> {
         if tme.database_name() != self.cfg.state.database.as_str() {
             self.txn_external = true;
         }
@@ -470,7 +476,17 @@ impl Router {
         let route = if !self.filter.captures(&db, &table) {
             Route::Ignored
         } else {
-            let schema = decode::table_schema(&tme).map_err(|e| {
+            let schema = match decode::table_schema(&tme) {
+                Err(decode::DecodeError::MissingColumnNames { .. }) => {
+                    // binlog_row_metadata is not FULL: names and keys from information_schema.
+                    let mut conn = self.source.get_conn().await?;
+                    let current =
+                        crate::source::schema::load_table_schema(&mut conn, &db, &table).await?;
+                    decode::table_schema_with(&tme, current.as_ref())
+                }
+                other => other,
+            }
+            .map_err(|e| {
                 SyncError::Other(format!(
                     "cannot read the schema of {db}.{table} from the binlog: {e}"
                 ))

@@ -226,6 +226,17 @@ fn is_string_type(t: ColumnType) -> bool {
 ///
 /// Without column names it returns [`DecodeError::MissingColumnNames`].
 pub fn table_schema(tme: &TableMapEvent<'_>) -> Result<TableSchema, DecodeError> {
+    table_schema_with(tme, None)
+}
+
+/// Like [`table_schema`], filling what the event's metadata lacks (servers with
+/// `binlog_row_metadata` other than FULL: names, primary key, signedness, charsets, ENUM/SET
+/// labels) from `fallback`, the table's schema read from `information_schema`. Types and type
+/// metadata always come from the event; a fallback with another column count is refused.
+pub fn table_schema_with(
+    tme: &TableMapEvent<'_>,
+    fallback: Option<&TableSchema>,
+) -> Result<TableSchema, DecodeError> {
     let database = tme.database_name().into_owned();
     let table = tme.table_name().into_owned();
     let bad = |reason: String| DecodeError::BadTableMap {
@@ -340,6 +351,51 @@ pub fn table_schema(tme: &TableMapEvent<'_>) -> Result<TableSchema, DecodeError>
         }
     }
 
+    let fallback = fallback.filter(|f| f.columns.len() == n);
+    if let Some(f) = fallback {
+        if names.is_none() {
+            names = Some(f.columns.iter().map(|c| c.name.clone()).collect());
+            if primary_key.is_empty() {
+                primary_key = f.primary_key.clone();
+            }
+        }
+        if signedness.is_none() {
+            let flags = (0..n)
+                .filter(|&i| types[i].is_numeric_type())
+                .map(|i| f.columns[i].unsigned)
+                .collect();
+            signedness = Some(flags);
+        }
+        if charsets.is_none() {
+            let per_column = (0..n)
+                .filter(|&i| is_string_type(types[i]))
+                .map(|i| f.columns[i].collation.unwrap_or(63))
+                .collect();
+            charsets = Some(CharsetSpec::PerColumn(per_column));
+        }
+        if enum_labels.is_empty() && set_labels.is_empty() {
+            for (i, c) in f.columns.iter().enumerate() {
+                match types[i] {
+                    ColumnType::MYSQL_TYPE_ENUM => enum_labels.push(
+                        c.enum_values
+                            .iter()
+                            .map(|l| l.as_bytes().to_vec())
+                            .collect(),
+                    ),
+                    ColumnType::MYSQL_TYPE_SET => set_labels
+                        .push(c.set_values.iter().map(|l| l.as_bytes().to_vec()).collect()),
+                    _ => {}
+                }
+            }
+            // Labels from information_schema are UTF-8 already.
+            enum_set_charsets = Some(CharsetSpec::PerColumn(
+                (0..n)
+                    .filter(|&i| types[i].is_enum_or_set_type())
+                    .map(|_| 45)
+                    .collect(),
+            ));
+        }
+    }
     let Some(names) = names else {
         return Err(DecodeError::MissingColumnNames { database, table });
     };

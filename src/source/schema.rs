@@ -48,9 +48,7 @@ pub async fn load_table_schema(
         .into_iter()
         .map(
             |(name, data_type, column_type, precision, scale, dt_precision, charset)| {
-                // Snapshots read character data as UTF-8 (NAMES utf8mb4): what matters is only
-                // whether a column is binary.
-                let collation = charset.map(|c| if c == "binary" { 63 } else { 45 });
+                let collation = charset.as_deref().map(charset_collation);
                 column_schema(
                     name,
                     &data_type,
@@ -73,6 +71,36 @@ pub async fn load_table_schema(
         columns,
         primary_key,
     }))
+}
+
+/// A collation id of each character set (its default one): binlog values are decoded by
+/// character set, which is all a collation id stands for there. Unknown sets read as utf8mb4.
+fn charset_collation(charset: &str) -> u16 {
+    match charset {
+        "binary" => 63,
+        "latin1" => 8,
+        "latin2" => 9,
+        "ascii" => 11,
+        "utf8" | "utf8mb3" => 33,
+        "ucs2" => 35,
+        "cp1250" => 26,
+        "cp1251" => 51,
+        "cp1256" => 57,
+        "cp1257" => 59,
+        "greek" => 25,
+        "hebrew" => 16,
+        "koi8r" => 7,
+        "sjis" => 13,
+        "ujis" => 12,
+        "euckr" => 19,
+        "gbk" => 28,
+        "gb2312" => 24,
+        "big5" => 1,
+        "utf16" => 54,
+        "utf16le" => 56,
+        "utf32" => 60,
+        _ => 45,
+    }
 }
 
 /// One column in the binlog's terms: the type and the TABLE_MAP metadata bytes it would have.

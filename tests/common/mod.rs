@@ -210,6 +210,19 @@ impl Daemon {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// The process's peak resident memory so far (VmHWM), in MiB.
+    pub fn peak_rss_mib(&self) -> u64 {
+        let pid = self.child.as_ref().expect("daemon running").id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let kb: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .expect("VmHWM in /proc status");
+        kb / 1024
+    }
+
     /// The exit status once the process has exited by itself.
     pub fn try_status(&mut self) -> Option<std::process::ExitStatus> {
         let status = self.child.as_mut()?.try_wait().unwrap()?;
