@@ -134,6 +134,17 @@ async fn kill9_mid_stream_then_restart_converges_and_idle_restart_rewrites_nothi
     assert!(status.success());
     let text = idle.log_text();
     assert!(text.contains("streaming from checkpoint"), "{text}");
+    // MariaDB has GTIDs: the checkpoint carries the equivalent GTID position.
+    let gtid: Option<String> = c
+        .query_first(format!(
+            "SELECT gtid_set FROM `{}`.checkpoint WHERE server_id = {}",
+            env.state_db, env.server_id
+        ))
+        .await
+        .unwrap()
+        .flatten();
+    let gtid = gtid.expect("GTID set stored beside the checkpoint");
+    assert!(gtid.starts_with("0-1-"), "{gtid}");
     assert!(
         !text.contains("batch written"),
         "an idle restart rewrote rows:\n{text}"

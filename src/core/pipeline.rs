@@ -166,6 +166,7 @@ async fn run_once(
     let (stop_checkpoints, checkpoints_stopped) = watch::channel(false);
     let checkpoint_task = tokio::spawn(checkpoint_task(
         store.clone(),
+        source.clone(),
         tracker.clone(),
         cfg.pipeline.checkpoint_interval,
         checkpoints_stopped,
@@ -189,7 +190,7 @@ async fn run_once(
         inflight,
         total_kib,
         start.clone(),
-        source,
+        source.clone(),
     );
     let read_result = async {
         let mut tailer = BinlogTailer::open(cfg, start).await?;
@@ -237,7 +238,7 @@ async fn run_once(
     let _ = stop_checkpoints.send(true);
     let _ = checkpoint_task.await;
     let position = tracker.low_watermark();
-    let gtid_set = None;
+    let gtid_set = my::gtid_set_at(&source, &position).await;
     store
         .store_checkpoint(&Checkpoint {
             position: position.clone(),
@@ -255,6 +256,7 @@ async fn run_once(
 /// Stores the low watermark whenever it moved, at most once per `interval`.
 async fn checkpoint_task(
     store: StateStore,
+    source: mysql_async::Pool,
     tracker: Arc<CheckpointTracker>,
     interval: Duration,
     mut stop: watch::Receiver<bool>,
@@ -271,10 +273,11 @@ async fn checkpoint_task(
         if last.as_ref() == Some(&position) {
             continue;
         }
+        let gtid_set = my::gtid_set_at(&source, &position).await;
         match store
             .store_checkpoint(&Checkpoint {
                 position: position.clone(),
-                gtid_set: None,
+                gtid_set,
             })
             .await
         {

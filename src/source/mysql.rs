@@ -112,6 +112,21 @@ pub async fn gtid_executed(conn: &mut Conn) -> Result<Option<String>> {
     Ok(mysql.filter(|g| !g.is_empty()))
 }
 
+/// The GTID set equivalent to a binlog position, stored beside the checkpoint so a restart
+/// against a failed-over server can find its place. MariaDB computes it (`BINLOG_GTID_POS`);
+/// MySQL has no such function, and servers without GTIDs have none: `None` then.
+pub async fn gtid_set_at(pool: &Pool, position: &BinlogPosition) -> Option<String> {
+    let mut conn = pool.get_conn().await.ok()?;
+    let gtid: Option<Option<String>> = conn
+        .exec_first(
+            "SELECT BINLOG_GTID_POS(?, ?)",
+            (&position.file, position.pos),
+        )
+        .await
+        .ok()?;
+    gtid.flatten().filter(|g| !g.is_empty())
+}
+
 /// A global variable as text, `None` when the server does not know it.
 pub async fn variable(conn: &mut Conn, name: &str) -> Result<Option<String>> {
     let row: Option<(String, String)> = conn
