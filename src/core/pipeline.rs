@@ -721,6 +721,23 @@ fn partition(change: &RowChange, writers: usize) -> usize {
     (h as usize) % writers
 }
 
+/// One HBase writer's state between flushes.
+struct Writer {
+    idx: usize,
+    /// Taken while a flush runs on a blocking thread.
+    hbase: Option<HbaseWriter>,
+    batch: Batch,
+    /// In-flight byte permits of the batched changes, released once they are written.
+    permits: Vec<OwnedSemaphorePermit>,
+    /// The last transaction end the batch covers, acknowledged once it is written.
+    pending_commit: Option<(Version, BinlogPosition)>,
+    /// Bootstrap barriers that arrive once the batch is written.
+    barriers: Vec<Arc<ChunkBarrier>>,
+    /// When the batch must be written at the latest (`pipeline.batch_delay`).
+    deadline: Option<tokio::time::Instant>,
+    tracker: Arc<CheckpointTracker>,
+}
+
 /// One HBase writer: batches its partition's changes and acknowledges commits.
 async fn writer_task(
     idx: usize,
@@ -729,126 +746,104 @@ async fn writer_task(
     cfg: Config,
 ) -> Result<()> {
     let p = &cfg.pipeline;
-    let mut hbase = Some(HbaseWriter::new(
-        &cfg.hbase.thrift,
-        cfg.hbase.timeout,
-        cfg.hbase.max_versions,
-    ));
-    let mut batch = Batch::default();
-    let mut permits: Vec<OwnedSemaphorePermit> = Vec::new();
-    let mut pending_commit: Option<(Version, BinlogPosition)> = None;
-    let mut deadline: Option<tokio::time::Instant> = None;
-    let mut barriers: Vec<Arc<ChunkBarrier>> = Vec::new();
+    let mut w = Writer {
+        idx,
+        hbase: Some(HbaseWriter::new(
+            &cfg.hbase.thrift,
+            cfg.hbase.timeout,
+            cfg.hbase.max_versions,
+        )),
+        batch: Batch::default(),
+        permits: Vec::new(),
+        pending_commit: None,
+        barriers: Vec::new(),
+        deadline: None,
+        tracker,
+    };
     loop {
-        let msg = match deadline {
+        let msg = match w.deadline {
             Some(d) => tokio::select! {
                 msg = rx.recv() => msg,
                 _ = tokio::time::sleep_until(d) => {
-                    flush(idx, &mut hbase, &mut batch, &tracker, &mut pending_commit, &mut barriers).await?;
-                    permits.clear();
-                    deadline = None;
+                    w.flush().await?;
                     continue;
                 }
             },
             None => rx.recv().await,
         };
         match msg {
-            None => {
-                flush(
-                    idx,
-                    &mut hbase,
-                    &mut batch,
-                    &tracker,
-                    &mut pending_commit,
-                    &mut barriers,
-                )
-                .await?;
-                return Ok(());
-            }
+            None => return w.flush().await,
             Some(WriterMsg::Changes { changes, _permit }) => {
                 for c in changes {
-                    batch.add(c);
+                    w.batch.add(c);
                 }
-                permits.push(_permit);
-                if deadline.is_none() {
-                    deadline = Some(tokio::time::Instant::now() + p.batch_delay);
-                }
-                if batch.len() >= p.batch_rows || batch.bytes() >= p.batch_bytes {
-                    flush(
-                        idx,
-                        &mut hbase,
-                        &mut batch,
-                        &tracker,
-                        &mut pending_commit,
-                        &mut barriers,
-                    )
-                    .await?;
-                    permits.clear();
-                    deadline = None;
+                w.permits.push(_permit);
+                w.deadline
+                    .get_or_insert_with(|| tokio::time::Instant::now() + p.batch_delay);
+                if w.batch.len() >= p.batch_rows || w.batch.bytes() >= p.batch_bytes {
+                    w.flush().await?;
                 }
             }
             Some(WriterMsg::Commit { version, position }) => {
-                if batch.is_empty() {
-                    tracker.ack(idx, version, &position);
+                if w.batch.is_empty() {
+                    w.tracker.ack(idx, version, &position);
                 } else {
-                    pending_commit = Some((version, position));
+                    w.pending_commit = Some((version, position));
                 }
             }
             Some(WriterMsg::Barrier(barrier)) => {
-                if batch.is_empty() {
+                if w.batch.is_empty() {
                     barrier.arrive();
                 } else {
-                    barriers.push(barrier);
+                    w.barriers.push(barrier);
                 }
             }
         }
     }
 }
 
-/// Writes the batch, retrying with backoff until HBase takes it; then acknowledges the last
-/// commit the batch covered.
-async fn flush(
-    idx: usize,
-    hbase: &mut Option<HbaseWriter>,
-    batch: &mut Batch,
-    tracker: &CheckpointTracker,
-    pending_commit: &mut Option<(Version, BinlogPosition)>,
-    barriers: &mut Vec<Arc<ChunkBarrier>>,
-) -> Result<()> {
-    if let Some((version, tables)) = batch.take() {
-        let tables = Arc::new(tables);
-        let mut backoff = Duration::from_millis(200);
-        loop {
-            let mut writer = hbase.take().expect("writer present between flushes");
-            let t = tables.clone();
-            let (writer, result) = tokio::task::spawn_blocking(move || {
-                let r = writer.write(version, &t);
-                (writer, r)
-            })
-            .await
-            .map_err(|e| SyncError::Other(format!("HBase writer {idx} panicked: {e}")))?;
-            *hbase = Some(writer);
-            match result {
-                Ok(()) => {
-                    let rows: usize = tables.iter().map(|(_, r)| r.len()).sum();
-                    debug!(writer = idx, rows, version = version.0, "batch written");
-                    break;
-                }
-                Err(e) => {
-                    warn!(writer = idx, error = %e, retry_in = ?backoff, "HBase write failed; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
+impl Writer {
+    /// Writes the batch, retrying with backoff until HBase takes it; then acknowledges the last
+    /// commit and the barriers the batch covered and releases its in-flight permits.
+    async fn flush(&mut self) -> Result<()> {
+        let idx = self.idx;
+        if let Some((version, tables)) = self.batch.take() {
+            let tables = Arc::new(tables);
+            let mut backoff = Duration::from_millis(200);
+            loop {
+                let mut writer = self.hbase.take().expect("writer present between flushes");
+                let t = tables.clone();
+                let (writer, result) = tokio::task::spawn_blocking(move || {
+                    let r = writer.write(version, &t);
+                    (writer, r)
+                })
+                .await
+                .map_err(|e| SyncError::Other(format!("HBase writer {idx} panicked: {e}")))?;
+                self.hbase = Some(writer);
+                match result {
+                    Ok(()) => {
+                        let rows: usize = tables.iter().map(|(_, r)| r.len()).sum();
+                        debug!(writer = idx, rows, version = version.0, "batch written");
+                        break;
+                    }
+                    Err(e) => {
+                        warn!(writer = idx, error = %e, retry_in = ?backoff, "HBase write failed; retrying");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                    }
                 }
             }
         }
+        if let Some((version, position)) = self.pending_commit.take() {
+            self.tracker.ack(idx, version, &position);
+        }
+        for b in self.barriers.drain(..) {
+            b.arrive();
+        }
+        self.permits.clear();
+        self.deadline = None;
+        Ok(())
     }
-    if let Some((version, position)) = pending_commit.take() {
-        tracker.ack(idx, version, &position);
-    }
-    for b in barriers.drain(..) {
-        b.arrive();
-    }
-    Ok(())
 }
 
 /// Runs open bootstrap jobs (`snapshot.parallelism` at once), picking up new ones every half
