@@ -27,7 +27,12 @@ echo "== starting the daemon (log: .data/demo/daemon.log)"
 RUST_LOG=info $BIN run --config "$CONFIG" >.data/demo/daemon.log 2>&1 &
 DAEMON=$!
 trap 'kill -TERM $DAEMON 2>/dev/null; wait $DAEMON 2>/dev/null || true' EXIT
-sleep 3
+# Ready when the admin API reports it streaming.
+for _ in $(seq 1 60); do
+  curl -sf http://127.0.0.1:8686/health >/dev/null && break
+  kill -0 $DAEMON 2>/dev/null || { cat .data/demo/daemon.log; exit 1; }
+  sleep 0.5
+done
 
 base=$(SQL -N -e "SELECT COALESCE(MAX(id), 0) FROM shop.orders")
 echo "== writing orders $((base + 1))..$((base + 5)) in MySQL"
@@ -37,7 +42,13 @@ for i in 1 2 3 4 5; do
 done
 SQL -e "UPDATE shop.orders SET status = 'paid', note = 'paid by card' WHERE id = $((base + 2));
         DELETE FROM shop.orders WHERE id = $((base + 5))"
-sleep 2
+# Wait until HBase holds as many rows as MySQL.
+rows=$(SQL -N -e "SELECT COUNT(*) FROM shop.orders")
+for _ in $(seq 1 60); do
+  have=$($BIN peek --config "$CONFIG" shop.orders --limit 100000 2>/dev/null | grep -c '^  ' || true)
+  [ "$have" = "$rows" ] && break
+  sleep 0.5
+done
 
 echo "== MySQL"
 SQL -e "SELECT * FROM shop.orders ORDER BY id DESC LIMIT 5"
