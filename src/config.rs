@@ -39,6 +39,17 @@ pub struct Config {
     pub kafka: Option<KafkaConfig>,
     #[serde(default)]
     pub admin: AdminConfig,
+    #[serde(default)]
+    pub dead_letter: DeadLetterConfig,
+}
+
+/// Where changes that cannot be written to HBase go.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeadLetterConfig {
+    /// JSON-lines file; absent means such changes are only logged (once per table).
+    #[serde(default)]
+    pub path: Option<String>,
 }
 
 /// A connection URL whose password never reaches a log, a status page or an error message.

@@ -191,8 +191,14 @@ async fn a_100k_row_transaction_streams_through() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_table_without_primary_key_is_skipped_with_one_warning() {
+async fn a_table_without_primary_key_goes_to_the_dead_letter_file() {
     let env = TestEnv::new("stream_nopk", "").await;
+    let dead_letter = env.dir.join("dead-letter.jsonl");
+    let _ = std::fs::remove_file(&dead_letter);
+    let env = env.set(
+        "MYSQL2HBASE__DEAD_LETTER__PATH",
+        dead_letter.to_str().unwrap(),
+    );
     let mut c = mysql().await;
     let db = env.db.clone();
     c.query_drop(format!("CREATE TABLE `{db}`.nokey (a INT, b INT)"))
@@ -226,8 +232,48 @@ async fn a_table_without_primary_key_is_skipped_with_one_warning() {
     let log = daemon.log_text();
     assert_eq!(log.matches("nokey has no primary key").count(), 1, "{log}");
     assert!(hbase_content(&env.hbase_table("nokey")).is_empty());
+    c.exec_drop("UPDATE nokey SET b = 10 WHERE a = 1", ())
+        .await
+        .unwrap();
+    c.exec_drop("DELETE FROM nokey WHERE a = 2", ())
+        .await
+        .unwrap();
+    c.exec_drop("INSERT INTO withkey VALUES (99, 99)", ())
+        .await
+        .unwrap();
+    assert_converges(
+        &mut c,
+        &db,
+        "withkey",
+        &env.hbase_table("withkey"),
+        CONVERGE,
+    )
+    .await;
     let (status, _) = daemon.terminate();
     assert!(status.success());
+    let records: Vec<serde_json::Value> = std::fs::read_to_string(&dead_letter)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kinds: Vec<&str> = records
+        .iter()
+        .map(|r| r["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["insert", "insert", "insert", "update", "delete"],
+        "{records:?}"
+    );
+    let update = &records[3];
+    assert_eq!(update["table"], format!("{db}.nokey"));
+    assert!(update["reason"]
+        .as_str()
+        .unwrap()
+        .contains("no primary key"));
+    assert!(update["position"].as_str().unwrap().starts_with("binlog."));
+    assert_eq!(update["before"], serde_json::json!({"a": "1", "b": "1"}));
+    assert_eq!(update["after"], serde_json::json!({"a": "1", "b": "10"}));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -38,9 +38,10 @@ use crate::core::handover::{ChangeTracker, ChunkBarrier};
 use crate::core::mapping::{fnv1a, TableMapping};
 use crate::core::version::Version;
 use crate::error::{Result, SyncError};
+use crate::sink::dead_letter::DeadLetter;
 use crate::sink::hbase::HbaseWriter;
 use crate::source::binlog::BinlogTailer;
-use crate::source::decode::{self, SqlValue};
+use crate::source::decode::{self, SqlValue, TableSchema};
 use crate::source::mysql::{self as my, BinlogPosition};
 use crate::source::snapshot::{self, JobError, RouterCmd, SnapshotChunk};
 use crate::state::{Checkpoint, StateStore};
@@ -149,20 +150,13 @@ async fn run_once(
     let writers = cfg.pipeline.writers;
     let source = my::pool(&cfg.mysql.url, &cfg.mysql, None)?;
     let tracker = Arc::new(CheckpointTracker::new(writers, start)?);
-    let total_kib = (cfg.pipeline.max_inflight_bytes / 1024).max(1) as u32;
-    let inflight = Arc::new(Semaphore::new(total_kib as usize));
-    let mut senders = Vec::with_capacity(writers);
-    let mut writer_tasks = Vec::with_capacity(writers);
-    for idx in 0..writers {
-        let (tx, rx) = mpsc::channel(256);
-        senders.push(tx);
-        writer_tasks.push(tokio::spawn(writer_task(
-            idx,
-            rx,
-            tracker.clone(),
-            cfg.clone(),
-        )));
-    }
+    let (senders, receivers): (Vec<_>, Vec<_>) = (0..writers).map(|_| mpsc::channel(256)).unzip();
+    let mut router = Router::new(cfg, store.clone(), source.clone(), senders, start.clone())?;
+    let writer_tasks: Vec<_> = receivers
+        .into_iter()
+        .enumerate()
+        .map(|(idx, rx)| tokio::spawn(writer_task(idx, rx, tracker.clone(), cfg.clone())))
+        .collect();
     let (stop_checkpoints, checkpoints_stopped) = watch::channel(false);
     let checkpoint_task = tokio::spawn(checkpoint_task(
         store.clone(),
@@ -183,15 +177,6 @@ async fn run_once(
     ));
     let exit_when_bootstrapped = cfg.snapshot.mode == SnapshotMode::InitialOnly;
 
-    let mut router = Router::new(
-        cfg,
-        store.clone(),
-        senders,
-        inflight,
-        total_kib,
-        start.clone(),
-        source.clone(),
-    );
     let read_result = async {
         let mut tailer = BinlogTailer::open(cfg, start).await?;
         *health.lock().expect("health lock") = Health {
@@ -293,6 +278,11 @@ async fn checkpoint_task(
 /// How the router treats a table id.
 enum Route {
     Captured(Arc<TableMapping>),
+    /// Captured but not mappable (no row key): rows go to the dead-letter output.
+    Unmappable {
+        schema: Arc<TableSchema>,
+        reason: String,
+    },
     Ignored,
 }
 
@@ -309,6 +299,8 @@ struct Router {
     store: StateStore,
     /// The source server, for table schemas the binlog does not describe fully.
     source: mysql_async::Pool,
+    /// Where rows that cannot be written to HBase go (`[dead_letter] path`).
+    dead_letter: Option<DeadLetter>,
     filter: TableFilter,
     tables: HashMap<u64, TableEntry>,
     senders: Vec<mpsc::Sender<WriterMsg>>,
@@ -332,27 +324,33 @@ impl Router {
     fn new(
         cfg: &Config,
         store: StateStore,
-        senders: Vec<mpsc::Sender<WriterMsg>>,
-        inflight: Arc<Semaphore>,
-        total_kib: u32,
-        start: BinlogPosition,
         source: mysql_async::Pool,
-    ) -> Self {
-        Router {
+        senders: Vec<mpsc::Sender<WriterMsg>>,
+        start: BinlogPosition,
+    ) -> Result<Self> {
+        let dead_letter = cfg
+            .dead_letter
+            .path
+            .as_deref()
+            .map(DeadLetter::open)
+            .transpose()?;
+        let total_kib = (cfg.pipeline.max_inflight_bytes / 1024).max(1) as u32;
+        Ok(Router {
             cfg: cfg.clone(),
             store,
             source,
+            dead_letter,
             filter: TableFilter::new(&cfg.capture),
             tables: HashMap::new(),
             senders,
-            inflight,
+            inflight: Arc::new(Semaphore::new(total_kib as usize)),
             total_kib,
             warned: Default::default(),
             position: start,
             changes: ChangeTracker::default(),
             pending_chunks: VecDeque::new(),
             txn_external: false,
-        }
+        })
     }
 
     async fn command(&mut self, cmd: RouterCmd) -> Result<()> {
@@ -494,13 +492,21 @@ impl Router {
                     "cannot read the schema of {db}.{table} from the binlog: {e}"
                 ))
             })?;
-            match TableMapping::resolve(&self.cfg, &self.filter, Arc::new(schema)) {
+            let schema = Arc::new(schema);
+            match TableMapping::resolve(&self.cfg, &self.filter, schema.clone()) {
                 Ok(mapping) => Route::Captured(Arc::new(mapping)),
                 Err(e) => {
                     if self.warned.insert(format!("{db}.{table}")) {
-                        warn!(table = %format!("{db}.{table}"), "{e}; its changes are not written to HBase");
+                        let to = match &self.cfg.dead_letter.path {
+                            Some(path) => format!("they go to the dead-letter file {path}"),
+                            None => "set [dead_letter] path to keep them".to_string(),
+                        };
+                        warn!(table = %format!("{db}.{table}"), "{e}; its changes are not written to HBase: {to}");
                     }
-                    Route::Ignored
+                    Route::Unmappable {
+                        schema,
+                        reason: e.to_string(),
+                    }
                 }
             }
         };
@@ -515,10 +521,37 @@ impl Router {
                 rows.table_id()
             )));
         };
-        let Route::Captured(mapping) = &entry.route else {
-            return Ok(());
+        let mapping = match &entry.route {
+            Route::Captured(mapping) => mapping.clone(),
+            Route::Ignored => return Ok(()),
+            Route::Unmappable { schema, reason } => {
+                let Some(dead_letter) = self.dead_letter.as_mut() else {
+                    return Ok(());
+                };
+                for row in rows.rows(&entry.tme) {
+                    let undecodable = |e: &dyn std::fmt::Display| {
+                        SyncError::Other(format!(
+                            "cannot decode a row of {}.{} at {position}: {e}",
+                            schema.database, schema.table
+                        ))
+                    };
+                    let (before, after) = row.map_err(|e| undecodable(&e))?;
+                    let image = |r: Option<mysql_common::binlog::row::BinlogRow>| {
+                        r.map(|r| decode::decode_row(schema, &r).map_err(|e| undecodable(&e)))
+                            .transpose()
+                    };
+                    let (before, after) = (image(before)?, image(after)?);
+                    dead_letter.record(
+                        schema,
+                        position,
+                        reason,
+                        before.as_deref(),
+                        after.as_deref(),
+                    )?;
+                }
+                return Ok(());
+            }
         };
-        let mapping = mapping.clone();
         let version = Version::of(position)?;
         let writers = self.senders.len();
         let table: Arc<str> = Arc::from(mapping.hbase_table.as_str());
@@ -605,6 +638,9 @@ impl Router {
     }
 
     async fn transaction_end(&mut self, position: &BinlogPosition) -> Result<()> {
+        if let Some(dead_letter) = self.dead_letter.as_mut() {
+            dead_letter.flush()?;
+        }
         if std::mem::take(&mut self.txn_external) {
             self.commit(position).await
         } else {
