@@ -127,6 +127,25 @@ pub async fn gtid_set_at(pool: &Pool, position: &BinlogPosition) -> Option<Strin
     gtid.flatten().filter(|g| !g.is_empty())
 }
 
+/// Inside a `START TRANSACTION WITH CONSISTENT SNAPSHOT`, the binlog position the snapshot is
+/// consistent with, where the server says (MariaDB, Percona Server); `None` elsewhere.
+pub async fn snapshot_position(conn: &mut Conn) -> Result<Option<BinlogPosition>> {
+    let rows: Vec<(String, String)> = conn
+        .query("SHOW SESSION STATUS LIKE 'Binlog_snapshot_%'")
+        .await?;
+    let get = |name: &str| {
+        rows.iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    };
+    match (get("Binlog_snapshot_file"), get("Binlog_snapshot_position")) {
+        (Some(file), Some(pos)) if !file.is_empty() => {
+            Ok(pos.parse().ok().map(|pos| BinlogPosition { file, pos }))
+        }
+        _ => Ok(None),
+    }
+}
+
 /// A global variable as text, `None` when the server does not know it.
 pub async fn variable(conn: &mut Conn, name: &str) -> Result<Option<String>> {
     let row: Option<(String, String)> = conn

@@ -15,8 +15,13 @@
 //!      stored chunk (put `[state] url` on another server to keep per-chunk resumption).
 //!    - Without RELOAD (managed MySQL) both fall back to `LOCK TABLES t READ` held until the last
 //!      chunk is read (a warning says so): `START TRANSACTION` would release a table lock.
-//!    - `none`: no lock statement at all. Each chunk is read in its own read-only transaction
-//!      between two reads of the binlog position, L before and H after.
+//!    - `none`: no lock statement at all. Each chunk is read in its own consistent-snapshot,
+//!      read-only transaction. MariaDB (and Percona Server) name the binlog position that
+//!      snapshot is consistent with (`Binlog_snapshot_file/position`): the chunk is then exact as
+//!      of that position, L = H. Elsewhere L is read before the transaction and H after it; a
+//!      transaction written to the binlog before L but not yet visible to the snapshot would
+//!      then be missed, which MySQL's commit ordering makes a window of microseconds: prefer a
+//!      locking mode on MySQL when that matters.
 //! 4. Chunks of `snapshot.chunk_rows` rows in primary-key order (`WHERE key > last ORDER BY key
 //!    LIMIT n`) go to the router, up to `snapshot.parallelism` ahead of the one being written;
 //!    the router hands them over to the writers (see `core::handover`). After each chunk is in
@@ -342,12 +347,20 @@ async fn read_chunks(
                 (p.clone(), rows, p.clone())
             }
             None => {
-                let (low, _) = my::current_position(conn).await?;
-                conn.query_drop("START TRANSACTION READ ONLY").await?;
+                let (before, _) = my::current_position(conn).await?;
+                conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+                    .await?;
+                let exact = my::snapshot_position(conn).await?;
                 let rows: Vec<mysql_async::Row> = conn.query(sql).await?;
                 conn.query_drop("COMMIT").await?;
-                let (high, _) = my::current_position(conn).await?;
-                (low, rows, high)
+                match exact {
+                    // MariaDB names the position the snapshot is consistent with.
+                    Some(p) => (p.clone(), rows, p),
+                    None => {
+                        let (after, _) = my::current_position(conn).await?;
+                        (before, rows, after)
+                    }
+                }
             }
         };
         let n = rows.len() as u64;
