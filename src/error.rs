@@ -33,7 +33,7 @@ pub mod mysql_codes {
 #[derive(Debug, Error)]
 pub enum SyncError {
     /// The checkpoint's binlog is no longer on the server.
-    #[error("the binlog file {file} that the checkpoint needs has been purged from the server ({message}); set `snapshot.mode = \"when_needed\"` to re-bootstrap automatically, or run `mysql2hbase bootstrap` for every captured table after resetting the checkpoint with `mysql2hbase reset-checkpoint`")]
+    #[error("the binlog file {file} that the checkpoint needs has been purged from the server ({message}); HBase is left as it was. Restart with `snapshot.mode = \"when_needed\"` (or MYSQL2HBASE__SNAPSHOT__MODE=when_needed) to re-bootstrap every captured table from the current position, and keep binlogs longer than the longest downtime")]
     BinlogPurged { file: String, message: String },
     /// The server is not configured for row-based replication.
     #[error("MySQL setting {setting} is {actual}, but mysql2hbase needs {expected}: {hint}")]
