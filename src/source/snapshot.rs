@@ -211,20 +211,30 @@ async fn purge(
     Ok(())
 }
 
+/// Rows the job will copy, for progress: exact for a `--where` range, otherwise the server's
+/// estimate (a `COUNT(*)` would scan the whole table before the first chunk).
 async fn count_rows(
     conn: &mut Conn,
     db: &str,
     table: &str,
     where_clause: Option<&str>,
 ) -> Result<Option<u64>, JobError> {
-    let sql = match where_clause {
-        Some(w) => format!(
-            "SELECT COUNT(*) FROM {} WHERE ({w})",
-            quote_table(db, table)
-        ),
-        None => format!("SELECT COUNT(*) FROM {}", quote_table(db, table)),
-    };
-    Ok(conn.query_first(sql).await?)
+    Ok(match where_clause {
+        Some(w) => {
+            conn.query_first(format!(
+                "SELECT COUNT(*) FROM {} WHERE ({w})",
+                quote_table(db, table)
+            ))
+            .await?
+        }
+        None => conn
+            .exec_first(
+                "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+                (db, table),
+            )
+            .await?
+            .flatten(),
+    })
 }
 
 /// The lock a locking-mode job holds while it establishes its snapshot.
