@@ -41,6 +41,54 @@ pub struct Config {
     pub admin: AdminConfig,
     #[serde(default)]
     pub dead_letter: DeadLetterConfig,
+    #[serde(default)]
+    pub restart: RestartConfig,
+}
+
+/// How the daemon restarts a failed pipeline (Flink's strategies).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "kebab-case", try_from = "String")]
+pub enum RestartStrategy {
+    /// `attempts` restarts `delay` apart, then give up.
+    FixedDelay,
+    /// `delay` doubling up to `max_delay`, `attempts` restarts, then give up.
+    #[default]
+    Exponential,
+    /// Give up when more than `failures_per_interval` failures fall within `interval`.
+    FailureRate,
+    /// Give up at the first failure.
+    None,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestartConfig {
+    #[serde(default)]
+    pub strategy: RestartStrategy,
+    /// Consecutive restarts without recovery before giving up (fixed-delay, exponential).
+    #[serde(default = "defaults::restart_attempts")]
+    pub attempts: u32,
+    #[serde(default = "defaults::restart_delay", with = "humantime_serde")]
+    pub delay: Duration,
+    #[serde(default = "defaults::restart_max_delay", with = "humantime_serde")]
+    pub max_delay: Duration,
+    #[serde(default = "defaults::failures_per_interval")]
+    pub failures_per_interval: u32,
+    #[serde(default = "defaults::failure_interval", with = "humantime_serde")]
+    pub interval: Duration,
+}
+
+impl Default for RestartConfig {
+    fn default() -> Self {
+        RestartConfig {
+            strategy: RestartStrategy::default(),
+            attempts: defaults::restart_attempts(),
+            delay: defaults::restart_delay(),
+            max_delay: defaults::restart_max_delay(),
+            failures_per_interval: defaults::failures_per_interval(),
+            interval: defaults::failure_interval(),
+        }
+    }
 }
 
 /// Where changes that cannot be written to HBase go.
@@ -390,6 +438,12 @@ string_enum!(LockingMode {
     Extended = "extended",
     None = "none",
 });
+string_enum!(RestartStrategy {
+    FixedDelay = "fixed-delay",
+    Exponential = "exponential",
+    FailureRate = "failure-rate",
+    None = "none",
+});
 string_enum!(ValueEncoding {
     String = "string",
     Native = "native",
@@ -447,6 +501,21 @@ mod defaults {
     }
     pub fn kafka_topic() -> String {
         "{db}.{table}".into()
+    }
+    pub fn restart_attempts() -> u32 {
+        1_000_000
+    }
+    pub fn restart_delay() -> Duration {
+        Duration::from_secs(1)
+    }
+    pub fn restart_max_delay() -> Duration {
+        Duration::from_secs(60)
+    }
+    pub fn failures_per_interval() -> u32 {
+        10
+    }
+    pub fn failure_interval() -> Duration {
+        Duration::from_secs(300)
     }
     pub fn admin_listen() -> String {
         "127.0.0.1:8686".into()
@@ -611,6 +680,20 @@ impl Config {
                 return Err(bad("kafka.brokers", "\"\"", "host:port[,host:port...]"));
             }
         }
+        if self.restart.delay.is_zero() {
+            return Err(bad(
+                "restart.delay",
+                "0s",
+                "a duration above zero, e.g. \"10s\"",
+            ));
+        }
+        if self.restart.max_delay < self.restart.delay {
+            return Err(bad(
+                "restart.max_delay",
+                humantime::format_duration(self.restart.max_delay),
+                "at least restart.delay",
+            ));
+        }
         if self.admin.listen.parse::<std::net::SocketAddr>().is_err() {
             return Err(bad(
                 "admin.listen",
@@ -682,6 +765,23 @@ mod tests {
         assert!(err.contains("locking_mode"), "{err}");
         assert!(
             err.contains("minimal") && err.contains("extended") && err.contains("none"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn restart_strategy_names() {
+        let cfg = Config::from_toml(&format!(
+            "{MINIMAL}\n[restart]\nstrategy = \"fixed-delay\"\nattempts = 20\ndelay = \"3s\"\n"
+        ))
+        .unwrap();
+        assert_eq!(cfg.restart.strategy, RestartStrategy::FixedDelay);
+        assert_eq!(cfg.restart.delay, Duration::from_secs(3));
+        let err = Config::from_toml(&format!("{MINIMAL}\n[restart]\nstrategy = \"sometimes\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("restart.strategy") && err.contains("`failure-rate`"),
             "{err}"
         );
     }

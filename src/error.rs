@@ -53,6 +53,13 @@ pub enum SyncError {
     State(String),
     #[error("{0}")]
     Other(String),
+    /// The restart strategy gave up.
+    #[error("giving up after {failures} failure(s) in a row (restart.strategy = {strategy}); last error: {last}")]
+    GaveUp {
+        strategy: String,
+        failures: u32,
+        last: String,
+    },
 }
 
 impl SyncError {

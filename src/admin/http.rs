@@ -1,5 +1,6 @@
 //! The admin HTTP API on `[admin] listen` (loopback by default):
-//! - `GET /health`: 200 while the pipeline streams, 503 with the reason otherwise;
+//! - `GET /health`: 200 while the pipeline streams and HBase takes its writes, 503 with the
+//!   reason otherwise;
 //! - `GET /status`: the `mysql2hbase status --json` document;
 //! - `POST /bootstrap` with `{"table": "db.table", "where": "optional condition"}`: records a
 //!   bootstrap job (202 with its id, 400 with the reason when it cannot run).
@@ -23,6 +24,8 @@ pub struct Health {
     pub streaming: bool,
     /// Why the pipeline is not streaming (its last error).
     pub reason: Option<String>,
+    /// The last HBase write failure, until a write succeeds again.
+    pub hbase_error: Option<String>,
 }
 
 pub type SharedHealth = Arc<Mutex<Health>>;
@@ -67,10 +70,13 @@ pub async fn serve(
 
 async fn health_handler(State(state): State<AppState>) -> Response {
     let h = state.health.lock().expect("health lock").clone();
-    if h.streaming {
+    if h.streaming && h.hbase_error.is_none() {
         (StatusCode::OK, Json(json!({"status": "ok"}))).into_response()
     } else {
-        let reason = h.reason.unwrap_or_else(|| "starting".into());
+        let reason = h
+            .hbase_error
+            .or(h.reason)
+            .unwrap_or_else(|| "starting".into());
         (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({"status": "unavailable", "reason": reason})),

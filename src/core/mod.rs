@@ -9,4 +9,5 @@ pub mod filter;
 pub mod handover;
 pub mod mapping;
 pub mod pipeline;
+pub mod restart;
 pub mod version;

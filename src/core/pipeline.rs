@@ -27,7 +27,7 @@ use mysql_common::binlog::events::{EventData, RowsEventData, TableMapEvent};
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tracing::{debug, info, warn};
 
-use crate::admin::http::{Health, SharedHealth};
+use crate::admin::http::SharedHealth;
 use crate::config::{Config, SnapshotMode};
 use crate::core::batch::Batch;
 use crate::core::change::{Cell, RowChange, RowOp};
@@ -36,6 +36,7 @@ use crate::core::ddl::{self, DdlEffect, UnparsedDdl};
 use crate::core::filter::TableFilter;
 use crate::core::handover::{ChangeTracker, ChunkBarrier};
 use crate::core::mapping::{fnv1a, TableMapping};
+use crate::core::restart::{Decision, Restarts};
 use crate::core::version::Version;
 use crate::error::{Result, SyncError};
 use crate::sink::dead_letter::DeadLetter;
@@ -73,11 +74,10 @@ pub async fn run(
     if !applied.is_empty() {
         info!(migrations = ?applied, "state store migrated");
     }
-    let mut backoff = Duration::from_millis(500);
+    let mut restarts = Restarts::new(cfg.restart.clone());
     loop {
         let start = start_position(&cfg, &store).await?;
         info!(position = %start, "streaming from checkpoint");
-        let started = Instant::now();
         let result = run_once(&cfg, &store, &start, shutdown.clone(), &health).await;
         {
             let mut h = health.lock().expect("health lock");
@@ -87,29 +87,42 @@ pub async fn run(
                 Err(e) => e.to_string(),
             });
         }
-        match result {
+        let error = match result {
             Ok(()) => return Ok(()),
             Err(SyncError::BinlogPurged { file, .. })
                 if cfg.snapshot.mode == SnapshotMode::WhenNeeded =>
             {
                 warn!(%file, "the checkpoint's binlog was purged; snapshot.mode = when_needed: re-bootstrapping every captured table");
                 store.reset_checkpoint().await?;
+                continue;
             }
-            Err(e) if e.is_transient() || matches!(e, SyncError::Other(_)) => {
-                if *shutdown.borrow() {
-                    return Ok(());
-                }
-                if started.elapsed() > Duration::from_secs(60) {
-                    backoff = Duration::from_millis(500);
-                }
-                warn!(error = %e, retry_in = ?backoff, "pipeline failed; restarting from the checkpoint");
+            Err(e) if e.is_transient() || matches!(e, SyncError::Other(_)) => e,
+            Err(e) => return Err(e),
+        };
+        if *shutdown.borrow() {
+            return Ok(());
+        }
+        // The pipeline recovered if it moved the checkpoint before failing again.
+        if let Ok(Some(cp)) = store.load_checkpoint().await {
+            if Version::of(&cp.position)? > Version::of(&start)? {
+                restarts.recovered();
+            }
+        }
+        match restarts.failed(Instant::now()) {
+            Decision::RestartAfter(delay) => {
+                warn!(error = %error, restart_in = ?delay, strategy = cfg.restart.strategy.as_str(), "pipeline failed; restarting from the checkpoint");
                 tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
+                    _ = tokio::time::sleep(delay) => {}
                     _ = shutdown.changed() => return Ok(()),
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(10));
             }
-            Err(e) => return Err(e),
+            Decision::GiveUp { failures } => {
+                return Err(SyncError::GaveUp {
+                    strategy: cfg.restart.strategy.as_str().to_string(),
+                    failures,
+                    last: error.to_string(),
+                });
+            }
         }
     }
 }
@@ -155,7 +168,15 @@ async fn run_once(
     let writer_tasks: Vec<_> = receivers
         .into_iter()
         .enumerate()
-        .map(|(idx, rx)| tokio::spawn(writer_task(idx, rx, tracker.clone(), cfg.clone())))
+        .map(|(idx, rx)| {
+            tokio::spawn(writer_task(
+                idx,
+                rx,
+                tracker.clone(),
+                cfg.clone(),
+                health.clone(),
+            ))
+        })
         .collect();
     let (stop_checkpoints, checkpoints_stopped) = watch::channel(false);
     let checkpoint_task = tokio::spawn(checkpoint_task(
@@ -179,10 +200,11 @@ async fn run_once(
 
     let read_result = async {
         let mut tailer = BinlogTailer::open(cfg, start).await?;
-        *health.lock().expect("health lock") = Health {
-            streaming: true,
-            reason: None,
-        };
+        {
+            let mut h = health.lock().expect("health lock");
+            h.streaming = true;
+            h.reason = None;
+        }
         loop {
             tokio::select! {
                 next = tailer.next() => {
@@ -212,12 +234,22 @@ async fn run_once(
     manager.abort();
     let _ = manager.await;
     drop(router);
+    // Writers get a bounded time to flush, so a shutdown ends within ten seconds even when
+    // HBase does not answer; whatever they did not write is not acknowledged, and a restart
+    // replays it from the checkpoint.
     let mut writer_error = None;
-    for task in writer_tasks {
-        match task.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => writer_error = Some(e),
-            Err(e) => writer_error = Some(SyncError::Other(format!("writer panicked: {e}"))),
+    let flush_deadline = tokio::time::Instant::now() + WRITER_FLUSH_GRACE;
+    for mut task in writer_tasks {
+        match tokio::time::timeout_at(flush_deadline, &mut task).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => writer_error = Some(e),
+            Ok(Err(e)) => writer_error = Some(SyncError::Other(format!("writer panicked: {e}"))),
+            Err(_) => {
+                task.abort();
+                writer_error.get_or_insert(SyncError::Hbase(format!(
+                    "HBase did not take the last batches within {WRITER_FLUSH_GRACE:?}"
+                )));
+            }
         }
     }
     let _ = stop_checkpoints.send(true);
@@ -231,12 +263,18 @@ async fn run_once(
         })
         .await?;
     info!(%position, "checkpoint stored");
-    read_result?;
-    match writer_error {
-        Some(e) => Err(e),
-        None => Ok(()),
+    // A writer's own error says more than the router's "writer stopped" that follows it.
+    match (writer_error, read_result) {
+        (Some(e), _) => Err(e),
+        (None, result) => result,
     }
 }
+
+/// How long writers may take to flush when the pipeline stops.
+const WRITER_FLUSH_GRACE: Duration = Duration::from_secs(7);
+
+/// Quick retries of one batch before the writer fails and the restart strategy takes over.
+const BATCH_ATTEMPTS: u32 = 3;
 
 /// Stores the low watermark whenever it moved, at most once per `interval`.
 async fn checkpoint_task(
@@ -772,6 +810,8 @@ struct Writer {
     /// When the batch must be written at the latest (`pipeline.batch_delay`).
     deadline: Option<tokio::time::Instant>,
     tracker: Arc<CheckpointTracker>,
+    /// Where HBase failures are reported for `/health`.
+    health: SharedHealth,
 }
 
 /// One HBase writer: batches its partition's changes and acknowledges commits.
@@ -780,6 +820,7 @@ async fn writer_task(
     mut rx: mpsc::Receiver<WriterMsg>,
     tracker: Arc<CheckpointTracker>,
     cfg: Config,
+    health: SharedHealth,
 ) -> Result<()> {
     let p = &cfg.pipeline;
     let mut w = Writer {
@@ -795,6 +836,7 @@ async fn writer_task(
         barriers: Vec::new(),
         deadline: None,
         tracker,
+        health,
     };
     loop {
         let msg = match w.deadline {
@@ -846,7 +888,9 @@ impl Writer {
         if let Some((version, tables)) = self.batch.take() {
             let tables = Arc::new(tables);
             let mut backoff = Duration::from_millis(200);
+            let mut attempt = 0;
             loop {
+                attempt += 1;
                 let mut writer = self.hbase.take().expect("writer present between flushes");
                 let t = tables.clone();
                 let (writer, result) = tokio::task::spawn_blocking(move || {
@@ -860,12 +904,17 @@ impl Writer {
                     Ok(()) => {
                         let rows: usize = tables.iter().map(|(_, r)| r.len()).sum();
                         debug!(writer = idx, rows, version = version.0, "batch written");
+                        self.health.lock().expect("health lock").hbase_error = None;
                         break;
                     }
                     Err(e) => {
+                        self.health.lock().expect("health lock").hbase_error = Some(e.to_string());
+                        if attempt >= BATCH_ATTEMPTS {
+                            return Err(e);
+                        }
                         warn!(writer = idx, error = %e, retry_in = ?backoff, "HBase write failed; retrying");
                         tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                        backoff *= 2;
                     }
                 }
             }
