@@ -59,6 +59,42 @@ async fn inserts_updates_deletes_and_key_changes_converge() {
         !items[&b"1".to_vec()].contains_key(b"note".as_slice()),
         "NULL is no cell"
     );
+    // /metrics is Prometheus text, and its row counters grow with the changes.
+    let applied = |text: &str| -> f64 {
+        text.lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .map(|l| {
+                let (series, value) = l
+                    .rsplit_once(' ')
+                    .unwrap_or_else(|| panic!("bad metric line {l:?}"));
+                let value: f64 = value
+                    .parse()
+                    .unwrap_or_else(|_| panic!("bad metric value in {l:?}"));
+                (series.to_string(), value)
+            })
+            .filter(|(series, _)| {
+                series.starts_with("mysql2hbase_rows_applied_total{")
+                    && series.contains(&format!("{db}.items"))
+            })
+            .map(|(_, v)| v)
+            .sum()
+    };
+    let (code, before) = http(env.admin_port, "GET", "/metrics", None).await;
+    assert_eq!(code, 200);
+    assert!(
+        before.contains("mysql2hbase_hbase_batch_seconds_bucket"),
+        "{before}"
+    );
+    let first = applied(&before);
+    assert!(first >= 10.0, "{before}");
+    c.query_drop(format!(
+        "INSERT INTO `{db}`.items VALUES (30, 'x', 1.00, NULL)"
+    ))
+    .await
+    .unwrap();
+    assert_converges(&mut c, db, "items", &env.hbase_table("items"), CONVERGE).await;
+    let (_, after) = http(env.admin_port, "GET", "/metrics", None).await;
+    assert_eq!(applied(&after), first + 1.0, "{after}");
     let pairs = hbase_content(&env.hbase_table("pairs"));
     assert!(
         pairs.contains_key(b"a\\|b|c".as_slice()),

@@ -1,6 +1,7 @@
 //! The admin HTTP API on `[admin] listen` (loopback by default):
 //! - `GET /health`: 200 while the pipeline streams and HBase takes its writes, 503 with the
 //!   reason otherwise;
+//! - `GET /metrics`: Prometheus text (see `admin::metrics`);
 //! - `GET /status`: the `mysql2hbase status --json` document;
 //! - `POST /bootstrap` with `{"table": "db.table", "where": "optional condition"}`: records a
 //!   bootstrap job (202 with its id, 400 with the reason when it cannot run).
@@ -56,6 +57,10 @@ pub async fn serve(
     let app = Router::new()
         .route("/health", get(health_handler))
         .route("/status", get(status_handler))
+        .route(
+            "/metrics",
+            get(|| async { crate::admin::metrics::render() }),
+        )
         .route("/bootstrap", post(bootstrap_handler))
         .with_state(AppState {
             cfg: Arc::new(cfg),

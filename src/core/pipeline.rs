@@ -28,6 +28,7 @@ use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tracing::{debug, info, warn};
 
 use crate::admin::http::SharedHealth;
+use crate::admin::metrics::METRICS;
 use crate::config::{Config, SnapshotMode};
 use crate::core::batch::Batch;
 use crate::core::change::{Cell, RowChange, RowOp};
@@ -110,6 +111,7 @@ pub async fn run(
         }
         match restarts.failed(Instant::now()) {
             Decision::RestartAfter(delay) => {
+                METRICS.restarts.inc();
                 warn!(error = %error, restart_in = ?delay, strategy = cfg.restart.strategy.as_str(), "pipeline failed; restarting from the checkpoint");
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
@@ -306,6 +308,9 @@ async fn checkpoint_task(
         {
             Ok(()) => {
                 debug!(%position, "checkpoint stored");
+                if let Ok(index) = crate::core::version::file_index(&position.file) {
+                    METRICS.checkpoint_stored(index, position.pos);
+                }
                 last = Some(position);
             }
             Err(e) => warn!(error = %e, "cannot store the checkpoint; will retry"),
@@ -468,6 +473,32 @@ impl Router {
             SyncError::Other(format!("cannot parse the binlog event at {position}: {e}"))
         })?;
         self.position = position.clone();
+        let m = &*METRICS;
+        let kind = match &data {
+            Some(EventData::RowsEvent(_)) => "rows",
+            Some(EventData::TableMapEvent(_)) => "table_map",
+            Some(EventData::XidEvent(_)) => "xid",
+            Some(EventData::QueryEvent(_)) => "query",
+            Some(EventData::HeartbeatEvent) => "heartbeat",
+            Some(EventData::RotateEvent(_)) => "rotate",
+            _ => "other",
+        };
+        m.events.with_label_values(&[kind]).inc();
+        if kind == "heartbeat" {
+            m.lag_seconds.set(0);
+        } else if event.header().timestamp() > 0 {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            m.lag_seconds
+                .set((now - event.header().timestamp() as i64).max(0));
+        }
+        if kind != "heartbeat" {
+            if let Ok(index) = crate::core::version::file_index(&position.file) {
+                m.reader_file_index.set(index as i64);
+                m.reader_position.set(position.pos as i64);
+            }
+        }
         let routed = self.route_data(data, position).await;
         if !self.pending_chunks.is_empty() {
             self.hand_over_ready_chunks().await?;
@@ -633,6 +664,17 @@ impl Router {
                 changes.push((key, RowOp::Put(cells(&mapping, &values))));
             }
             for (key, op) in changes {
+                METRICS
+                    .rows_applied
+                    .with_label_values(&[
+                        mapping.source.as_str(),
+                        if matches!(op, RowOp::Put(_)) {
+                            "put"
+                        } else {
+                            "delete"
+                        },
+                    ])
+                    .inc();
                 if !self.changes.is_empty() {
                     self.changes.changed(&mapping.source, &key, version);
                 }
@@ -651,6 +693,17 @@ impl Router {
 
     /// Sends each writer its share, holding in-flight permits for the bytes until written.
     async fn send_changes(&mut self, per_writer: Vec<Vec<RowChange>>) -> Result<()> {
+        let m = &*METRICS;
+        let used = self.total_kib as usize - self.inflight.available_permits();
+        m.queue_fill_percent
+            .with_label_values(&["inflight_bytes"])
+            .set((used * 100 / self.total_kib as usize) as i64);
+        for (idx, tx) in self.senders.iter().enumerate() {
+            let fill = (tx.max_capacity() - tx.capacity()) * 100 / tx.max_capacity();
+            m.queue_fill_percent
+                .with_label_values(&[&format!("writer_{idx}")])
+                .set(fill as i64);
+        }
         for (idx, changes) in per_writer.into_iter().enumerate() {
             if changes.is_empty() {
                 continue;
@@ -893,6 +946,7 @@ impl Writer {
                 attempt += 1;
                 let mut writer = self.hbase.take().expect("writer present between flushes");
                 let t = tables.clone();
+                let timer = METRICS.hbase_batch_seconds.start_timer();
                 let (writer, result) = tokio::task::spawn_blocking(move || {
                     let r = writer.write(version, &t);
                     (writer, r)
@@ -900,6 +954,10 @@ impl Writer {
                 .await
                 .map_err(|e| SyncError::Other(format!("HBase writer {idx} panicked: {e}")))?;
                 self.hbase = Some(writer);
+                timer.observe_duration();
+                if result.is_err() {
+                    METRICS.hbase_errors.inc();
+                }
                 match result {
                     Ok(()) => {
                         let rows: usize = tables.iter().map(|(_, r)| r.len()).sum();

@@ -160,6 +160,17 @@ pub async fn run_job(
     let mode = cfg.snapshot.locking_mode;
     let rows_total = count_rows(&mut conn, db, table, where_clause).await?;
     store.job_started(job.id, mode.as_str(), rows_total).await?;
+    let labels = [job.id.to_string(), format!("{db}.{table}")];
+    let labels = [labels[0].as_str(), labels[1].as_str()];
+    let metrics = &crate::admin::metrics::METRICS;
+    metrics
+        .bootstrap_rows_total
+        .with_label_values(&labels)
+        .set(rows_total.unwrap_or(0) as i64);
+    metrics
+        .bootstrap_rows_done
+        .with_label_values(&labels)
+        .set(job.rows_done as i64);
 
     let (reply, tracking) = oneshot::channel();
     router
@@ -427,6 +438,10 @@ async fn read_chunks(
                 deferred = Some((key, chunks + 1, rows + n));
             } else {
                 store.job_progress(job.id, &key, 1, n).await?;
+                crate::admin::metrics::METRICS
+                    .bootstrap_rows_done
+                    .with_label_values(&[job.id.to_string().as_str(), name.as_str()])
+                    .add(n as i64);
             }
         }
         if done {
