@@ -66,7 +66,9 @@ impl DeadLetter {
         serde_json::to_writer(&mut self.out, &line).map_err(|e| io_error(&self.path, e.into()))?;
         self.out
             .write_all(b"\n")
-            .map_err(|e| io_error(&self.path, e))
+            .map_err(|e| io_error(&self.path, e))?;
+        crate::admin::metrics::METRICS.dead_letters.inc();
+        Ok(())
     }
 
     pub fn flush(&mut self) -> Result<()> {
