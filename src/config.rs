@@ -131,6 +131,23 @@ impl fmt::Display for SecretUrl {
     }
 }
 
+/// A secret (token, password) that never reaches a log or a status page.
+#[derive(Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"***\"")
+    }
+}
+
 /// Replaces the password of `scheme://user:password@host/...` by `***`.
 pub fn redact_url(url: &str) -> String {
     let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
@@ -391,12 +408,16 @@ pub struct AdminConfig {
     /// Admin HTTP address; loopback by default.
     #[serde(default = "defaults::admin_listen")]
     pub listen: String,
+    /// Bearer token every request must carry; required when `listen` is not a loopback address.
+    #[serde(default)]
+    pub token: Option<Secret>,
 }
 
 impl Default for AdminConfig {
     fn default() -> Self {
         AdminConfig {
             listen: defaults::admin_listen(),
+            token: None,
         }
     }
 }
@@ -694,12 +715,22 @@ impl Config {
                 "at least restart.delay",
             ));
         }
-        if self.admin.listen.parse::<std::net::SocketAddr>().is_err() {
-            return Err(bad(
-                "admin.listen",
-                &self.admin.listen,
-                "ip:port, e.g. 127.0.0.1:8686",
-            ));
+        match self.admin.listen.parse::<std::net::SocketAddr>() {
+            Err(_) => {
+                return Err(bad(
+                    "admin.listen",
+                    &self.admin.listen,
+                    "ip:port, e.g. 127.0.0.1:8686",
+                ))
+            }
+            Ok(addr) if !addr.ip().is_loopback() && self.admin.token.is_none() => {
+                return Err(bad(
+                    "admin.listen",
+                    &self.admin.listen,
+                    "a loopback address, or set [admin] token when the admin API is exposed",
+                ))
+            }
+            Ok(_) => {}
         }
         Ok(())
     }
@@ -812,6 +843,22 @@ mod tests {
         assert!(shown.contains("root:***@127.0.0.1:3306"), "{shown}");
         assert_eq!(redact_url("mysql://root@h:1/x"), "mysql://root@h:1/x");
         assert_eq!(redact_url("mysql://u:p@ss@h:1"), "mysql://u:***@h:1");
+    }
+
+    #[test]
+    fn an_exposed_admin_api_needs_a_token_that_is_never_shown() {
+        let err = Config::from_toml(&format!("{MINIMAL}\n[admin]\nlisten = \"0.0.0.0:8686\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("admin.listen") && err.contains("token"),
+            "{err}"
+        );
+        let cfg = Config::from_toml(&format!(
+            "{MINIMAL}\n[admin]\nlisten = \"0.0.0.0:8686\"\ntoken = \"s3cr3t\"\n"
+        ))
+        .unwrap();
+        assert!(!format!("{cfg:?}").contains("s3cr3t"));
     }
 
     #[test]

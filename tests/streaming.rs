@@ -395,3 +395,40 @@ async fn ddl_is_followed_without_a_restart() {
     let (status, _) = daemon.terminate();
     assert!(status.success(), "{}", daemon.log_text());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_admin_api_asks_for_its_token_when_one_is_set() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let env = TestEnv::new("admin_token", "")
+        .await
+        .set("MYSQL2HBASE__ADMIN__TOKEN", "t0ken-for-tests");
+    let mut daemon = env.start();
+    wait_streaming(&env, &mut daemon).await;
+    let port = env.admin_port;
+    let get = |auth: Option<&'static str>| async move {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let header = auth
+            .map(|a| format!("Authorization: {a}\r\n"))
+            .unwrap_or_default();
+        s.write_all(
+            format!("GET /metrics HTTP/1.1\r\nHost: x\r\n{header}Connection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        out.split_whitespace().nth(1).unwrap().to_string()
+    };
+    assert_eq!(get(None).await, "401");
+    assert_eq!(get(Some("Bearer wrong")).await, "401");
+    assert_eq!(get(Some("Bearer t0ken-for-tests")).await, "200");
+    assert!(
+        !daemon.log_text().contains("t0ken-for-tests"),
+        "the token was logged"
+    );
+    let (status, _) = daemon.terminate();
+    assert!(status.success());
+}

@@ -3,6 +3,7 @@
 //!   reason otherwise;
 //! - `GET /metrics`: Prometheus text (see `admin::metrics`);
 //! - `GET /status`: the `mysql2hbase status --json` document;
+//! - with `[admin] token` set, every request needs `Authorization: Bearer <token>`;
 //! - `POST /bootstrap` with `{"table": "db.table", "where": "optional condition"}`: records a
 //!   bootstrap job (202 with its id, 400 with the reason when it cannot run).
 
@@ -54,6 +55,11 @@ pub async fn serve(
         .map_err(|e| {
             anyhow::anyhow!("cannot listen on admin.listen = {}: {e}", cfg.admin.listen)
         })?;
+    let token = cfg
+        .admin
+        .token
+        .as_ref()
+        .map(|t| Arc::new(t.expose().to_string()));
     let app = Router::new()
         .route("/health", get(health_handler))
         .route("/status", get(status_handler))
@@ -66,6 +72,12 @@ pub async fn serve(
             cfg: Arc::new(cfg),
             health,
         });
+    let app = match token {
+        Some(token) => app.layer(axum::middleware::from_fn(move |req, next| {
+            require_token(token.clone(), req, next)
+        })),
+        None => app,
+    };
     Ok(tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!(error = %e, "admin API stopped");
@@ -113,4 +125,31 @@ async fn bootstrap_handler(
         )
             .into_response(),
     }
+}
+
+/// With `[admin] token` set, every request needs `Authorization: Bearer <token>`.
+async fn require_token(
+    token: Arc<String>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let presented = req
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if presented.is_some_and(|p| constant_time_eq(p.as_bytes(), token.as_bytes())) {
+        next.run(req).await
+    } else {
+        (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": "missing or wrong bearer token ([admin] token)"})),
+        )
+            .into_response()
+    }
+}
+
+/// Compares without an early exit, so response times do not tell how much of a guess matched.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
