@@ -195,6 +195,10 @@ pub struct HbaseConfig {
     /// Versions kept per cell by tables the service creates.
     #[serde(default = "defaults::max_versions")]
     pub max_versions: u32,
+    /// Largest cell value written (HBase's `hbase.client.keyvalue.maxsize`); rows with a larger
+    /// one go to the dead-letter output instead.
+    #[serde(default = "defaults::max_cell_bytes")]
+    pub max_cell_bytes: usize,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -483,6 +487,9 @@ mod defaults {
     }
     pub fn max_versions() -> u32 {
         3
+    }
+    pub fn max_cell_bytes() -> usize {
+        10 << 20
     }
     pub fn state_database() -> String {
         "mysql2hbase".into()

@@ -661,7 +661,34 @@ impl Router {
                 }
             }
             if let Some((key, values)) = put {
-                changes.push((key, RowOp::Put(cells(&mapping, &values))));
+                let cells = cells(&mapping, &values);
+                let limit = self.cfg.hbase.max_cell_bytes;
+                match cells
+                    .iter()
+                    .find(|c| c.value.as_ref().is_some_and(|v| v.len() > limit))
+                {
+                    None => changes.push((key, RowOp::Put(cells))),
+                    // HBase would refuse the whole batch again and again: the row goes aside.
+                    Some(big) => {
+                        let reason = format!(
+                            "cell {} is {} bytes, over hbase.max_cell_bytes = {limit}",
+                            String::from_utf8_lossy(&big.column),
+                            big.value.as_ref().map_or(0, Vec::len)
+                        );
+                        match self.dead_letter.as_mut() {
+                            Some(dl) => dl.record(
+                                &mapping.schema,
+                                position,
+                                &reason,
+                                before.as_deref(),
+                                Some(&values),
+                            )?,
+                            None => {
+                                tracing::error!(table = %mapping.source, %position, key = %String::from_utf8_lossy(&key), %reason, "row not written to HBase; set [dead_letter] path to keep such rows")
+                            }
+                        }
+                    }
+                }
             }
             for (key, op) in changes {
                 METRICS
