@@ -228,7 +228,13 @@ async fn a_100k_row_transaction_streams_through() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_table_without_primary_key_goes_to_the_dead_letter_file() {
-    let env = TestEnv::new("stream_nopk", "").await;
+    // A configured row key on a nullable column: a NULL there cannot be keyed.
+    let keyed = format!("stream_nopk_{}.keyed", std::process::id());
+    let env = TestEnv::new(
+        "stream_nopk",
+        &format!("[[mapping.tables]]\nsource = \"{keyed}\"\nrow_key = [\"k\"]\n"),
+    )
+    .await;
     let dead_letter = env.dir.join("dead-letter.jsonl");
     let _ = std::fs::remove_file(&dead_letter);
     let env = env.set(

@@ -633,13 +633,10 @@ impl Router {
         };
         let mut per_writer: Vec<Vec<RowChange>> = vec![Vec::new(); writers];
         for row in rows.rows(&entry.tme) {
-            let (before, after) = row.map_err(|e| undecodable(&e))?;
             let decode_image = |img: Option<mysql_common::binlog::row::BinlogRow>| -> Result<Option<Vec<SqlValue>>> {
                 img.map(|r| decode::decode_row(&mapping.schema, &r).map_err(|e| undecodable(&e)))
                     .transpose()
             };
-            let before = decode_image(before)?;
-            let after = decode_image(after)?;
             let key_of = |values: &[SqlValue]| -> Result<Vec<u8>> {
                 mapping.row_key(values).ok_or_else(|| {
                     SyncError::Other(format!(
@@ -648,11 +645,30 @@ impl Router {
                     ))
                 })
             };
-            let before_key = before.as_deref().map(key_of).transpose()?;
-            let put = match after {
-                Some(values) => Some((key_of(&values)?, values)),
-                None => None,
+            // A row that cannot be decoded or keyed goes to the dead-letter output when there
+            // is one; otherwise it stops the pipeline (and the restart strategy decides).
+            let parsed = row.map_err(|e| undecodable(&e));
+            let broken_event = parsed.is_err();
+            let images = parsed.and_then(|(b, a)| {
+                let (before, after) = (decode_image(b)?, decode_image(a)?);
+                let before_key = before.as_deref().map(key_of).transpose()?;
+                let after_key = after.as_deref().map(key_of).transpose()?;
+                Ok((before, before_key, after, after_key))
+            });
+            let (before, before_key, after, after_key) = match images {
+                Ok(images) => images,
+                Err(e) => match self.dead_letter.as_mut() {
+                    Some(dl) => {
+                        dl.record(&mapping.schema, position, &e.to_string(), None, None)?;
+                        if broken_event {
+                            break; // the rest of the event cannot be read reliably
+                        }
+                        continue;
+                    }
+                    None => return Err(e),
+                },
             };
+            let put = after_key.zip(after);
             // A delete, or an update that moved the row to another key, removes the old key.
             let mut changes = Vec::with_capacity(2);
             if let Some(old) = before_key {

@@ -1,6 +1,7 @@
 //! The dead-letter output (`[dead_letter] path`): a JSON-lines file of the changes that cannot be
-//! written to HBase, so nothing is dropped silently. Today: rows of captured tables without a
-//! row key (no primary key and no `row_key` override). Each record carries the table, the binlog
+//! written to HBase, so nothing is dropped silently: rows of captured tables without a row key
+//! (no primary key and no `row_key` override), rows with a cell over `hbase.max_cell_bytes`, and
+//! rows that cannot be decoded or keyed (type `undecodable`, with the reason and no images). Each record carries the table, the binlog
 //! position, the reason, the operation and the row (before and after images), with values as
 //! MySQL's text rendering (binary values as `{"base64": "..."}`).
 //!
@@ -53,7 +54,8 @@ impl DeadLetter {
         let op = match (before, after) {
             (None, Some(_)) => "insert",
             (Some(_), Some(_)) => "update",
-            _ => "delete",
+            (Some(_), None) => "delete",
+            (None, None) => "undecodable",
         };
         let line = json!({
             "table": format!("{}.{}", schema.database, schema.table),
