@@ -95,9 +95,12 @@ impl Default for RestartConfig {
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeadLetterConfig {
-    /// JSON-lines file; absent means such changes are only logged (once per table).
+    /// JSON-lines file; absent (and no topic) means such changes are only logged.
     #[serde(default)]
     pub path: Option<String>,
+    /// Kafka topic on `[kafka] brokers`, instead of a file.
+    #[serde(default)]
+    pub topic: Option<String>,
 }
 
 /// A connection URL whose password never reaches a log, a status page or an error message.
@@ -701,6 +704,20 @@ impl Config {
                 "pipeline.max_inflight_bytes",
                 p.max_inflight_bytes,
                 "at least pipeline.batch_bytes",
+            ));
+        }
+        if self.dead_letter.path.is_some() && self.dead_letter.topic.is_some() {
+            return Err(bad(
+                "dead_letter.topic",
+                self.dead_letter.topic.as_deref().unwrap_or_default(),
+                "either dead_letter.path or dead_letter.topic, not both",
+            ));
+        }
+        if self.dead_letter.topic.is_some() && self.kafka.is_none() {
+            return Err(bad(
+                "dead_letter.topic",
+                self.dead_letter.topic.as_deref().unwrap_or_default(),
+                "a topic on the [kafka] brokers: add a [kafka] section",
             ));
         }
         if let Some(k) = &self.kafka {

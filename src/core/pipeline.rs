@@ -371,12 +371,7 @@ impl Router {
         senders: Vec<mpsc::Sender<WriterMsg>>,
         start: BinlogPosition,
     ) -> Result<Self> {
-        let dead_letter = cfg
-            .dead_letter
-            .path
-            .as_deref()
-            .map(DeadLetter::open)
-            .transpose()?;
+        let dead_letter = DeadLetter::from_config(cfg)?;
         let total_kib = (cfg.pipeline.max_inflight_bytes / 1024).max(1) as u32;
         Ok(Router {
             cfg: cfg.clone(),
@@ -566,9 +561,9 @@ impl Router {
                 Ok(mapping) => Route::Captured(Arc::new(mapping)),
                 Err(e) => {
                     if self.warned.insert(format!("{db}.{table}")) {
-                        let to = match &self.cfg.dead_letter.path {
-                            Some(path) => format!("they go to the dead-letter file {path}"),
-                            None => "set [dead_letter] path to keep them".to_string(),
+                        let to = match &self.dead_letter {
+                            Some(dl) => format!("they go to {}", dl.describe()),
+                            None => "set [dead_letter] path or topic to keep them".to_string(),
                         };
                         warn!(table = %format!("{db}.{table}"), "{e}; its changes are not written to HBase: {to}");
                     }

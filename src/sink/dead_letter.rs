@@ -1,12 +1,13 @@
-//! The dead-letter output (`[dead_letter] path`): a JSON-lines file of the changes that cannot be
-//! written to HBase, so nothing is dropped silently: rows of captured tables without a row key
-//! (no primary key and no `row_key` override), rows with a cell over `hbase.max_cell_bytes`, and
-//! rows that cannot be decoded or keyed (type `undecodable`, with the reason and no images). Each record carries the table, the binlog
-//! position, the reason, the operation and the row (before and after images), with values as
-//! MySQL's text rendering (binary values as `{"base64": "..."}`).
+//! The dead-letter output: a JSON-lines file (`[dead_letter] path`) or a Kafka topic
+//! (`[dead_letter] topic`, on `[kafka] brokers`) of the changes that cannot be written to HBase,
+//! so nothing is dropped silently: rows of captured tables without a row key (no primary key and
+//! no `row_key` override), rows with a cell over `hbase.max_cell_bytes`, and rows that cannot be
+//! decoded or keyed (type `undecodable`, with the reason and no images). Each record carries the
+//! table, the binlog position, the reason, the operation and the row (before and after images),
+//! with values as MySQL's text rendering (binary values as `{"base64": "..."}`).
 //!
-//! Records are flushed at every transaction end, before the checkpoint can pass them; a replay
-//! after a crash may append a record again (at-least-once).
+//! Records are flushed (Kafka: acknowledged) at every transaction end, before the checkpoint can
+//! pass them; a replay after a crash may write a record again (at-least-once).
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
@@ -15,16 +16,65 @@ use std::path::Path;
 use base64::Engine;
 use serde_json::{json, Map, Value};
 
+use std::time::Duration;
+
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+
+use crate::config::Config;
 use crate::error::{Result, SyncError};
 use crate::source::decode::{SqlValue, TableSchema};
 use crate::source::mysql::BinlogPosition;
 
-pub struct DeadLetter {
-    path: String,
-    out: BufWriter<File>,
+pub enum DeadLetter {
+    File {
+        path: String,
+        out: BufWriter<File>,
+    },
+    Kafka {
+        topic: String,
+        producer: BaseProducer,
+        /// Records sent since the last flush.
+        unflushed: bool,
+    },
 }
 
 impl DeadLetter {
+    /// The configured output, if any.
+    pub fn from_config(cfg: &Config) -> Result<Option<DeadLetter>> {
+        match (&cfg.dead_letter.path, &cfg.dead_letter.topic) {
+            (Some(path), _) => Self::open(path).map(Some),
+            (None, Some(topic)) => {
+                let brokers = cfg
+                    .kafka
+                    .as_ref()
+                    .map(|k| k.brokers.as_str())
+                    .ok_or_else(|| {
+                        SyncError::Other("[dead_letter] topic needs [kafka] brokers".into())
+                    })?;
+                let producer = ClientConfig::new()
+                    .set("bootstrap.servers", brokers)
+                    .set("enable.idempotence", "true")
+                    .create()
+                    .map_err(|e| SyncError::Kafka(format!("dead-letter producer: {e}")))?;
+                Ok(Some(DeadLetter::Kafka {
+                    topic: topic.clone(),
+                    producer,
+                    unflushed: false,
+                }))
+            }
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// Where records go, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            DeadLetter::File { path, .. } => format!("the dead-letter file {path}"),
+            DeadLetter::Kafka { topic, .. } => format!("the dead-letter topic {topic}"),
+        }
+    }
+
     pub fn open(path: &str) -> Result<DeadLetter> {
         if let Some(dir) = Path::new(path)
             .parent()
@@ -37,7 +87,7 @@ impl DeadLetter {
             .append(true)
             .open(path)
             .map_err(|e| io_error(path, e))?;
-        Ok(DeadLetter {
+        Ok(DeadLetter::File {
             path: path.to_string(),
             out: BufWriter::new(file),
         })
@@ -65,16 +115,46 @@ impl DeadLetter {
             "before": before.map(|r| row_json(schema, r)),
             "after": after.map(|r| row_json(schema, r)),
         });
-        serde_json::to_writer(&mut self.out, &line).map_err(|e| io_error(&self.path, e.into()))?;
-        self.out
-            .write_all(b"\n")
-            .map_err(|e| io_error(&self.path, e))?;
+        let mut bytes = serde_json::to_vec(&line).expect("JSON values serialize");
+        match self {
+            DeadLetter::File { path, out } => {
+                bytes.push(b'\n');
+                out.write_all(&bytes).map_err(|e| io_error(path, e))?;
+            }
+            DeadLetter::Kafka {
+                topic,
+                producer,
+                unflushed,
+            } => {
+                let key = line["table"].as_str().unwrap_or_default().to_string();
+                producer
+                    .send(BaseRecord::to(topic).key(&key).payload(&bytes))
+                    .map_err(|(e, _)| {
+                        SyncError::Kafka(format!("dead-letter topic {topic}: {e}"))
+                    })?;
+                *unflushed = true;
+            }
+        }
         crate::admin::metrics::METRICS.dead_letters.inc();
         Ok(())
     }
 
+    /// Makes every record so far durable (file flushed, Kafka acknowledged).
     pub fn flush(&mut self) -> Result<()> {
-        self.out.flush().map_err(|e| io_error(&self.path, e))
+        match self {
+            DeadLetter::File { path, out } => out.flush().map_err(|e| io_error(path, e)),
+            DeadLetter::Kafka {
+                topic,
+                producer,
+                unflushed,
+            } => {
+                if std::mem::take(unflushed) {
+                    tokio::task::block_in_place(|| producer.flush(Duration::from_secs(30)))
+                        .map_err(|e| SyncError::Kafka(format!("dead-letter topic {topic}: {e}")))?;
+                }
+                Ok(())
+            }
+        }
     }
 }
 
