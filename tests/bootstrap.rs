@@ -391,6 +391,15 @@ async fn bootstraps_on_demand_from_the_cli_and_from_sql_while_streaming() {
     let (code, out, err) = cli_out(&["status", "--config", &cfg, "--json"], &env);
     assert_eq!(code, 0, "{out}{err}");
     let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let tables = json["tables"].as_array().unwrap();
+    let state = |name: &str| {
+        tables
+            .iter()
+            .find(|t| t["table"] == format!("{db}.{name}"))
+            .map(|t| t["state"].as_str().unwrap().to_string())
+    };
+    assert_eq!(state("t").as_deref(), Some("streaming"), "{json}");
+    assert_eq!(state("nokey").as_deref(), Some("dead-letter"), "{json}");
     assert!(json["checkpoint"]["position"]["file"].is_string(), "{json}");
     assert_eq!(
         json["bootstrap_jobs"].as_array().unwrap().len(),

@@ -84,7 +84,18 @@ pub struct Status {
     /// Binlog bytes between the checkpoint and the server's end (0 when caught up).
     pub lag_bytes: Option<u64>,
     pub stopped_tables: Vec<StoppedTable>,
+    /// Every captured table and what the service does with it.
+    pub tables: Vec<TableStatus>,
     pub bootstrap_jobs: Vec<BootstrapJob>,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct TableStatus {
+    pub table: String,
+    /// streaming | bootstrapping | dead-letter (no row key) | stopped
+    pub state: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -108,6 +119,45 @@ pub async fn status(cfg: &Config) -> anyhow::Result<Status> {
         Some(cp) => Some(lag_bytes(&mut conn, &cp.position, &server_position).await?),
         None => None,
     };
+    let jobs = store.recent_jobs(50).await?;
+    let stopped = store.stopped_tables().await?;
+    let filter = crate::core::filter::TableFilter::new(&cfg.capture);
+    let mut tables = Vec::new();
+    for (db, t) in crate::source::schema::captured_tables(&mut conn, &filter).await? {
+        let name = format!("{db}.{t}");
+        let open_job = jobs.iter().find(|j| {
+            j.database == db && j.table == t && matches!(j.status.as_str(), "pending" | "running")
+        });
+        let (state, detail) =
+            if let Some((_, _, reason)) = stopped.iter().find(|(d, n, _)| *d == db && *n == t) {
+                ("stopped", reason.clone())
+            } else if let Some(j) = open_job {
+                ("bootstrapping", Some(format!("job {} {}", j.id, j.status)))
+            } else {
+                let schema = crate::source::schema::load_table_schema(&mut conn, &db, &t).await?;
+                let mappable = schema.is_some_and(|schema| {
+                    crate::core::mapping::TableMapping::resolve(
+                        cfg,
+                        &filter,
+                        std::sync::Arc::new(schema),
+                    )
+                    .is_ok()
+                });
+                if mappable {
+                    ("streaming", None)
+                } else {
+                    (
+                        "dead-letter",
+                        Some("no row key: no primary key and no row_key override".to_string()),
+                    )
+                }
+            };
+        tables.push(TableStatus {
+            table: name,
+            state: state.to_string(),
+            detail,
+        });
+    }
     Ok(Status {
         checkpoint: checkpoint.map(|c| CheckpointStatus {
             position: c.position,
@@ -115,16 +165,15 @@ pub async fn status(cfg: &Config) -> anyhow::Result<Status> {
         }),
         server_position: Some(server_position),
         lag_bytes,
-        stopped_tables: store
-            .stopped_tables()
-            .await?
+        stopped_tables: stopped
             .into_iter()
             .map(|(db, t, reason)| StoppedTable {
                 table: format!("{db}.{t}"),
                 reason,
             })
             .collect(),
-        bootstrap_jobs: store.recent_jobs(50).await?,
+        tables,
+        bootstrap_jobs: jobs,
     })
 }
 
@@ -172,6 +221,17 @@ pub fn print_status(s: &Status) {
     }
     if let Some(lag) = s.lag_bytes {
         println!("lag: {lag} bytes of binlog");
+    }
+    for t in &s.tables {
+        println!(
+            "table {:<40} {}{}",
+            t.table,
+            t.state,
+            t.detail
+                .as_ref()
+                .map(|d| format!(" ({d})"))
+                .unwrap_or_default()
+        );
     }
     for t in &s.stopped_tables {
         println!(
