@@ -2,7 +2,9 @@
 #   docker build -t mysql2hbase .
 #   docker run -v /etc/mysql2hbase:/etc/mysql2hbase:ro mysql2hbase
 # The configuration is read from /etc/mysql2hbase/mysql2hbase.toml (mount it); every key can also
-# be set with MYSQL2HBASE__SECTION__KEY environment variables.
+# be set with MYSQL2HBASE__SECTION__KEY environment variables. To reach the admin API from outside
+# the container, set MYSQL2HBASE__ADMIN__LISTEN=0.0.0.0:8686 and MYSQL2HBASE__ADMIN__TOKEN=...
+# (a non-loopback address requires a token).
 FROM rust:1-bookworm AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends cmake libcurl4-openssl-dev libssl-dev pkg-config \
