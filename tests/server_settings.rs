@@ -1,5 +1,8 @@
-//! A server with `binlog_row_metadata = MINIMAL` sends no column names, primary keys, charsets or
-//! ENUM/SET labels in its TABLE_MAP events: the daemon takes them from information_schema.
+//! Server settings that change how the binlog looks. They are global, so these tests run one at a
+//! time in their own test binary and put the settings back whatever happens.
+//! - `binlog_row_metadata = MINIMAL`: no column names, primary keys, charsets or ENUM/SET labels
+//!   in TABLE_MAP events; the daemon takes them from information_schema.
+//! - `binlog_format = STATEMENT`: refused at start, naming the setting and the fix.
 
 mod common;
 
@@ -9,8 +12,53 @@ use common::*;
 use futures_util::FutureExt;
 use mysql_async::prelude::Queryable;
 
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+#[tokio::test(flavor = "multi_thread")]
+async fn statement_based_binlogs_are_refused_at_start_with_the_fix() {
+    let _serial = SERIAL.lock().await;
+    let env = TestEnv::new("statement_format", "").await;
+    let mut admin = mysql().await;
+    admin
+        .query_drop("SET GLOBAL binlog_format = 'STATEMENT'")
+        .await
+        .unwrap();
+    let result = std::panic::AssertUnwindSafe(async {
+        let mut daemon = env.start();
+        let started = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = daemon.try_status() {
+                break status;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "not refused: {}",
+                daemon.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert!(!status.success());
+        let log = daemon.log_text();
+        assert!(
+            log.contains("binlog_format is STATEMENT, but mysql2hbase needs ROW"),
+            "{log}"
+        );
+        assert!(log.contains("SET GLOBAL binlog_format = 'ROW'"), "{log}");
+    })
+    .catch_unwind()
+    .await;
+    admin
+        .query_drop("SET GLOBAL binlog_format = 'ROW'")
+        .await
+        .unwrap();
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn streams_with_minimal_row_metadata() {
+    let _serial = SERIAL.lock().await;
     let mut admin = mysql().await;
     admin
         .query_drop("SET GLOBAL binlog_row_metadata = 'MINIMAL'")

@@ -71,6 +71,7 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
     health: SharedHealth,
 ) -> Result<()> {
+    require_row_binlog(&cfg).await?;
     let (store, applied) = StateStore::connect_and_migrate(&cfg).await?;
     if !applied.is_empty() {
         info!(migrations = ?applied, "state store migrated");
@@ -127,6 +128,35 @@ pub async fn run(
             }
         }
     }
+}
+
+/// Refuses servers whose binlog cannot be followed row by row, naming the setting and the fix.
+async fn require_row_binlog(cfg: &Config) -> Result<()> {
+    let mut conn = my::connect(&cfg.mysql.url, &cfg.mysql, None).await?;
+    for (setting, expected, hint) in [
+        ("log_bin", "ON", "start the server with log_bin and binlog_format=ROW"),
+        (
+            "binlog_format",
+            "ROW",
+            "SET GLOBAL binlog_format = 'ROW' and binlog_format = ROW in my.cnf (sessions that are already open keep their format until they reconnect)",
+        ),
+        (
+            "binlog_row_image",
+            "FULL",
+            "SET GLOBAL binlog_row_image = 'FULL' and binlog_row_image = FULL in my.cnf",
+        ),
+    ] {
+        let actual = my::variable(&mut conn, setting).await?.unwrap_or_default();
+        if !actual.eq_ignore_ascii_case(expected) {
+            return Err(SyncError::ServerSetting {
+                setting: setting.into(),
+                expected: expected.into(),
+                actual,
+                hint: hint.into(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The stored checkpoint, or on a first start the position the first start begins at.
