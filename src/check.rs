@@ -126,27 +126,10 @@ async fn check_mysql(cfg: &Config, conn: &mut Conn, items: &mut Vec<CheckItem>) 
             )
         }
     };
-    let log_bin = var(my::variable(conn, "log_bin").await);
-    items.push(expect(
-        "log_bin",
-        log_bin,
-        "ON",
-        "start the server with log_bin (in my.cnf: log_bin = mysql-bin) and restart it",
-    ));
-    let format = var(my::variable(conn, "binlog_format").await);
-    items.push(expect(
-        "binlog_format",
-        format,
-        "ROW",
-        "SET GLOBAL binlog_format = 'ROW' and binlog_format = ROW in my.cnf",
-    ));
-    let image = var(my::variable(conn, "binlog_row_image").await);
-    items.push(expect(
-        "binlog_row_image",
-        image,
-        "FULL",
-        "SET GLOBAL binlog_row_image = 'FULL' and binlog_row_image = FULL in my.cnf",
-    ));
+    for (setting, expected, hint) in my::REQUIRED_SETTINGS {
+        let actual = var(my::variable(conn, setting).await);
+        items.push(expect(setting, actual, expected, hint));
+    }
     let metadata = var(my::variable(conn, "binlog_row_metadata").await);
     items.push(if metadata.eq_ignore_ascii_case("FULL") {
         CheckItem::pass("binlog_row_metadata", "binlog_row_metadata = FULL")

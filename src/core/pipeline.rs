@@ -133,19 +133,7 @@ pub async fn run(
 /// Refuses servers whose binlog cannot be followed row by row, naming the setting and the fix.
 async fn require_row_binlog(cfg: &Config) -> Result<()> {
     let mut conn = my::connect(&cfg.mysql.url, &cfg.mysql, None).await?;
-    for (setting, expected, hint) in [
-        ("log_bin", "ON", "start the server with log_bin and binlog_format=ROW"),
-        (
-            "binlog_format",
-            "ROW",
-            "SET GLOBAL binlog_format = 'ROW' and binlog_format = ROW in my.cnf (sessions that are already open keep their format until they reconnect)",
-        ),
-        (
-            "binlog_row_image",
-            "FULL",
-            "SET GLOBAL binlog_row_image = 'FULL' and binlog_row_image = FULL in my.cnf",
-        ),
-    ] {
+    for (setting, expected, hint) in my::REQUIRED_SETTINGS {
         let actual = my::variable(&mut conn, setting).await?.unwrap_or_default();
         if !actual.eq_ignore_ascii_case(expected) {
             return Err(SyncError::ServerSetting {

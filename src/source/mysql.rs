@@ -146,6 +146,26 @@ pub async fn snapshot_position(conn: &mut Conn) -> Result<Option<BinlogPosition>
     }
 }
 
+/// Server settings the binlog must have to be followed row by row: (variable, required value,
+/// how to fix it). Checked by `check` and at `run` start.
+pub const REQUIRED_SETTINGS: [(&str, &str, &str); 3] = [
+    (
+        "log_bin",
+        "ON",
+        "start the server with log_bin (in my.cnf: log_bin = mysql-bin) and restart it",
+    ),
+    (
+        "binlog_format",
+        "ROW",
+        "SET GLOBAL binlog_format = 'ROW' and binlog_format = ROW in my.cnf (open sessions keep their format until they reconnect)",
+    ),
+    (
+        "binlog_row_image",
+        "FULL",
+        "SET GLOBAL binlog_row_image = 'FULL' and binlog_row_image = FULL in my.cnf",
+    ),
+];
+
 /// A global variable as text, `None` when the server does not know it.
 pub async fn variable(conn: &mut Conn, name: &str) -> Result<Option<String>> {
     let row: Option<(String, String)> = conn
