@@ -71,6 +71,23 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         limit: usize,
     },
+    /// Compares a MySQL table with its HBase copy (works while the daemon runs); exit 0 when
+    /// equal, 1 when not, 2 on error.
+    Verify {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The source table, `db.table`.
+        table: String,
+        /// Only rows matching this SQL condition.
+        #[arg(long = "where")]
+        where_clause: Option<String>,
+        /// Rewrite differing and missing rows, delete extra ones, then verify again.
+        #[arg(long)]
+        repair: bool,
+        /// Print one JSON line: {"checked", "missing", "extra", "different", "samples"}.
+        #[arg(long)]
+        json: bool,
+    },
     /// Creates the state schema and applies pending migrations.
     Migrate {
         #[arg(long, short)]
@@ -220,6 +237,28 @@ async fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+        Command::Verify {
+            config,
+            table,
+            where_clause,
+            repair,
+            json,
+        } => {
+            let cfg = match load(&config) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            ExitCode::from(
+                mysql2hbase::admin::verify::command(
+                    &cfg,
+                    &table,
+                    where_clause.as_deref(),
+                    repair,
+                    json,
+                )
+                .await,
+            )
         }
         Command::Migrate { config } => {
             let cfg = match load(&config) {

@@ -18,7 +18,10 @@ fn services(action: &str) {
         .args([action, "hbase"])
         .status()
         .expect("run scripts/services.sh");
-    assert!(status.success(), "scripts/services.sh {action} hbase failed");
+    assert!(
+        status.success(),
+        "scripts/services.sh {action} hbase failed"
+    );
 }
 
 /// Keeps changing rows until told to stop; returns how many statements it ran.
@@ -31,9 +34,18 @@ fn workload(db: String, stop: tokio::sync::watch::Receiver<bool>) -> tokio::task
             i += 1;
             let id = i % 300;
             match i % 3 {
-                0 => c.exec_drop("REPLACE INTO t VALUES (?, ?)", (id, i)).await.unwrap(),
-                1 => c.exec_drop("UPDATE t SET v = v + 1 WHERE id = ?", (id,)).await.unwrap(),
-                _ => c.exec_drop("DELETE FROM t WHERE id = ?", (id,)).await.unwrap(),
+                0 => c
+                    .exec_drop("REPLACE INTO t VALUES (?, ?)", (id, i))
+                    .await
+                    .unwrap(),
+                1 => c
+                    .exec_drop("UPDATE t SET v = v + 1 WHERE id = ?", (id,))
+                    .await
+                    .unwrap(),
+                _ => c
+                    .exec_drop("DELETE FROM t WHERE id = ?", (id,))
+                    .await
+                    .unwrap(),
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
@@ -55,32 +67,48 @@ async fn a_25s_hbase_outage_is_survived_with_fixed_delay() {
         .set("MYSQL2HBASE__RESTART__DELAY", "3s");
     let db = env.db.clone();
     let mut c = mysql().await;
-    c.query_drop(format!("CREATE TABLE `{db}`.t (id INT PRIMARY KEY, v INT)")).await.unwrap();
+    c.query_drop(format!("CREATE TABLE `{db}`.t (id INT PRIMARY KEY, v INT)"))
+        .await
+        .unwrap();
     let mut daemon = env.start();
     wait_streaming(&env, &mut daemon).await;
     let port = env.admin_port;
-    wait_for("/health 200", Duration::from_secs(30), || async move { health(port).await == 200 }).await;
+    wait_for("/health 200", Duration::from_secs(30), || async move {
+        health(port).await == 200
+    })
+    .await;
 
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let writes = workload(db.clone(), stopped);
     tokio::time::sleep(Duration::from_secs(1)).await;
     services("down");
     let down_at = Instant::now();
-    wait_for("/health 503 while HBase is down", Duration::from_secs(30), || async move {
-        health(port).await == 503
-    })
+    wait_for(
+        "/health 503 while HBase is down",
+        Duration::from_secs(30),
+        || async move { health(port).await == 503 },
+    )
     .await;
     let (_, body) = http(port, "GET", "/health", None).await;
     assert!(body.contains("HBase"), "{body}");
     tokio::time::sleep(Duration::from_secs(25).saturating_sub(down_at.elapsed())).await;
     services("up");
-    wait_for("/health 200 after HBase returned", Duration::from_secs(90), || async move {
-        health(port).await == 200
-    })
+    wait_for(
+        "/health 200 after HBase returned",
+        Duration::from_secs(90),
+        || async move { health(port).await == 200 },
+    )
     .await;
     stop.send(true).unwrap();
     assert!(writes.await.unwrap() > 100);
-    assert_converges(&mut c, &db, "t", &env.hbase_table("t"), Duration::from_secs(90)).await;
+    assert_converges(
+        &mut c,
+        &db,
+        "t",
+        &env.hbase_table("t"),
+        Duration::from_secs(90),
+    )
+    .await;
     assert!(daemon.is_running(), "{}", daemon.log_text());
     let (status, took) = daemon.terminate();
     assert!(status.success(), "{}", daemon.log_text());
@@ -99,7 +127,9 @@ async fn the_strategy_gives_up_naming_hbase_and_a_restart_converges() {
     .map(|(k, v)| (k.to_string(), v.to_string()));
     let db = env.db.clone();
     let mut c = mysql().await;
-    c.query_drop(format!("CREATE TABLE `{db}`.t (id INT PRIMARY KEY, v INT)")).await.unwrap();
+    c.query_drop(format!("CREATE TABLE `{db}`.t (id INT PRIMARY KEY, v INT)"))
+        .await
+        .unwrap();
     let mut daemon = Daemon::start_with(&env.config, &env.dir.join("strict.log"), &strict);
     wait_streaming(&env, &mut daemon).await;
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -110,7 +140,11 @@ async fn the_strategy_gives_up_naming_hbase_and_a_restart_converges() {
         if let Some(status) = daemon.try_status() {
             break status;
         }
-        assert!(started.elapsed() < Duration::from_secs(120), "the daemon did not give up: {}", daemon.log_text());
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the daemon did not give up: {}",
+            daemon.log_text()
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     stop.send(true).unwrap();
@@ -124,7 +158,14 @@ async fn the_strategy_gives_up_naming_hbase_and_a_restart_converges() {
 
     // Nothing acknowledged was lost: a plain restart ends equal.
     let mut daemon = env.start();
-    assert_converges(&mut c, &db, "t", &env.hbase_table("t"), Duration::from_secs(90)).await;
+    assert_converges(
+        &mut c,
+        &db,
+        "t",
+        &env.hbase_table("t"),
+        Duration::from_secs(90),
+    )
+    .await;
     let (status, _) = daemon.terminate();
     assert!(status.success(), "{}", daemon.log_text());
 }

@@ -452,6 +452,9 @@ async fn dead_letters_can_go_to_a_kafka_topic() {
     .set("MYSQL2HBASE__DEAD_LETTER__TOPIC", &topic);
     let db = env.db.clone();
     let mut c = mysql().await;
+    c.query_drop(format!("CREATE TABLE `{db}`.keyed (id INT PRIMARY KEY)"))
+        .await
+        .unwrap();
     c.query_drop(format!("CREATE TABLE `{db}`.nokey (a INT, b VARCHAR(5))"))
         .await
         .unwrap();
@@ -462,6 +465,11 @@ async fn dead_letters_can_go_to_a_kafka_topic() {
     ))
     .await
     .unwrap();
+    // Once a later change is in HBase, the router has passed the dead letters' transaction.
+    c.query_drop(format!("INSERT INTO `{db}`.keyed VALUES (1)"))
+        .await
+        .unwrap();
+    assert_converges(&mut c, &db, "keyed", &env.hbase_table("keyed"), CONVERGE).await;
     let (status, _) = daemon.terminate();
     assert!(status.success(), "{}", daemon.log_text());
 

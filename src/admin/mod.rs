@@ -4,3 +4,4 @@
 pub mod commands;
 pub mod http;
 pub mod metrics;
+pub mod verify;

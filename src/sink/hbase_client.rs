@@ -221,3 +221,83 @@ fn scan(
     let _ = client.scanner_close(id);
     result
 }
+
+/// One HBase row's cells of one family as read by [`get_rows`]: `(family:qualifier, value,
+/// timestamp)`, sorted by column.
+pub type VersionedRow = (Vec<u8>, Vec<(Vec<u8>, Vec<u8>, i64)>);
+
+/// Whether `table` exists.
+pub fn table_exists(client: &mut ThriftClient, table: &str) -> Result<bool> {
+    Ok(table_names(client)?.iter().any(|t| t == table))
+}
+
+/// The latest cells of `family` of exactly the rows `keys` (Thrift1 `getRowsWithColumns`); rows
+/// that do not exist are left out.
+pub fn get_rows(
+    client: &mut ThriftClient,
+    table: &str,
+    family: &str,
+    keys: &[Vec<u8>],
+) -> Result<Vec<VersionedRow>> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = client
+        .get_rows_with_columns(
+            table.as_bytes().to_vec(),
+            keys.to_vec(),
+            vec![family.as_bytes().to_vec()],
+            Default::default(),
+        )
+        .map_err(|e| hbase_err(&format!("getRowsWithColumns on {table}"), e))?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| {
+            let cells: Vec<(Vec<u8>, Vec<u8>, i64)> = r
+                .columns
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(col, cell)| {
+                    (
+                        col,
+                        cell.value.unwrap_or_default(),
+                        cell.timestamp.unwrap_or_default(),
+                    )
+                })
+                .collect();
+            (!cells.is_empty()).then(|| (r.row.unwrap_or_default(), cells))
+        })
+        .collect())
+}
+
+/// Up to `limit` row keys of `table` from `start` (inclusive; the table's start with `None`),
+/// in HBase's byte order (key-only scan). Page through a table by starting the next call at the
+/// last key with a zero byte appended: nothing stays open between pages.
+pub fn scan_keys_page(
+    client: &mut ThriftClient,
+    table: &str,
+    start: Option<&[u8]>,
+    limit: usize,
+) -> Result<Vec<Vec<u8>>> {
+    let limit = limit.clamp(1, 10_000) as i32;
+    let scan = hbase_thrift::hbase::TScan {
+        start_row: start.map(<[u8]>::to_vec),
+        stop_row: None,
+        timestamp: None,
+        columns: None,
+        caching: Some(limit),
+        filter_string: Some(b"KeyOnlyFilter() AND FirstKeyOnlyFilter()".to_vec()),
+        batch_size: None,
+        sort_columns: None,
+        reversed: None,
+        cache_blocks: Some(false),
+    };
+    let id = client
+        .scanner_open_with_scan(table.as_bytes().to_vec(), scan, Default::default())
+        .map_err(|e| hbase_err(&format!("scannerOpen on {table}"), e))?;
+    let result = client
+        .scanner_get_list(id, limit)
+        .map_err(|e| hbase_err(&format!("scannerGetList on {table}"), e));
+    let _ = client.scanner_close(id);
+    Ok(result?.into_iter().filter_map(|r| r.row).collect())
+}

@@ -475,7 +475,7 @@ fn lock_error(table: &str, e: mysql_async::Error) -> JobError {
 }
 
 /// `(k1, k2) > (v1, v2)` spelled so every server's range optimizer uses the primary key.
-fn after_key(schema: &TableSchema, key_columns: &[usize], last: &[Vec<u8>]) -> String {
+pub(crate) fn after_key(schema: &TableSchema, key_columns: &[usize], last: &[Vec<u8>]) -> String {
     let literal = |i: usize, v: &[u8]| {
         let col = &schema.columns[key_columns[i]];
         let quoted = Value::Bytes(v.to_vec()).as_sql(false);

@@ -480,3 +480,61 @@ pub async fn wait_streaming(env: &TestEnv, daemon: &mut Daemon) {
     .await;
     assert!(daemon.is_running(), "daemon exited: {}", daemon.log_text());
 }
+
+/// The HBase version of the server's current binlog position (what a write "now" would get).
+pub async fn current_version() -> i64 {
+    let mut c = mysql().await;
+    let (pos, _) = mysql2hbase::source::mysql::current_position(&mut c)
+        .await
+        .unwrap();
+    mysql2hbase::core::version::Version::of(&pos).unwrap().0
+}
+
+/// Writes one cell behind the service's back at timestamp `ts`.
+pub fn hbase_put_ts(table: &str, key: &[u8], column: &str, value: &[u8], ts: i64) {
+    use hbase_thrift::hbase::Mutation;
+    hbase()
+        .mutate_row_ts(
+            table.as_bytes().to_vec(),
+            key.to_vec(),
+            vec![Mutation {
+                is_delete: Some(false),
+                column: Some(column.as_bytes().to_vec()),
+                value: Some(value.to_vec()),
+                write_to_w_a_l: Some(true),
+            }],
+            ts,
+            Default::default(),
+        )
+        .unwrap();
+}
+
+/// Deletes a whole row behind the service's back at timestamp `ts` (`deleteAllRowTs`).
+pub fn hbase_delete_row_ts(table: &str, key: &[u8], ts: i64) {
+    hbase()
+        .delete_all_row_ts(
+            table.as_bytes().to_vec(),
+            key.to_vec(),
+            ts,
+            Default::default(),
+        )
+        .unwrap();
+}
+
+/// Runs the CLI with the test's config and `MYSQL2HBASE__*` overrides; returns (exit code,
+/// stdout, stderr).
+pub fn cli(env: &TestEnv, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_mysql2hbase"))
+        .args(args)
+        .arg("--config")
+        .arg(&env.config)
+        .envs(env.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(Stdio::null())
+        .output()
+        .expect("run mysql2hbase");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
