@@ -336,6 +336,12 @@ async fn checkpoint_task(
     }
 }
 
+/// Backpressure gauges: the in-flight byte budget and each writer's queue.
+struct QueueGauges {
+    inflight: prometheus::IntGauge,
+    writers: Vec<prometheus::IntGauge>,
+}
+
 /// How the router treats a table id.
 enum Route {
     Captured(Arc<TableMapping>),
@@ -360,8 +366,10 @@ struct Router {
     store: StateStore,
     /// The source server, for table schemas the binlog does not describe fully.
     source: mysql_async::Pool,
-    /// Where rows that cannot be written to HBase go (`[dead_letter] path`).
+    /// Where rows that cannot be written to HBase go (`[dead_letter] path` or `topic`).
     dead_letter: Option<DeadLetter>,
+    /// Queue-fill gauges, looked up once.
+    queue_gauges: QueueGauges,
     filter: TableFilter,
     tables: HashMap<u64, TableEntry>,
     senders: Vec<mpsc::Sender<WriterMsg>>,
@@ -395,6 +403,18 @@ impl Router {
             cfg: cfg.clone(),
             store,
             source,
+            queue_gauges: QueueGauges {
+                inflight: METRICS
+                    .queue_fill_percent
+                    .with_label_values(&["inflight_bytes"]),
+                writers: (0..senders.len())
+                    .map(|i| {
+                        METRICS
+                            .queue_fill_percent
+                            .with_label_values(&[&format!("writer_{i}")])
+                    })
+                    .collect(),
+            },
             dead_letter,
             filter: TableFilter::new(&cfg.capture),
             tables: HashMap::new(),
@@ -645,6 +665,7 @@ impl Router {
             ))
         };
         let mut per_writer: Vec<Vec<RowChange>> = vec![Vec::new(); writers];
+        let (mut puts, mut deletes) = (0u64, 0u64);
         for row in rows.rows(&entry.tme) {
             let decode_image = |img: Option<mysql_common::binlog::row::BinlogRow>| -> Result<Option<Vec<SqlValue>>> {
                 img.map(|r| decode::decode_row(&mapping.schema, &r).map_err(|e| undecodable(&e)))
@@ -720,17 +741,11 @@ impl Router {
                 }
             }
             for (key, op) in changes {
-                METRICS
-                    .rows_applied
-                    .with_label_values(&[
-                        mapping.source.as_str(),
-                        if matches!(op, RowOp::Put(_)) {
-                            "put"
-                        } else {
-                            "delete"
-                        },
-                    ])
-                    .inc();
+                if matches!(op, RowOp::Put(_)) {
+                    puts += 1;
+                } else {
+                    deletes += 1;
+                }
                 if !self.changes.is_empty() {
                     self.changes.changed(&mapping.source, &key, version);
                 }
@@ -744,21 +759,26 @@ impl Router {
                 per_writer[partition(&change, writers)].push(change);
             }
         }
+        // Counted per event, not per row: label lookups are not free on this path.
+        for (op, n) in [("put", puts), ("delete", deletes)] {
+            if n > 0 {
+                METRICS
+                    .rows_applied
+                    .with_label_values(&[mapping.source.as_str(), op])
+                    .inc_by(n);
+            }
+        }
         self.send_changes(per_writer).await
     }
 
     /// Sends each writer its share, holding in-flight permits for the bytes until written.
     async fn send_changes(&mut self, per_writer: Vec<Vec<RowChange>>) -> Result<()> {
-        let m = &*METRICS;
         let used = self.total_kib as usize - self.inflight.available_permits();
-        m.queue_fill_percent
-            .with_label_values(&["inflight_bytes"])
+        self.queue_gauges
+            .inflight
             .set((used * 100 / self.total_kib as usize) as i64);
-        for (idx, tx) in self.senders.iter().enumerate() {
-            let fill = (tx.max_capacity() - tx.capacity()) * 100 / tx.max_capacity();
-            m.queue_fill_percent
-                .with_label_values(&[&format!("writer_{idx}")])
-                .set(fill as i64);
+        for (tx, gauge) in self.senders.iter().zip(&self.queue_gauges.writers) {
+            gauge.set(((tx.max_capacity() - tx.capacity()) * 100 / tx.max_capacity()) as i64);
         }
         for (idx, changes) in per_writer.into_iter().enumerate() {
             if changes.is_empty() {

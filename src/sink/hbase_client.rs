@@ -125,18 +125,7 @@ pub fn purge_rows(
         return Ok(0);
     }
     // Page by page, so memory stays bounded whatever the table size.
-    let scan = hbase_thrift::hbase::TScan {
-        start_row: None,
-        stop_row: None,
-        timestamp: None,
-        columns: None,
-        caching: Some(1000),
-        filter_string: Some(b"KeyOnlyFilter() AND FirstKeyOnlyFilter()".to_vec()),
-        batch_size: None,
-        sort_columns: None,
-        reversed: None,
-        cache_blocks: Some(false),
-    };
+    let scan = scan_spec(None, 1000, true);
     let id = client
         .scanner_open_with_scan(table.as_bytes().to_vec(), scan, Default::default())
         .map_err(|e| hbase_err(&format!("scannerOpen on {table}"), e))?;
@@ -175,21 +164,8 @@ fn scan(
     limit: Option<usize>,
     mut each: impl FnMut(ScannedRow),
 ) -> Result<usize> {
-    use hbase_thrift::hbase::TScan;
     let page = limit.unwrap_or(1000).min(1000) as i32;
-    // TScan's Default fills every field (timestamp 0, empty filter), which HBase would apply.
-    let scan = TScan {
-        start_row: None,
-        stop_row: None,
-        timestamp: None,
-        columns: None,
-        caching: Some(page),
-        filter_string: None,
-        batch_size: None,
-        sort_columns: None,
-        reversed: None,
-        cache_blocks: None,
-    };
+    let scan = scan_spec(None, page, false);
     let id = client
         .scanner_open_with_scan(table.as_bytes().to_vec(), scan, Default::default())
         .map_err(|e| hbase_err(&format!("scannerOpen on {table}"), e))?;
@@ -280,18 +256,7 @@ pub fn scan_keys_page(
     limit: usize,
 ) -> Result<Vec<Vec<u8>>> {
     let limit = limit.clamp(1, 10_000) as i32;
-    let scan = hbase_thrift::hbase::TScan {
-        start_row: start.map(<[u8]>::to_vec),
-        stop_row: None,
-        timestamp: None,
-        columns: None,
-        caching: Some(limit),
-        filter_string: Some(b"KeyOnlyFilter() AND FirstKeyOnlyFilter()".to_vec()),
-        batch_size: None,
-        sort_columns: None,
-        reversed: None,
-        cache_blocks: Some(false),
-    };
+    let scan = scan_spec(start, limit, true);
     let id = client
         .scanner_open_with_scan(table.as_bytes().to_vec(), scan, Default::default())
         .map_err(|e| hbase_err(&format!("scannerOpen on {table}"), e))?;
@@ -300,4 +265,22 @@ pub fn scan_keys_page(
         .map_err(|e| hbase_err(&format!("scannerGetList on {table}"), e));
     let _ = client.scanner_close(id);
     Ok(result?.into_iter().filter_map(|r| r.row).collect())
+}
+
+/// A scan from `start` (the whole table with `None`), `caching` rows per round trip, of the row
+/// keys only or of every latest cell. Every field is set: `TScan`'s `Default` fills in values
+/// (timestamp 0, an empty filter) that HBase would apply.
+fn scan_spec(start: Option<&[u8]>, caching: i32, keys_only: bool) -> hbase_thrift::hbase::TScan {
+    hbase_thrift::hbase::TScan {
+        start_row: start.map(<[u8]>::to_vec),
+        stop_row: None,
+        timestamp: None,
+        columns: None,
+        caching: Some(caching),
+        filter_string: keys_only.then(|| b"KeyOnlyFilter() AND FirstKeyOnlyFilter()".to_vec()),
+        batch_size: None,
+        sort_columns: None,
+        reversed: None,
+        cache_blocks: Some(!keys_only),
+    }
 }
