@@ -303,17 +303,9 @@ fn peek(cfg: &Config, source: &str, limit: usize) -> anyhow::Result<()> {
     let (db, table) = source
         .split_once('.')
         .ok_or_else(|| anyhow::anyhow!("name the table as db.table, not {source:?}"))?;
-    let hbase_table = cfg
-        .mapping
-        .tables
-        .iter()
-        .find(|o| o.source == source)
-        .and_then(|o| o.table.clone())
-        .unwrap_or_else(|| {
-            mysql2hbase::core::mapping::hbase_table_name(&cfg.mapping.table, db, table)
-        });
+    let (hbase_table, _) = mysql2hbase::core::mapping::hbase_target(cfg, db, table);
     let mut client = hbase_client::connect(&cfg.hbase.thrift, cfg.hbase.timeout)?;
-    if !hbase_client::table_names(&mut client)?.contains(&hbase_table) {
+    if !hbase_client::table_exists(&mut client, &hbase_table)? {
         anyhow::bail!("HBase table {hbase_table} does not exist yet");
     }
     println!("HBase table {hbase_table}:");

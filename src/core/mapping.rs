@@ -128,6 +128,19 @@ impl TableMapping {
     }
 }
 
+/// The HBase table and family `db.table` is written to (overrides, else the templates), known
+/// without the table's schema: for tables that no longer exist, and for tools.
+pub fn hbase_target(cfg: &Config, db: &str, table: &str) -> (String, String) {
+    let source = format!("{db}.{table}");
+    let over = cfg.mapping.tables.iter().find(|o| o.source == source);
+    (
+        over.and_then(|o| o.table.clone())
+            .unwrap_or_else(|| hbase_table_name(&cfg.mapping.table, db, table)),
+        over.and_then(|o| o.family.clone())
+            .unwrap_or_else(|| cfg.mapping.family.clone()),
+    )
+}
+
 /// `{db}` and `{table}` replaced in the template.
 pub fn hbase_table_name(template: &str, db: &str, table: &str) -> String {
     template.replace("{db}", db).replace("{table}", table)

@@ -71,7 +71,7 @@ pub fn ensure_table(
     family: &str,
     max_versions: u32,
 ) -> Result<()> {
-    if table_names(client)?.iter().any(|t| t == table) {
+    if table_exists(client, table)? {
         return Ok(());
     }
     let family = ColumnDescriptor {
@@ -121,7 +121,7 @@ pub fn purge_rows(
     version: i64,
 ) -> Result<usize> {
     use hbase_thrift::hbase::{BatchMutation, Mutation};
-    if !table_names(client)?.iter().any(|t| t == table) {
+    if !table_exists(client, table)? {
         return Ok(0);
     }
     // Page by page, so memory stays bounded whatever the table size.

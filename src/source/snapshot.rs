@@ -40,7 +40,7 @@ use tracing::{info, warn};
 use crate::config::{Config, LockingMode};
 use crate::core::checkpoint::CheckpointTracker;
 use crate::core::filter::TableFilter;
-use crate::core::mapping::{hbase_table_name, TableMapping};
+use crate::core::mapping::{hbase_target, TableMapping};
 use crate::core::version::Version;
 use crate::error::{mysql_codes, SyncError};
 use crate::source::decode::{SqlValue, TableSchema};
@@ -203,13 +203,7 @@ async fn purge(
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     let source = format!("{db}.{table}");
-    let over = cfg.mapping.tables.iter().find(|o| o.source == source);
-    let hbase_table = over
-        .and_then(|o| o.table.clone())
-        .unwrap_or_else(|| hbase_table_name(&cfg.mapping.table, db, table));
-    let family = over
-        .and_then(|o| o.family.clone())
-        .unwrap_or_else(|| cfg.mapping.family.clone());
+    let (hbase_table, family) = hbase_target(cfg, db, table);
     let (addr, timeout) = (cfg.hbase.thrift.clone(), cfg.hbase.timeout);
     let name = hbase_table.clone();
     let rows = tokio::task::spawn_blocking(move || {
