@@ -6,6 +6,7 @@ pub mod change;
 pub mod checkpoint;
 pub mod ddl;
 pub mod filter;
+pub mod gtid;
 pub mod handover;
 pub mod mapping;
 pub mod pipeline;

@@ -35,6 +35,7 @@ use crate::core::change::{Cell, RowChange, RowOp};
 use crate::core::checkpoint::CheckpointTracker;
 use crate::core::ddl::{self, DdlEffect, UnparsedDdl};
 use crate::core::filter::TableFilter;
+use crate::core::gtid::GtidSet;
 use crate::core::handover::{ChangeTracker, ChunkBarrier};
 use crate::core::mapping::{fnv1a, TableMapping};
 use crate::core::restart::{Decision, Restarts};
@@ -59,6 +60,8 @@ pub enum WriterMsg {
     Commit {
         version: Version,
         position: BinlogPosition,
+        /// The GTID set executed up to `position` (MySQL with GTIDs).
+        gtid: Option<Arc<str>>,
     },
     /// Arrive once everything received before it is written (bootstrap chunks).
     Barrier(Arc<ChunkBarrier>),
@@ -182,9 +185,21 @@ async fn run_once(
 ) -> Result<()> {
     let writers = cfg.pipeline.writers;
     let source = my::pool(&cfg.mysql.url, &cfg.mysql, None)?;
-    let tracker = Arc::new(CheckpointTracker::new(writers, start)?);
+    // The GTID set at the start: followed along the stream on MySQL (see core::gtid).
+    let start_gtids = store
+        .load_checkpoint()
+        .await?
+        .filter(|cp| cp.position == *start)
+        .and_then(|cp| cp.gtid_set)
+        .and_then(|g| GtidSet::parse(&g));
+    let tracker = Arc::new(CheckpointTracker::new(
+        writers,
+        start,
+        start_gtids.as_ref().map(|g| Arc::from(g.render())),
+    )?);
     let (senders, receivers): (Vec<_>, Vec<_>) = (0..writers).map(|_| mpsc::channel(256)).unzip();
     let mut router = Router::new(cfg, store.clone(), source.clone(), senders, start.clone())?;
+    router.gtids = start_gtids;
     let writer_tasks: Vec<_> = receivers
         .into_iter()
         .enumerate()
@@ -274,8 +289,8 @@ async fn run_once(
     }
     let _ = stop_checkpoints.send(true);
     let _ = checkpoint_task.await;
-    let position = tracker.low_watermark();
-    let gtid_set = my::gtid_set_at(&source, &position).await;
+    let (position, gtid) = tracker.low_watermark_with_gtid();
+    let gtid_set = gtid_set_for(&source, &position, gtid).await;
     store
         .store_checkpoint(&Checkpoint {
             position: position.clone(),
@@ -312,11 +327,11 @@ async fn checkpoint_task(
             _ = tick.tick() => {}
             _ = stop.changed() => return,
         }
-        let position = tracker.low_watermark();
+        let (position, gtid) = tracker.low_watermark_with_gtid();
         if last.as_ref() == Some(&position) {
             continue;
         }
-        let gtid_set = my::gtid_set_at(&source, &position).await;
+        let gtid_set = gtid_set_for(&source, &position, gtid).await;
         match store
             .store_checkpoint(&Checkpoint {
                 position: position.clone(),
@@ -340,6 +355,19 @@ async fn checkpoint_task(
 struct QueueGauges {
     inflight: prometheus::IntGauge,
     writers: Vec<prometheus::IntGauge>,
+}
+
+/// The GTID set to store beside a checkpoint: the one followed along the stream (MySQL), else
+/// what the server computes for the position (MariaDB), else none.
+async fn gtid_set_for(
+    source: &mysql_async::Pool,
+    position: &BinlogPosition,
+    followed: Option<Arc<str>>,
+) -> Option<String> {
+    match followed {
+        Some(g) => Some(g.to_string()),
+        None => my::gtid_set_at(source, position).await,
+    }
 }
 
 /// How the router treats a table id.
@@ -370,6 +398,8 @@ struct Router {
     dead_letter: Option<DeadLetter>,
     /// Queue-fill gauges, looked up once.
     queue_gauges: QueueGauges,
+    /// The MySQL GTID set executed up to the routed position, once known completely.
+    gtids: Option<GtidSet>,
     filter: TableFilter,
     tables: HashMap<u64, TableEntry>,
     senders: Vec<mpsc::Sender<WriterMsg>>,
@@ -416,6 +446,7 @@ impl Router {
                     .collect(),
             },
             dead_letter,
+            gtids: None,
             filter: TableFilter::new(&cfg.capture),
             tables: HashMap::new(),
             senders,
@@ -548,6 +579,30 @@ impl Router {
             Some(EventData::TableMapEvent(tme)) => self.table_map(tme).await,
             Some(EventData::RowsEvent(rows)) => self.rows(rows, position).await,
             Some(EventData::XidEvent(_)) => self.transaction_end(position).await,
+            // MySQL GTIDs; followed only from a complete starting set (checkpoint, or the
+            // PREVIOUS_GTIDS event at the top of a file).
+            Some(EventData::GtidEvent(g)) => {
+                if let Some(set) = self.gtids.as_mut() {
+                    set.add(g.sid(), g.gno());
+                }
+                Ok(())
+            }
+            Some(EventData::PreviousGtidsEvent(p)) => {
+                let mut previous = GtidSet::default();
+                for sid in p.sids() {
+                    let uuid = crate::core::gtid::uuid_text(sid.uuid());
+                    for i in sid.intervals() {
+                        // Intervals are half-open on the wire.
+                        if i.end() > i.start() {
+                            previous.add_range(&uuid, i.start(), i.end() - 1);
+                        }
+                    }
+                }
+                self.gtids
+                    .get_or_insert_with(GtidSet::default)
+                    .union(&previous);
+                Ok(())
+            }
             Some(EventData::QueryEvent(q)) => match classify_query(&q.query()) {
                 QueryKind::InTransaction => Ok(()),
                 QueryKind::TransactionEnd => self.transaction_end(position).await,
@@ -817,12 +872,14 @@ impl Router {
 
     async fn commit(&mut self, position: &BinlogPosition) -> Result<()> {
         let version = Version::of(position)?;
+        let gtid: Option<Arc<str>> = self.gtids.as_ref().map(|g| Arc::from(g.render()));
         for idx in 0..self.senders.len() {
             self.send(
                 idx,
                 WriterMsg::Commit {
                     version,
                     position: position.clone(),
+                    gtid: gtid.clone(),
                 },
             )
             .await?;
@@ -933,7 +990,7 @@ struct Writer {
     /// In-flight byte permits of the batched changes, released once they are written.
     permits: Vec<OwnedSemaphorePermit>,
     /// The last transaction end the batch covers, acknowledged once it is written.
-    pending_commit: Option<(Version, BinlogPosition)>,
+    pending_commit: Option<(Version, BinlogPosition, Option<Arc<str>>)>,
     /// Bootstrap barriers that arrive once the batch is written.
     barriers: Vec<Arc<ChunkBarrier>>,
     /// When the batch must be written at the latest (`pipeline.batch_delay`).
@@ -991,11 +1048,15 @@ async fn writer_task(
                     w.flush().await?;
                 }
             }
-            Some(WriterMsg::Commit { version, position }) => {
+            Some(WriterMsg::Commit {
+                version,
+                position,
+                gtid,
+            }) => {
                 if w.batch.is_empty() {
-                    w.tracker.ack(idx, version, &position);
+                    w.tracker.ack(idx, version, &position, &gtid);
                 } else {
-                    w.pending_commit = Some((version, position));
+                    w.pending_commit = Some((version, position, gtid));
                 }
             }
             Some(WriterMsg::Barrier(barrier)) => {
@@ -1053,8 +1114,8 @@ impl Writer {
                 }
             }
         }
-        if let Some((version, position)) = self.pending_commit.take() {
-            self.tracker.ack(idx, version, &position);
+        if let Some((version, position, gtid)) = self.pending_commit.take() {
+            self.tracker.ack(idx, version, &position, &gtid);
         }
         for b in self.barriers.drain(..) {
             b.arrive();
