@@ -58,11 +58,6 @@ impl TableFilter {
         let name = format!("{db}.{table}.{column}");
         !self.exclude_columns.iter().any(|p| glob_match(p, &name))
     }
-
-    /// Database names the include patterns could match (`None` when one starts with `*`).
-    pub fn include_patterns(&self) -> &[String] {
-        &self.include
-    }
 }
 
 #[cfg(test)]

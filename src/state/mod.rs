@@ -127,24 +127,6 @@ impl StateStore {
         Ok(())
     }
 
-    /// Marks a table stopped (or streaming again) with the reason shown by `status`.
-    pub async fn set_table_state(
-        &self,
-        db: &str,
-        table: &str,
-        state: &str,
-        reason: Option<&str>,
-    ) -> Result<()> {
-        let mut conn = self.pool.get_conn().await?;
-        conn.exec_drop(
-            "INSERT INTO table_state (database_name, table_name, state, reason) VALUES (?, ?, ?, ?) \
-             ON DUPLICATE KEY UPDATE state = VALUES(state), reason = VALUES(reason)",
-            (db, table, state, reason),
-        )
-        .await?;
-        Ok(())
-    }
-
     /// Tables currently stopped, with their reasons.
     pub async fn stopped_tables(&self) -> Result<Vec<(String, String, Option<String>)>> {
         let mut conn = self.pool.get_conn().await?;
