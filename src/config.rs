@@ -886,6 +886,15 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_config_files_load() {
+        for file in ["config/mysql2hbase.example.toml", "config/local.toml"] {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+            Config::load_with_env(&path, Some(Default::default()))
+                .unwrap_or_else(|e| panic!("{file}: {e}"));
+        }
+    }
+
+    #[test]
     fn environment_overrides_file() {
         let dir = std::env::temp_dir().join(format!("m2h-cfg-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
