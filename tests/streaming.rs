@@ -129,24 +129,7 @@ async fn kill9_mid_stream_then_restart_converges_and_idle_restart_rewrites_nothi
         c.query_drop(format!("USE `{writer_db}`")).await.unwrap();
         for i in 0..3000u32 {
             let id = i % 700;
-            match i % 5 {
-                0 | 1 => c
-                    .exec_drop("REPLACE INTO t VALUES (?, ?, ?)", (id, i, format!("s{i}")))
-                    .await
-                    .unwrap(),
-                2 => c
-                    .exec_drop("UPDATE t SET v = v + 1 WHERE id = ?", (id,))
-                    .await
-                    .unwrap(),
-                3 => c
-                    .exec_drop("DELETE FROM t WHERE id = ?", (id,))
-                    .await
-                    .unwrap(),
-                _ => c
-                    .exec_drop("INSERT IGNORE INTO t VALUES (?, ?, NULL)", (id, i))
-                    .await
-                    .unwrap(),
-            }
+            mixed_change(&mut c, i, id).await;
             // The binlog rotates under the stream now and then.
             if i % 1000 == 999 {
                 c.query_drop("FLUSH BINARY LOGS").await.unwrap();

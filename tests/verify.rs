@@ -233,24 +233,7 @@ async fn no_false_differences_while_the_daemon_streams_a_workload() {
         let mut i = 1000u32;
         while !writer_stop.load(std::sync::atomic::Ordering::Relaxed) {
             let id = (i * 7) % 450;
-            match i % 5 {
-                0 | 1 => c
-                    .exec_drop("REPLACE INTO t VALUES (?, ?, ?)", (id, i, format!("s{i}")))
-                    .await
-                    .unwrap(),
-                2 => c
-                    .exec_drop("UPDATE t SET v = v + 1 WHERE id = ?", (id,))
-                    .await
-                    .unwrap(),
-                3 => c
-                    .exec_drop("DELETE FROM t WHERE id = ?", (id,))
-                    .await
-                    .unwrap(),
-                _ => c
-                    .exec_drop("INSERT IGNORE INTO t VALUES (?, ?, NULL)", (id, i))
-                    .await
-                    .unwrap(),
-            }
+            mixed_change(&mut c, i, id).await;
             i += 1;
             tokio::time::sleep(Duration::from_millis(2)).await;
         }

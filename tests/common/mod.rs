@@ -538,3 +538,24 @@ pub fn cli(env: &TestEnv, args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// One statement of a mixed workload on a table `t (id INT PRIMARY KEY, v INT NOT NULL,
+/// s VARCHAR)`: replaces, updates, deletes and insert-ignores of row `id`, chosen by `i`.
+pub async fn mixed_change(c: &mut Conn, i: u32, id: u32) {
+    match i % 5 {
+        0 | 1 => {
+            c.exec_drop("REPLACE INTO t VALUES (?, ?, ?)", (id, i, format!("s{i}")))
+                .await
+        }
+        2 => {
+            c.exec_drop("UPDATE t SET v = v + 1 WHERE id = ?", (id,))
+                .await
+        }
+        3 => c.exec_drop("DELETE FROM t WHERE id = ?", (id,)).await,
+        _ => {
+            c.exec_drop("INSERT IGNORE INTO t VALUES (?, ?, NULL)", (id, i))
+                .await
+        }
+    }
+    .unwrap();
+}
