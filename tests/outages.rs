@@ -135,18 +135,7 @@ async fn the_strategy_gives_up_naming_hbase_and_a_restart_converges() {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let writes = workload(db.clone(), stopped);
     services("down");
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = daemon.try_status() {
-            break status;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "the daemon did not give up: {}",
-            daemon.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let status = daemon.wait_exit(Duration::from_secs(120)).await;
     stop.send(true).unwrap();
     writes.await.unwrap();
     services("up");

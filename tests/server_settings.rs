@@ -25,18 +25,7 @@ async fn statement_based_binlogs_are_refused_at_start_with_the_fix() {
         .unwrap();
     let result = std::panic::AssertUnwindSafe(async {
         let mut daemon = env.start();
-        let started = std::time::Instant::now();
-        let status = loop {
-            if let Some(status) = daemon.try_status() {
-                break status;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "not refused: {}",
-                daemon.log_text()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
+        let status = daemon.wait_exit(Duration::from_secs(30)).await;
         assert!(!status.success());
         let log = daemon.log_text();
         assert!(

@@ -3,29 +3,13 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use mysql_async::prelude::Queryable;
 
 /// Purging binlogs must not pull files from under another test's daemon.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// Waits for the daemon to exit by itself; returns its status.
-fn wait_exit(daemon: &mut Daemon, within: Duration) -> std::process::ExitStatus {
-    let started = Instant::now();
-    loop {
-        if let Some(status) = daemon.try_status() {
-            return status;
-        }
-        assert!(
-            started.elapsed() < within,
-            "daemon still running after {within:?}: {}",
-            daemon.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn initial_only_bootstraps_then_exits() {
@@ -49,7 +33,7 @@ async fn initial_only_bootstraps_then_exits() {
         .await
         .unwrap();
     let mut daemon = env.start();
-    let status = wait_exit(&mut daemon, Duration::from_secs(120));
+    let status = daemon.wait_exit(Duration::from_secs(120)).await;
     assert!(status.success(), "{}", daemon.log_text());
     assert!(daemon.log_text().contains("every bootstrap is complete"));
     assert_converges(
@@ -137,7 +121,7 @@ async fn a_purged_binlog_is_a_clear_error_or_a_rebootstrap_with_when_needed() {
     .await;
 
     let mut daemon = env.start();
-    let status = wait_exit(&mut daemon, Duration::from_secs(60));
+    let status = daemon.wait_exit(Duration::from_secs(60)).await;
     assert!(!status.success());
     let log = daemon.log_text();
     assert!(

@@ -230,6 +230,23 @@ impl Daemon {
         Some(status)
     }
 
+    /// Waits for the daemon to exit by itself (a refusal, a strategy giving up, initial_only);
+    /// panics with its log when it is still running after `within`.
+    pub async fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.try_status() {
+                return status;
+            }
+            assert!(
+                started.elapsed() < within,
+                "daemon still running after {within:?}: {}",
+                self.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
