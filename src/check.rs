@@ -70,7 +70,7 @@ pub async fn run_checks(cfg: &Config) -> Vec<CheckItem> {
     }
     items.push(check_hbase(cfg).await);
     if let Some(kafka) = &cfg.kafka {
-        items.push(match crate::sink::kafka::probe(&kafka.brokers, Duration::from_secs(10)).await {
+        items.push(match crate::sink::kafka::probe(kafka, Duration::from_secs(10)).await {
             Ok(n) => CheckItem::pass("kafka.connect", format!("{} answered, {n} broker(s)", kafka.brokers)),
             Err(e) => CheckItem::new(
                 "kafka.connect",

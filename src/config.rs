@@ -404,9 +404,22 @@ impl Default for PipelineConfig {
 pub struct KafkaConfig {
     /// Bootstrap servers, `host:port[,host:port]`.
     pub brokers: String,
-    /// Topic template; `{db}` and `{table}` are replaced.
-    #[serde(default = "defaults::kafka_topic")]
-    pub topic: String,
+    /// Topic of the Maxwell-format change events; `{db}` and `{table}` are replaced. Absent: no
+    /// change events (Kafka then serves only the dead-letter topic or the distributed roles).
+    #[serde(default)]
+    pub topic: Option<String>,
+    /// Add Maxwell's `position` (`file:offset`) to every change event.
+    #[serde(default)]
+    pub include_position: bool,
+    /// Add Maxwell's `primary_key` and `primary_key_columns` to every change event.
+    #[serde(default)]
+    pub include_primary_key: bool,
+    /// Topic between `run --role capture` and `run --role apply` (distributed mode).
+    #[serde(default = "defaults::kafka_internal_topic")]
+    pub internal_topic: String,
+    /// Consumer group of the apply workers (distributed mode).
+    #[serde(default = "defaults::kafka_apply_group")]
+    pub apply_group: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -530,8 +543,11 @@ mod defaults {
     pub fn checkpoint_interval() -> Duration {
         Duration::from_secs(1)
     }
-    pub fn kafka_topic() -> String {
-        "{db}.{table}".into()
+    pub fn kafka_internal_topic() -> String {
+        "mysql2hbase.changes".into()
+    }
+    pub fn kafka_apply_group() -> String {
+        "mysql2hbase-apply".into()
     }
     pub fn restart_attempts() -> u32 {
         1_000_000

@@ -18,7 +18,6 @@ use serde_json::{json, Map, Value};
 
 use std::time::Duration;
 
-use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
 use crate::config::Config;
@@ -45,15 +44,10 @@ impl DeadLetter {
         match (&cfg.dead_letter.path, &cfg.dead_letter.topic) {
             (Some(path), _) => Self::open(path).map(Some),
             (None, Some(topic)) => {
-                let brokers = cfg
-                    .kafka
-                    .as_ref()
-                    .map(|k| k.brokers.as_str())
-                    .ok_or_else(|| {
-                        SyncError::Other("[dead_letter] topic needs [kafka] brokers".into())
-                    })?;
-                let producer = ClientConfig::new()
-                    .set("bootstrap.servers", brokers)
+                let kafka = cfg.kafka.as_ref().ok_or_else(|| {
+                    SyncError::Other("[dead_letter] topic needs [kafka] brokers".into())
+                })?;
+                let producer = crate::sink::kafka::client_config(kafka)
                     .set("enable.idempotence", "true")
                     .create()
                     .map_err(|e| SyncError::Kafka(format!("dead-letter producer: {e}")))?;

@@ -6,12 +6,21 @@ use std::time::Duration;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
+use crate::config::KafkaConfig;
+
+/// The librdkafka settings every client of ours shares: brokers (and, where configured,
+/// security). Producers and consumers add their own on top.
+pub fn client_config(kafka: &KafkaConfig) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &kafka.brokers);
+    c
+}
+
 /// Asks the cluster for its metadata; returns the number of brokers that answered.
-pub async fn probe(brokers: &str, timeout: Duration) -> Result<usize, String> {
-    let brokers = brokers.to_string();
+pub async fn probe(kafka: &KafkaConfig, timeout: Duration) -> Result<usize, String> {
+    let mut client = client_config(kafka);
     tokio::task::spawn_blocking(move || {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &brokers)
+        let consumer: BaseConsumer = client
             .set("socket.timeout.ms", timeout.as_millis().to_string())
             .create()
             .map_err(|e| e.to_string())?;
