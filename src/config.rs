@@ -417,6 +417,10 @@ pub struct KafkaConfig {
     /// Topic between `run --role capture` and `run --role apply` (distributed mode).
     #[serde(default = "defaults::kafka_internal_topic")]
     pub internal_topic: String,
+    /// Partitions of `internal_topic` when the capture role creates it: the most apply workers
+    /// that can share the work.
+    #[serde(default = "defaults::kafka_internal_partitions")]
+    pub internal_partitions: i32,
     /// Consumer group of the apply workers (distributed mode).
     #[serde(default = "defaults::kafka_apply_group")]
     pub apply_group: String,
@@ -545,6 +549,9 @@ mod defaults {
     }
     pub fn kafka_internal_topic() -> String {
         "mysql2hbase.changes".into()
+    }
+    pub fn kafka_internal_partitions() -> i32 {
+        12
     }
     pub fn kafka_apply_group() -> String {
         "mysql2hbase-apply".into()
@@ -739,6 +746,20 @@ impl Config {
         if let Some(k) = &self.kafka {
             if k.brokers.trim().is_empty() {
                 return Err(bad("kafka.brokers", "\"\"", "host:port[,host:port...]"));
+            }
+            if k.topic.as_deref().is_some_and(|t| t.trim().is_empty()) {
+                return Err(bad(
+                    "kafka.topic",
+                    "\"\"",
+                    "a topic name, e.g. \"maxwell\" or \"{db}.{table}\"; leave it out for no change events",
+                ));
+            }
+            if !(1..=10_000).contains(&k.internal_partitions) {
+                return Err(bad(
+                    "kafka.internal_partitions",
+                    k.internal_partitions,
+                    "between 1 and 10000",
+                ));
             }
         }
         if self.restart.delay.is_zero() {

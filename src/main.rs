@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use mysql2hbase::config::Config;
+use mysql2hbase::core::distributed::Role;
 
 #[derive(Parser)]
 #[command(
@@ -41,6 +42,10 @@ enum Command {
     Run {
         #[arg(long, short)]
         config: PathBuf,
+        /// all: one process, binlog to HBase. capture: binlog and bootstraps into the internal
+        /// Kafka topic. apply: a worker writing that topic into HBase (run any number).
+        #[arg(long, value_enum, default_value_t = Role::All)]
+        role: Role,
     },
     /// Requests a bootstrap (re-copy) of a table while the daemon runs.
     Bootstrap {
@@ -140,7 +145,7 @@ async fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
-        Command::Run { config } => {
+        Command::Run { config, role } => {
             let cfg = match load(&config) {
                 Ok(c) => c,
                 Err(code) => return code,
@@ -155,7 +160,7 @@ async fn main() -> ExitCode {
                 eprintln!("error: {e}");
                 return ExitCode::FAILURE;
             }
-            match mysql2hbase::core::pipeline::run(cfg, stopped, health).await {
+            match mysql2hbase::core::pipeline::run(cfg, role, stopped, health).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!("{e}");

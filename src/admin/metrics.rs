@@ -33,6 +33,12 @@ pub struct Metrics {
     pub bootstrap_rows_done: IntGaugeVec,
     pub bootstrap_rows_total: IntGaugeVec,
     pub dead_letters: IntCounter,
+    /// Maxwell change events delivered to Kafka.
+    pub kafka_events: IntCounter,
+    /// Distributed mode: changes the capture role put on the internal topic, and changes the
+    /// apply workers wrote to HBase (before collapsing).
+    pub captured_changes: IntCounter,
+    pub applied_changes: IntCounter,
 }
 
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -112,6 +118,18 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             "Changes written to the dead-letter output",
         )
         .expect("valid metric"),
+        kafka_events: IntCounter::new("kafka_events_total", "Maxwell change events sent to Kafka")
+            .expect("valid metric"),
+        captured_changes: IntCounter::new(
+            "captured_changes_total",
+            "Changes put on the internal topic (role capture)",
+        )
+        .expect("valid metric"),
+        applied_changes: IntCounter::new(
+            "applied_changes_total",
+            "Changes from the internal topic written to HBase (role apply)",
+        )
+        .expect("valid metric"),
         registry,
     };
     for c in [
@@ -130,6 +148,9 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         Box::new(m.bootstrap_rows_done.clone()),
         Box::new(m.bootstrap_rows_total.clone()),
         Box::new(m.dead_letters.clone()),
+        Box::new(m.kafka_events.clone()),
+        Box::new(m.captured_changes.clone()),
+        Box::new(m.applied_changes.clone()),
     ] {
         m.registry.register(c).expect("unique metric names");
     }

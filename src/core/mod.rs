@@ -3,8 +3,11 @@
 
 pub mod batch;
 pub mod change;
+pub mod change_codec;
+pub mod change_events;
 pub mod checkpoint;
 pub mod ddl;
+pub mod distributed;
 pub mod filter;
 pub mod gtid;
 pub mod handover;

@@ -32,8 +32,10 @@ use crate::admin::metrics::METRICS;
 use crate::config::{Config, SnapshotMode};
 use crate::core::batch::Batch;
 use crate::core::change::{Cell, RowChange, RowOp};
+use crate::core::change_events::ChangeEvents;
 use crate::core::checkpoint::CheckpointTracker;
 use crate::core::ddl::{self, DdlEffect, UnparsedDdl};
+use crate::core::distributed::{self, Role};
 use crate::core::filter::TableFilter;
 use crate::core::gtid::GtidSet;
 use crate::core::handover::{ChangeTracker, ChunkBarrier};
@@ -43,6 +45,8 @@ use crate::core::version::Version;
 use crate::error::{Result, SyncError};
 use crate::sink::dead_letter::DeadLetter;
 use crate::sink::hbase::HbaseWriter;
+use crate::sink::kafka::Marker;
+use crate::sink::maxwell::EventTable;
 use crate::source::binlog::BinlogTailer;
 use crate::source::decode::{self, SqlValue, TableSchema};
 use crate::source::mysql::{self as my, BinlogPosition};
@@ -71,9 +75,18 @@ pub enum WriterMsg {
 /// definite error. Transient failures restart the pipeline from the stored checkpoint.
 pub async fn run(
     cfg: Config,
+    role: Role,
     mut shutdown: watch::Receiver<bool>,
     health: SharedHealth,
 ) -> Result<()> {
+    if role == Role::Apply {
+        return distributed::run_apply(cfg, shutdown, health).await;
+    }
+    if role == Role::Capture && cfg.kafka.is_none() {
+        return Err(SyncError::Other(
+            "run --role capture writes to Kafka: add a [kafka] section with brokers".into(),
+        ));
+    }
     require_row_binlog(&cfg).await?;
     let (store, applied) = StateStore::connect_and_migrate(&cfg).await?;
     if !applied.is_empty() {
@@ -83,7 +96,7 @@ pub async fn run(
     loop {
         let start = start_position(&cfg, &store).await?;
         info!(position = %start, "streaming from checkpoint");
-        let result = run_once(&cfg, &store, &start, shutdown.clone(), &health).await;
+        let result = run_once(&cfg, role, &store, &start, shutdown.clone(), &health).await;
         {
             let mut h = health.lock().expect("health lock");
             h.streaming = false;
@@ -178,12 +191,25 @@ async fn start_position(cfg: &Config, store: &StateStore) -> Result<BinlogPositi
 
 async fn run_once(
     cfg: &Config,
+    role: Role,
     store: &StateStore,
     start: &BinlogPosition,
     mut shutdown: watch::Receiver<bool>,
     health: &SharedHealth,
 ) -> Result<()> {
-    let writers = cfg.pipeline.writers;
+    // Capture has one Kafka writer: two would interleave one partition's history (see
+    // core::distributed).
+    let writers = if role == Role::Capture {
+        1
+    } else {
+        cfg.pipeline.writers
+    };
+    let event_topic = cfg
+        .kafka
+        .as_ref()
+        .and_then(|k| k.topic.clone().map(|t| (k.clone(), t)));
+    // The change-event publisher acknowledges commits in the checkpoint slot after the writers'.
+    let slots = writers + usize::from(event_topic.is_some());
     let source = my::pool(&cfg.mysql.url, &cfg.mysql, None)?;
     // The GTID set at the start: followed along the stream on MySQL (see core::gtid).
     let start_gtids = store
@@ -193,26 +219,60 @@ async fn run_once(
         .and_then(|cp| cp.gtid_set)
         .and_then(|g| GtidSet::parse(&g));
     let tracker = Arc::new(CheckpointTracker::new(
-        writers,
+        slots,
         start,
         start_gtids.as_ref().map(|g| Arc::from(g.render())),
     )?);
     let (senders, receivers): (Vec<_>, Vec<_>) = (0..writers).map(|_| mpsc::channel(256)).unzip();
     let mut router = Router::new(cfg, store.clone(), source.clone(), senders, start.clone())?;
     router.gtids = start_gtids;
-    let writer_tasks: Vec<_> = receivers
-        .into_iter()
-        .enumerate()
-        .map(|(idx, rx)| {
-            tokio::spawn(writer_task(
-                idx,
-                rx,
-                tracker.clone(),
-                cfg.clone(),
-                health.clone(),
-            ))
-        })
-        .collect();
+    let mut writer_tasks: Vec<_> = match (role, &cfg.kafka) {
+        (Role::Capture, Some(kafka)) => {
+            let partitions = crate::sink::kafka::ensure_internal_topic(kafka).await?;
+            receivers
+                .into_iter()
+                .enumerate()
+                .map(|(idx, rx)| {
+                    tokio::spawn(distributed::capture_writer(
+                        kafka.clone(),
+                        partitions,
+                        idx,
+                        rx,
+                        tracker.clone(),
+                    ))
+                })
+                .collect()
+        }
+        _ => receivers
+            .into_iter()
+            .enumerate()
+            .map(|(idx, rx)| {
+                tokio::spawn(writer_task(
+                    idx,
+                    rx,
+                    tracker.clone(),
+                    cfg.clone(),
+                    health.clone(),
+                ))
+            })
+            .collect(),
+    };
+    if let Some((kafka, topic)) = event_topic {
+        let (tx, rx) = mpsc::channel(256);
+        router.events = Some(ChangeEvents::new(
+            &kafka,
+            &topic,
+            tx,
+            router.inflight.clone(),
+            router.total_kib,
+        ));
+        writer_tasks.push(tokio::spawn(crate::sink::kafka::event_publisher(
+            kafka,
+            writers,
+            rx,
+            tracker.clone(),
+        )));
+    }
     let (stop_checkpoints, checkpoints_stopped) = watch::channel(false);
     let checkpoint_task = tokio::spawn(checkpoint_task(
         store.clone(),
@@ -281,8 +341,8 @@ async fn run_once(
             Ok(Err(e)) => writer_error = Some(SyncError::Other(format!("writer panicked: {e}"))),
             Err(_) => {
                 task.abort();
-                writer_error.get_or_insert(SyncError::Hbase(format!(
-                    "HBase did not take the last batches within {WRITER_FLUSH_GRACE:?}"
+                writer_error.get_or_insert(SyncError::Other(format!(
+                    "the sinks did not take the last changes within {WRITER_FLUSH_GRACE:?}"
                 )));
             }
         }
@@ -385,6 +445,8 @@ struct TableEntry {
     /// The TABLE_MAP event, to decode its rows events.
     tme: TableMapEvent<'static>,
     route: Route,
+    /// How its changes render as Maxwell events, when they are published.
+    events: Option<Arc<EventTable>>,
 }
 
 /// Turns binlog events into per-writer changes.
@@ -417,6 +479,10 @@ struct Router {
     /// that only wrote the state store (our own checkpoints and job progress) do not move the
     /// checkpoint: storing it would write the binlog again, and so on forever.
     txn_external: bool,
+    /// Maxwell change events (`[kafka] topic`).
+    events: Option<ChangeEvents>,
+    /// Commit timestamp (seconds) of the event being routed.
+    event_ts: u64,
 }
 
 impl Router {
@@ -457,18 +523,36 @@ impl Router {
             changes: ChangeTracker::default(),
             pending_chunks: VecDeque::new(),
             txn_external: false,
+            events: None,
+            event_ts: 0,
         })
     }
 
     async fn command(&mut self, cmd: RouterCmd) -> Result<()> {
         match cmd {
-            RouterCmd::Track { job, table, reply } => {
-                self.changes.track(job, &table);
+            RouterCmd::Track {
+                job,
+                db,
+                table,
+                first,
+                reply,
+            } => {
+                self.changes.track(job, &format!("{db}.{table}"));
+                if let Some(events) = self.events.as_mut() {
+                    events
+                        .bootstrap_started(&self.source, job, &db, &table, first, &self.position)
+                        .await?;
+                }
                 let _ = reply.send(());
             }
-            RouterCmd::Untrack { job } => {
+            RouterCmd::Untrack { job, complete } => {
                 self.changes.untrack(job);
                 self.pending_chunks.retain(|c| c.job_id != job);
+                if let Some(events) = self.events.as_mut() {
+                    events
+                        .bootstrap_ended(&self.source, job, complete, &self.position)
+                        .await?;
+                }
             }
             RouterCmd::Chunk(chunk) => {
                 self.pending_chunks.push_back(chunk);
@@ -503,12 +587,16 @@ impl Router {
         let family: Arc<str> = Arc::from(mapping.family.as_str());
         let writers = self.senders.len();
         let mut per_writer: Vec<Vec<RowChange>> = vec![Vec::new(); writers];
+        let mut kept: Vec<&[SqlValue]> = Vec::new();
         for row in &chunk.rows {
             let Some(key) = mapping.row_key(row) else {
                 continue;
             };
             if self.changes.changed_after(chunk.job_id, &key, low) {
                 continue;
+            }
+            if self.events.is_some() {
+                kept.push(row);
             }
             let change = RowChange {
                 table: table.clone(),
@@ -517,13 +605,25 @@ impl Router {
                 op: RowOp::Put(cells(&mapping, row)),
                 version: now,
             };
-            per_writer[partition(&change, writers)].push(change);
+            per_writer[partition_of(&change, writers)].push(change);
         }
         self.changes.prune(chunk.job_id, low);
         self.send_changes(per_writer).await?;
-        let barrier = Arc::new(ChunkBarrier::new(writers, chunk.written));
+        let mut arrivals = writers;
+        if let Some(events) = self.events.as_mut() {
+            let table = events.table(&self.source, &chunk.schema).await?;
+            for rows in kept.chunks(1000) {
+                let rendered = events.bootstrap_rows(&table, &self.position, rows.iter().copied());
+                events.send(rendered).await?;
+            }
+            arrivals += 1;
+        }
+        let barrier = Arc::new(ChunkBarrier::new(arrivals, chunk.written));
         for idx in 0..writers {
             self.send(idx, WriterMsg::Barrier(barrier.clone())).await?;
+        }
+        if let Some(events) = &self.events {
+            events.mark(Marker::Barrier(barrier)).await?;
         }
         Ok(())
     }
@@ -548,6 +648,9 @@ impl Router {
             _ => "other",
         };
         m.events.with_label_values(&[kind]).inc();
+        if kind != "heartbeat" {
+            self.event_ts = u64::from(event.header().timestamp());
+        }
         if kind == "heartbeat" {
             m.lag_seconds.set(0);
         } else if event.header().timestamp() > 0 {
@@ -578,7 +681,7 @@ impl Router {
         match data {
             Some(EventData::TableMapEvent(tme)) => self.table_map(tme).await,
             Some(EventData::RowsEvent(rows)) => self.rows(rows, position).await,
-            Some(EventData::XidEvent(_)) => self.transaction_end(position).await,
+            Some(EventData::XidEvent(x)) => self.transaction_end(position, Some(x.xid)).await,
             // MySQL GTIDs; followed only from a complete starting set (checkpoint, or the
             // PREVIOUS_GTIDS event at the top of a file).
             Some(EventData::GtidEvent(g)) => {
@@ -605,7 +708,7 @@ impl Router {
             }
             Some(EventData::QueryEvent(q)) => match classify_query(&q.query()) {
                 QueryKind::InTransaction => Ok(()),
-                QueryKind::TransactionEnd => self.transaction_end(position).await,
+                QueryKind::TransactionEnd => self.transaction_end(position, None).await,
                 QueryKind::Ddl => {
                     self.ddl(&q.schema(), q.query().trim(), position).await?;
                     // DDL statements commit implicitly.
@@ -667,7 +770,14 @@ impl Router {
                 }
             }
         };
-        self.tables.insert(id, TableEntry { tme, route });
+        let events = match (&route, self.events.as_mut()) {
+            (Route::Captured(m), Some(ev)) => Some(ev.table(&self.source, &m.schema).await?),
+            (Route::Unmappable { schema, .. }, Some(ev)) => {
+                Some(ev.table(&self.source, schema).await?)
+            }
+            _ => None,
+        };
+        self.tables.insert(id, TableEntry { tme, route, events });
         Ok(())
     }
 
@@ -678,13 +788,14 @@ impl Router {
                 rows.table_id()
             )));
         };
+        let event_table = entry.events.clone();
         let mapping = match &entry.route {
             Route::Captured(mapping) => mapping.clone(),
             Route::Ignored => return Ok(()),
             Route::Unmappable { schema, reason } => {
-                let Some(dead_letter) = self.dead_letter.as_mut() else {
+                if self.dead_letter.is_none() && self.events.is_none() {
                     return Ok(());
-                };
+                }
                 for row in rows.rows(&entry.tme) {
                     let undecodable = |e: &dyn std::fmt::Display| {
                         SyncError::Other(format!(
@@ -698,13 +809,24 @@ impl Router {
                             .transpose()
                     };
                     let (before, after) = (image(before)?, image(after)?);
-                    dead_letter.record(
-                        schema,
-                        position,
-                        reason,
-                        before.as_deref(),
-                        after.as_deref(),
-                    )?;
+                    if let (Some(t), Some(events)) = (&event_table, self.events.as_mut()) {
+                        events.record(
+                            t,
+                            self.event_ts,
+                            position,
+                            before.as_deref(),
+                            after.as_deref(),
+                        )?;
+                    }
+                    if let Some(dead_letter) = self.dead_letter.as_mut() {
+                        dead_letter.record(
+                            schema,
+                            position,
+                            reason,
+                            before.as_deref(),
+                            after.as_deref(),
+                        )?;
+                    }
                 }
                 return Ok(());
             }
@@ -757,6 +879,15 @@ impl Router {
                     None => return Err(e),
                 },
             };
+            if let (Some(t), Some(events)) = (&event_table, self.events.as_mut()) {
+                events.record(
+                    t,
+                    self.event_ts,
+                    position,
+                    before.as_deref(),
+                    after.as_deref(),
+                )?;
+            }
             let put = after_key.zip(after);
             // A delete, or an update that moved the row to another key, removes the old key.
             let mut changes = Vec::with_capacity(2);
@@ -811,7 +942,7 @@ impl Router {
                     op,
                     version,
                 };
-                per_writer[partition(&change, writers)].push(change);
+                per_writer[partition_of(&change, writers)].push(change);
             }
         }
         // Counted per event, not per row: label lookups are not free on this path.
@@ -859,9 +990,12 @@ impl Router {
         Ok(())
     }
 
-    async fn transaction_end(&mut self, position: &BinlogPosition) -> Result<()> {
+    async fn transaction_end(&mut self, position: &BinlogPosition, xid: Option<u64>) -> Result<()> {
         if let Some(dead_letter) = self.dead_letter.as_mut() {
             dead_letter.flush()?;
+        }
+        if let Some(events) = self.events.as_mut() {
+            events.end_transaction(xid).await?;
         }
         if std::mem::take(&mut self.txn_external) {
             self.commit(position).await
@@ -884,6 +1018,15 @@ impl Router {
             )
             .await?;
         }
+        if let Some(events) = &self.events {
+            events
+                .mark(Marker::Commit {
+                    version,
+                    position: position.clone(),
+                    gtid,
+                })
+                .await?;
+        }
         Ok(())
     }
 
@@ -892,6 +1035,9 @@ impl Router {
     /// marker so the checkpoint cannot pass the DDL without it.
     async fn ddl(&mut self, schema: &str, query: &str, position: &BinlogPosition) -> Result<()> {
         self.tables.clear();
+        if let Some(events) = self.events.as_mut() {
+            events.forget_tables();
+        }
         match ddl::effects(query, schema) {
             Ok(effects) => {
                 for DdlEffect::Resync { db, table } in effects {
@@ -973,12 +1119,13 @@ fn cells(mapping: &TableMapping, values: &[SqlValue]) -> Vec<Cell> {
         .collect()
 }
 
-fn partition(change: &RowChange, writers: usize) -> usize {
-    if writers == 1 {
+/// Which of `n` writers (or Kafka partitions) a row's changes go to: always the same one.
+pub(crate) fn partition_of(change: &RowChange, n: usize) -> usize {
+    if n == 1 {
         return 0;
     }
     let h = fnv1a(change.table.as_bytes()) ^ fnv1a(&change.key).rotate_left(16);
-    (h as usize) % writers
+    (h as usize) % n
 }
 
 /// One HBase writer's state between flushes.
@@ -1071,51 +1218,14 @@ async fn writer_task(
 }
 
 impl Writer {
-    /// Writes the batch, retrying with backoff until HBase takes it; then acknowledges the last
-    /// commit and the barriers the batch covered and releases its in-flight permits.
+    /// Writes the batch (see [`write_batch`]); then acknowledges the last commit and the
+    /// barriers the batch covered and releases its in-flight permits.
     async fn flush(&mut self) -> Result<()> {
-        let idx = self.idx;
         if let Some((version, tables)) = self.batch.take() {
-            let tables = Arc::new(tables);
-            let mut backoff = Duration::from_millis(200);
-            let mut attempt = 0;
-            loop {
-                attempt += 1;
-                let mut writer = self.hbase.take().expect("writer present between flushes");
-                let t = tables.clone();
-                let timer = METRICS.hbase_batch_seconds.start_timer();
-                let (writer, result) = tokio::task::spawn_blocking(move || {
-                    let r = writer.write(version, &t);
-                    (writer, r)
-                })
-                .await
-                .map_err(|e| SyncError::Other(format!("HBase writer {idx} panicked: {e}")))?;
-                self.hbase = Some(writer);
-                timer.observe_duration();
-                if result.is_err() {
-                    METRICS.hbase_errors.inc();
-                }
-                match result {
-                    Ok(()) => {
-                        let rows: usize = tables.iter().map(|(_, r)| r.len()).sum();
-                        debug!(writer = idx, rows, version = version.0, "batch written");
-                        self.health.lock().expect("health lock").hbase_error = None;
-                        break;
-                    }
-                    Err(e) => {
-                        self.health.lock().expect("health lock").hbase_error = Some(e.to_string());
-                        if attempt >= BATCH_ATTEMPTS {
-                            return Err(e);
-                        }
-                        warn!(writer = idx, error = %e, retry_in = ?backoff, "HBase write failed; retrying");
-                        tokio::time::sleep(backoff).await;
-                        backoff *= 2;
-                    }
-                }
-            }
+            write_batch(&mut self.hbase, self.idx, version, tables, &self.health).await?;
         }
         if let Some((version, position, gtid)) = self.pending_commit.take() {
-            self.tracker.ack(idx, version, &position, &gtid);
+            self.tracker.ack(self.idx, version, &position, &gtid);
         }
         for b in self.barriers.drain(..) {
             b.arrive();
@@ -1123,6 +1233,53 @@ impl Writer {
         self.permits.clear();
         self.deadline = None;
         Ok(())
+    }
+}
+
+/// Writes one collapsed batch at `version`, retrying with backoff ([`BATCH_ATTEMPTS`] tries)
+/// before the error goes to the restart strategy. `hbase` is taken while the blocking Thrift
+/// call runs and put back after.
+pub(crate) async fn write_batch(
+    hbase: &mut Option<HbaseWriter>,
+    idx: usize,
+    version: Version,
+    tables: crate::core::batch::TableRows,
+    health: &SharedHealth,
+) -> Result<()> {
+    let tables = Arc::new(tables);
+    let mut backoff = Duration::from_millis(200);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let mut writer = hbase.take().expect("writer present between flushes");
+        let t = tables.clone();
+        let timer = METRICS.hbase_batch_seconds.start_timer();
+        let (writer, result) = tokio::task::spawn_blocking(move || {
+            let r = writer.write(version, &t);
+            (writer, r)
+        })
+        .await
+        .map_err(|e| SyncError::Other(format!("HBase writer {idx} panicked: {e}")))?;
+        *hbase = Some(writer);
+        timer.observe_duration();
+        match result {
+            Ok(()) => {
+                let rows: usize = tables.iter().map(|(_, r)| r.len()).sum();
+                debug!(writer = idx, rows, version = version.0, "batch written");
+                health.lock().expect("health lock").hbase_error = None;
+                return Ok(());
+            }
+            Err(e) => {
+                METRICS.hbase_errors.inc();
+                health.lock().expect("health lock").hbase_error = Some(e.to_string());
+                if attempt >= BATCH_ATTEMPTS {
+                    return Err(e);
+                }
+                warn!(writer = idx, error = %e, retry_in = ?backoff, "HBase write failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff *= 2;
+            }
+        }
     }
 }
 

@@ -245,6 +245,44 @@ pub async fn captured_tables(
         .collect())
 }
 
+/// The columns of `db.table` holding JSON documents: MySQL's JSON type, and MariaDB's (a
+/// LONGTEXT alias with a `CHECK (json_valid(col))` constraint, which the binlog does not show).
+pub async fn json_columns(
+    conn: &mut Conn,
+    db: &str,
+    table: &str,
+) -> Result<std::collections::HashSet<String>> {
+    let mut columns: std::collections::HashSet<String> = conn
+        .exec(
+            "SELECT COLUMN_NAME FROM information_schema.COLUMNS \
+             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND DATA_TYPE = 'json'",
+            (db, table),
+        )
+        .await?
+        .into_iter()
+        .collect();
+    // MySQL's CHECK_CONSTRAINTS has no TABLE_NAME: the query fails there, and is not needed.
+    if let Ok(clauses) = conn
+        .exec::<String, _, _>(
+            "SELECT CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS \
+             WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ?",
+            (db, table),
+        )
+        .await
+    {
+        for clause in clauses {
+            if let Some(column) = clause
+                .trim()
+                .strip_prefix("json_valid(`")
+                .and_then(|c| c.strip_suffix("`)"))
+            {
+                columns.insert(column.replace("``", "`"));
+            }
+        }
+    }
+    Ok(columns)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -67,12 +67,17 @@ pub enum RouterCmd {
     /// Start recording changes of `table` (`db.table`) for `job`; replies once recording.
     Track {
         job: u64,
+        db: String,
         table: String,
+        /// Not a resumption: nothing was copied yet.
+        first: bool,
         reply: oneshot::Sender<()>,
     },
     Chunk(SnapshotChunk),
     Untrack {
         job: u64,
+        /// Every chunk was handed over.
+        complete: bool,
     },
 }
 
@@ -176,7 +181,9 @@ pub async fn run_job(
     router
         .send(RouterCmd::Track {
             job: job.id,
-            table: format!("{db}.{table}"),
+            db: db.to_string(),
+            table: table.to_string(),
+            first: job.chunks_done == 0,
             reply,
         })
         .await
@@ -186,7 +193,12 @@ pub async fn run_job(
         .map_err(|_| SyncError::Other("the pipeline stopped".into()))?;
 
     let result = read_chunks(cfg, store, router, job, &mut conn, schema, where_clause).await;
-    let _ = router.send(RouterCmd::Untrack { job: job.id }).await;
+    let _ = router
+        .send(RouterCmd::Untrack {
+            job: job.id,
+            complete: result.is_ok(),
+        })
+        .await;
     result
 }
 
