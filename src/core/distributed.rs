@@ -40,7 +40,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::{mpsc, watch};
@@ -159,6 +162,32 @@ pub async fn run_apply(
     }
 }
 
+/// Logs the partitions a worker gets and loses, so operators see the work move.
+struct ApplyContext;
+
+impl ClientContext for ApplyContext {}
+
+impl ConsumerContext for ApplyContext {
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let list = |l: &TopicPartitionList| {
+            l.elements()
+                .iter()
+                .map(|e| e.partition().to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        match rebalance {
+            Rebalance::Assign(l) => {
+                info!(partitions = %list(l), "apply worker: partitions assigned")
+            }
+            Rebalance::Revoke(l) => {
+                info!(partitions = %list(l), "apply worker: partitions revoked")
+            }
+            Rebalance::Error(e) => warn!(error = %e, "apply worker: rebalance failed"),
+        }
+    }
+}
+
 /// One partition's batch: a gapless slice of one capture run's sequence.
 struct PartitionBatch {
     batch: Batch,
@@ -172,7 +201,7 @@ struct PartitionBatch {
 struct ApplyWorker<'a> {
     cfg: &'a Config,
     topic: String,
-    consumer: StreamConsumer,
+    consumer: StreamConsumer<ApplyContext>,
     hbase: Option<HbaseWriter>,
     health: SharedHealth,
     partitions: HashMap<i32, PartitionBatch>,
@@ -184,13 +213,15 @@ async fn apply_once(
     mut shutdown: watch::Receiver<bool>,
     health: &SharedHealth,
 ) -> Result<()> {
-    let consumer: StreamConsumer = client_config(kafka)
+    // Workers may start before the capture process: the topic is created by whoever is first.
+    crate::sink::kafka::ensure_internal_topic(kafka).await?;
+    let consumer: StreamConsumer<ApplyContext> = client_config(kafka)
         .set("group.id", &kafka.apply_group)
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", "10000")
         .set("heartbeat.interval.ms", "1000")
-        .create()
+        .create_with_context(ApplyContext)
         .map_err(|e| SyncError::Kafka(format!("apply consumer: {e}")))?;
     consumer.subscribe(&[&kafka.internal_topic]).map_err(|e| {
         SyncError::Kafka(format!("cannot subscribe to {}: {e}", kafka.internal_topic))

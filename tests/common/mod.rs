@@ -130,6 +130,19 @@ listen = "127.0.0.1:{admin_port}"
         Daemon::start_with(&self.config, &self.dir.join("daemon.log"), &self.env)
     }
 
+    /// A daemon in a distributed role (`capture` or `apply`), logging to `<log>.log`, with
+    /// extra `MYSQL2HBASE__*` overrides (e.g. its own admin port).
+    pub fn start_role(&self, role: &str, log: &str, env: &[(&str, String)]) -> Daemon {
+        let mut all = self.env.clone();
+        all.extend(env.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        Daemon::start_args(
+            &self.config,
+            &self.dir.join(format!("{log}.log")),
+            &all,
+            &["--role", role],
+        )
+    }
+
     /// Drops the test's HBase tables (from an earlier run of the same pid) and state.
     pub fn drop_hbase_table(&self, table: &str) {
         let mut c = hbase();
@@ -157,6 +170,16 @@ impl Daemon {
         log: &std::path::Path,
         env: &[(String, String)],
     ) -> Daemon {
+        Daemon::start_args(config, log, env, &[])
+    }
+
+    /// `mysql2hbase run --config <config> <args>`.
+    pub fn start_args(
+        config: &std::path::Path,
+        log: &std::path::Path,
+        env: &[(String, String)],
+        args: &[&str],
+    ) -> Daemon {
         let out = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -165,6 +188,7 @@ impl Daemon {
         let child = Command::new(env!("CARGO_BIN_EXE_mysql2hbase"))
             .args(["run", "--config"])
             .arg(config)
+            .args(args)
             .env("RUST_LOG", "info,mysql2hbase=debug")
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
@@ -575,4 +599,116 @@ pub async fn mixed_change(c: &mut Conn, i: u32, id: u32) {
         }
     }
     .unwrap();
+}
+
+pub const KAFKA: &str = "127.0.0.1:9092";
+
+/// A Kafka message as a test sees it.
+#[derive(Debug, Clone)]
+pub struct KafkaMessage {
+    pub partition: i32,
+    pub offset: i64,
+    pub key: String,
+    pub value: String,
+}
+
+impl KafkaMessage {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.value)
+            .unwrap_or_else(|e| panic!("message is not JSON ({e}): {}", self.value))
+    }
+}
+
+/// Reads `topic` from the beginning until `count` messages arrived (sorted by partition and
+/// offset), or panics after `within` with what arrived.
+pub fn kafka_messages(topic: &str, count: usize, within: Duration) -> Vec<KafkaMessage> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::Message;
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", KAFKA)
+        .set("group.id", format!("test-{}", uuid::Uuid::new_v4()))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .set("topic.metadata.refresh.interval.ms", "500")
+        .create()
+        .expect("Kafka consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let deadline = Instant::now() + within;
+    let mut out = Vec::new();
+    while out.len() < count {
+        if Instant::now() > deadline {
+            panic!(
+                "Kafka topic {topic}: {} of {count} messages after {within:?} (is Kafka up? scripts/services.sh up kafka): {out:#?}",
+                out.len()
+            );
+        }
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => out.push(KafkaMessage {
+                partition: m.partition(),
+                offset: m.offset(),
+                key: String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned(),
+                value: String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
+            }),
+            Some(Err(e)) => {
+                // Topics appear when the first message is produced.
+                if !e.to_string().contains("UnknownTopicOrPartition") {
+                    panic!("consuming {topic}: {e}");
+                }
+            }
+            None => {}
+        }
+    }
+    out.sort_by_key(|m| (m.partition, m.offset));
+    out
+}
+
+/// Creates `topic` with `partitions` partitions (replication 1).
+pub async fn create_topic(topic: &str, partitions: i32) {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    let admin: AdminClient<rdkafka::client::DefaultClientContext> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", KAFKA)
+        .create()
+        .expect("Kafka admin client");
+    let results = admin
+        .create_topics(
+            [&NewTopic::new(
+                topic,
+                partitions,
+                TopicReplication::Fixed(1),
+            )],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+        )
+        .await
+        .unwrap_or_else(|e| {
+            panic!("Kafka not reachable at {KAFKA} ({e}): scripts/services.sh up kafka")
+        });
+    for r in results {
+        r.unwrap_or_else(|(t, e)| panic!("cannot create topic {t}: {e}"));
+    }
+}
+
+/// Kafka's Java `murmur2` partitioner: `(murmur2(key) & 0x7fffffff) % partitions`.
+pub fn java_partition(key: &[u8], partitions: i32) -> i32 {
+    const M: u32 = 0x5bd1_e995;
+    let mut h: u32 = 0x9747_b28c ^ key.len() as u32;
+    let mut chunks = key.chunks_exact(4);
+    for c in &mut chunks {
+        let mut k = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        k = k.wrapping_mul(M);
+        k ^= k >> 24;
+        k = k.wrapping_mul(M);
+        h = h.wrapping_mul(M);
+        h ^= k;
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        for (i, b) in rest.iter().enumerate() {
+            h ^= u32::from(*b) << (8 * i);
+        }
+        h = h.wrapping_mul(M);
+    }
+    h ^= h >> 13;
+    h = h.wrapping_mul(M);
+    h ^= h >> 15;
+    ((h & 0x7fff_ffff) % partitions as u32) as i32
 }
