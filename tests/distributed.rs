@@ -1,7 +1,7 @@
-//! Distributed mode on the real servers: one `run --role capture` and two `run --role apply`
-//! workers in one consumer group; one worker is killed with `kill -9` mid-stream and the other
-//! takes its partitions over. HBase must end equal to MySQL (what the single-process path
-//! writes).
+//! Distributed mode on the real servers: one `run --role capture` and `run --role apply`
+//! workers in one consumer group. A worker killed with `kill -9` mid-stream, or Kafka restarted
+//! under load: HBase must end equal to MySQL (what the single-process path writes). The Kafka
+//! restart disturbs every Kafka client, so the tests here run one at a time.
 
 mod common;
 
@@ -19,21 +19,28 @@ fn free_port() -> u16 {
         .port()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn apply_workers_survive_a_kill_and_hbase_equals_mysql() {
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// A config with the distributed topic and consumer group of this test run only.
+async fn distributed_env(name: &str) -> TestEnv {
     let env = TestEnv::new(
-        "distributed",
+        name,
         &format!("[kafka]\nbrokers = \"{KAFKA}\"\ninternal_partitions = 6\n"),
     )
-    .await
-    .set("MYSQL2HBASE__SNAPSHOT__MODE", "initial")
-    .set("MYSQL2HBASE__SNAPSHOT__CHUNK_ROWS", "100");
-    // One topic and consumer group per test run.
+    .await;
     let topic = format!("m2h.{}.changes", env.db);
     let group = format!("apply-{}", env.db);
-    let env = env
-        .set("MYSQL2HBASE__KAFKA__INTERNAL_TOPIC", &topic)
-        .set("MYSQL2HBASE__KAFKA__APPLY_GROUP", &group);
+    env.set("MYSQL2HBASE__KAFKA__INTERNAL_TOPIC", &topic)
+        .set("MYSQL2HBASE__KAFKA__APPLY_GROUP", &group)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_workers_survive_a_kill_and_hbase_equals_mysql() {
+    let _serial = SERIAL.lock().await;
+    let env = distributed_env("distributed")
+        .await
+        .set("MYSQL2HBASE__SNAPSHOT__MODE", "initial")
+        .set("MYSQL2HBASE__SNAPSHOT__CHUNK_ROWS", "100");
     let mut c = mysql().await;
     c.query_drop(format!(
         "CREATE TABLE `{0}`.t (id INT PRIMARY KEY, v INT NOT NULL, s VARCHAR(20));
@@ -138,4 +145,58 @@ async fn applied_changes(port: u16) -> u64 {
         .find_map(|l| l.strip_prefix("mysql2hbase_applied_changes_total "))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0)
+}
+
+/// Kafka stopped for a while and started again under load: capture's deliveries wait (its
+/// checkpoint with them), the worker reconnects, nothing is lost.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kafka_restart_under_load_loses_nothing() {
+    let _serial = SERIAL.lock().await;
+    let env = distributed_env("kafka_restart").await;
+    let mut c = mysql().await;
+    c.query_drop(format!(
+        "CREATE TABLE `{}`.t (id INT PRIMARY KEY, v INT NOT NULL, s VARCHAR(20))",
+        env.db
+    ))
+    .await
+    .unwrap();
+    let mut capture = env.start_role("capture", "capture", &[]);
+    let mut worker = env.start_role(
+        "apply",
+        "apply",
+        &[(
+            "MYSQL2HBASE__ADMIN__LISTEN",
+            format!("127.0.0.1:{}", free_port()),
+        )],
+    );
+    wait_streaming(&env, &mut capture).await;
+    c.query_drop(format!("USE `{}`", env.db)).await.unwrap();
+    burst(&mut c, 0, 800).await;
+    services("down", "kafka");
+    // Changes while Kafka is down: capture keeps them in flight (bounded) and waits.
+    burst(&mut c, 800, 400).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    services("up", "kafka");
+    burst(&mut c, 1200, 800).await;
+    assert_converges(
+        &mut c,
+        &env.db,
+        "t",
+        &env.hbase_table("t"),
+        Duration::from_secs(180),
+    )
+    .await;
+    assert!(capture.is_running(), "{}", capture.log_text());
+    assert!(worker.is_running(), "{}", worker.log_text());
+    let (status, _) = capture.terminate();
+    assert!(status.success(), "{}", capture.log_text());
+    let (status, _) = worker.terminate();
+    assert!(status.success(), "{}", worker.log_text());
+}
+
+/// Statements `start..start + n` of the mixed workload on table `t`.
+async fn burst(c: &mut mysql_async::Conn, start: u32, n: u32) {
+    for i in start..start + n {
+        mixed_change(c, i, (i * 31) % 400).await;
+    }
 }

@@ -709,3 +709,15 @@ pub fn java_partition(key: &[u8], partitions: i32) -> i32 {
     h ^= h >> 15;
     ((h & 0x7fff_ffff) % partitions as u32) as i32
 }
+
+/// `scripts/services.sh <action> <service>` (tests that stop servers run serialized).
+pub fn services(action: &str, service: &str) {
+    let status = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/services.sh"))
+        .args([action, service])
+        .status()
+        .expect("run scripts/services.sh");
+    assert!(
+        status.success(),
+        "scripts/services.sh {action} {service} failed"
+    );
+}
