@@ -39,6 +39,7 @@ pub fn hbase() -> ThriftClient {
 }
 
 /// One test's private world: its database, state schema, replica id and config file.
+#[derive(Clone)]
 pub struct TestEnv {
     pub name: String,
     pub db: String,
@@ -575,4 +576,67 @@ pub async fn mixed_change(c: &mut Conn, i: u32, id: u32) {
         }
     }
     .unwrap();
+}
+
+/// Streams two changes of a table without a primary key (`nokey`: `(1, 'x')`, `(2, NULL)`) into
+/// the dead-letter output the test's config names, with a keyed table beside it; returns once
+/// the daemon has passed them and stopped.
+pub async fn stream_dead_letters(env: &TestEnv) {
+    let db = &env.db;
+    let mut c = mysql().await;
+    c.query_drop(format!("CREATE TABLE `{db}`.keyed (id INT PRIMARY KEY)"))
+        .await
+        .unwrap();
+    c.query_drop(format!("CREATE TABLE `{db}`.nokey (a INT, b VARCHAR(5))"))
+        .await
+        .unwrap();
+    let mut daemon = env.start();
+    wait_streaming(env, &mut daemon).await;
+    c.query_drop(format!(
+        "INSERT INTO `{db}`.nokey VALUES (1, 'x'), (2, NULL)"
+    ))
+    .await
+    .unwrap();
+    // Once a later change is in HBase, the router has passed the dead letters' transaction.
+    c.query_drop(format!("INSERT INTO `{db}`.keyed VALUES (1)"))
+        .await
+        .unwrap();
+    assert_converges(
+        &mut c,
+        db,
+        "keyed",
+        &env.hbase_table("keyed"),
+        Duration::from_secs(60),
+    )
+    .await;
+    let (status, _) = daemon.terminate();
+    assert!(status.success(), "{}", daemon.log_text());
+}
+
+/// The JSON records of partition 0 of `topic`, read with `client` (brokers and security set),
+/// waiting up to 30 s for `n` of them.
+pub fn kafka_records(
+    mut client: rdkafka::ClientConfig,
+    topic: &str,
+    n: usize,
+) -> Vec<serde_json::Value> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{Message, Offset, TopicPartitionList};
+    let consumer: BaseConsumer = client
+        .set("group.id", format!("{topic}-test"))
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("Kafka consumer; is Kafka up? (scripts/services.sh up kafka)");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Beginning)
+        .unwrap();
+    consumer.assign(&tpl).unwrap();
+    let mut records = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while records.len() < n && Instant::now() < deadline {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(500)) {
+            records.push(serde_json::from_slice(m.payload().unwrap()).unwrap());
+        }
+    }
+    records
 }
