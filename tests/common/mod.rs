@@ -352,14 +352,15 @@ pub async fn expected_content(conn: &mut Conn, db: &str, table: &str) -> Content
     content
 }
 
-/// Waits until HBase holds exactly what MySQL holds, or panics with the first differences.
+/// Waits until HBase holds exactly what MySQL holds, or panics with the first differences;
+/// returns the number of rows compared.
 pub async fn assert_converges(
     conn: &mut Conn,
     db: &str,
     table: &str,
     hbase_table: &str,
     within: Duration,
-) {
+) -> usize {
     let deadline = Instant::now() + within;
     loop {
         let expected = expected_content(conn, db, table).await;
@@ -368,7 +369,7 @@ pub async fn assert_converges(
             .await
             .unwrap();
         if expected == actual {
-            return;
+            return expected.len();
         }
         if Instant::now() > deadline {
             panic!(
@@ -639,4 +640,30 @@ pub fn kafka_records(
         }
     }
     records
+}
+
+/// Prints a line of figures for docs/RELIABILITY.md and appends it to
+/// `target/tmp/reliability.txt`, which `scripts/test.sh` shows at the end of the run (cargo test
+/// hides what passing tests print).
+pub fn report_figures(line: &str) {
+    use std::io::Write;
+    println!("RELIABILITY {line}");
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("reliability.txt");
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    writeln!(f, "{line}").unwrap();
+}
+
+/// The state of the test's first bootstrap job: (id, status, chunks_done, lock_held_ms).
+pub async fn first_job(env: &TestEnv) -> Option<(u64, String, u64, Option<u64>)> {
+    let mut c = mysql().await;
+    c.query_first(format!(
+        "SELECT id, status, chunks_done, lock_held_ms FROM `{}`.bootstrap_jobs ORDER BY id LIMIT 1",
+        env.state_db
+    ))
+    .await
+    .unwrap_or(None)
 }
