@@ -47,16 +47,7 @@ async fn repeated_kill9_under_a_mixed_workload_and_during_bootstraps_converges()
         .set("MYSQL2HBASE__SNAPSHOT__CHUNK_ROWS", "1000")
         .set("MYSQL2HBASE__PIPELINE__BATCH_ROWS", "300");
     let db = env.db.clone();
-    let mut c = mysql().await;
-    c.query_drop(format!("USE `{db}`")).await.unwrap();
-    c.query_drop("CREATE TABLE t (id INT PRIMARY KEY, v INT NOT NULL, s VARCHAR(40))")
-        .await
-        .unwrap();
-    c.query_drop(format!(
-        "INSERT INTO t SELECT seq, seq, CONCAT('r', seq) FROM seq_1_to_{ROWS}"
-    ))
-    .await
-    .unwrap();
+    let mut c = create_mixed_table(&env, ROWS).await;
 
     // Single statements and 5-statement transactions over the whole key range, with binlog
     // rotations, until told to stop.
@@ -67,7 +58,7 @@ async fn repeated_kill9_under_a_mixed_workload_and_during_bootstraps_converges()
         c.query_drop(format!("USE `{writer_db}`")).await.unwrap();
         let mut i = 0u32;
         while !*stopped.borrow() {
-            let in_transaction = i % 50 == 0;
+            let in_transaction = i.is_multiple_of(50);
             if in_transaction {
                 c.query_drop("BEGIN").await.unwrap();
             }
@@ -78,7 +69,7 @@ async fn repeated_kill9_under_a_mixed_workload_and_during_bootstraps_converges()
             if in_transaction {
                 c.query_drop("COMMIT").await.unwrap();
             }
-            if i % 3000 == 0 {
+            if i.is_multiple_of(3000) {
                 c.query_drop("FLUSH BINARY LOGS").await.unwrap();
             }
         }

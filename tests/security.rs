@@ -205,16 +205,7 @@ async fn the_documented_least_privileges_suffice_and_check_names_what_is_missing
         )
         .set("MYSQL2HBASE__SNAPSHOT__MODE", "initial");
     let db = env.db.clone();
-    let mut c = mysql().await;
-    c.query_drop(format!("USE `{db}`")).await.unwrap();
-    c.query_drop("CREATE TABLE t (id INT PRIMARY KEY, v INT NOT NULL, s VARCHAR(40))")
-        .await
-        .unwrap();
-    c.query_drop(format!(
-        "INSERT INTO `{db}`.t SELECT seq, seq, 'x' FROM seq_1_to_2000"
-    ))
-    .await
-    .unwrap();
+    let mut c = create_mixed_table(&env, 2000).await;
     let (code, out, err) = cli(&env, &["check"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("[PASS] privileges"), "{out}");

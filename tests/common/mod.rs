@@ -558,6 +558,24 @@ pub fn cli(env: &TestEnv, args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// Creates the table [`mixed_change`] works on, `t` in the test's database, with rows 1..=`rows`;
+/// returns a connection using that database.
+pub async fn create_mixed_table(env: &TestEnv, rows: u32) -> Conn {
+    let mut c = mysql().await;
+    c.query_drop(format!("USE `{}`", env.db)).await.unwrap();
+    c.query_drop("CREATE TABLE t (id INT PRIMARY KEY, v INT NOT NULL, s VARCHAR(40))")
+        .await
+        .unwrap();
+    if rows > 0 {
+        c.query_drop(format!(
+            "INSERT INTO t SELECT seq, seq, CONCAT('r', seq) FROM seq_1_to_{rows}"
+        ))
+        .await
+        .unwrap();
+    }
+    c
+}
+
 /// One statement of a mixed workload on a table `t (id INT PRIMARY KEY, v INT NOT NULL,
 /// s VARCHAR)`: replaces, updates, deletes and insert-ignores of row `id`, chosen by `i`.
 pub async fn mixed_change(c: &mut Conn, i: u32, id: u32) {
