@@ -811,6 +811,14 @@ impl Config {
                 "a template containing {table} (and usually {db})",
             ));
         }
+        let sample = crate::core::mapping::hbase_table_name(&self.mapping.table, "db", "t");
+        if !crate::core::mapping::is_legal_hbase_table_name(&sample) {
+            return Err(bad(
+                "mapping.table",
+                &self.mapping.table,
+                "a template giving legal HBase names: letters, digits, _ - . and an optional namespace:",
+            ));
+        }
         validate_family("mapping.family", &self.mapping.family)?;
         for o in &self.mapping.tables {
             if o.source.split('.').count() != 2 || o.source.contains('*') {
@@ -818,6 +826,15 @@ impl Config {
             }
             if let Some(f) = &o.family {
                 validate_family("mapping.tables.family", f)?;
+            }
+            if let Some(t) = &o.table {
+                if !crate::core::mapping::is_legal_hbase_table_name(t) {
+                    return Err(bad(
+                        "mapping.tables.table",
+                        t,
+                        "a legal HBase table name: letters, digits, _ - . and an optional namespace:",
+                    ));
+                }
             }
             if o.salt_buckets == Some(0) || o.salt_buckets.is_some_and(|b| b > 256) {
                 return Err(bad(
