@@ -19,6 +19,11 @@
 #            2181   embedded ZooKeeper; 16000/16020 master/regionserver RPC; 16010 master web UI
 #                   (standalone HMaster: master + regionserver + ZooKeeper in one JVM)
 #   kafka    9092   Kafka broker, KRaft single node (controller on 9093)
+#            9094   the same broker over TLS (certificate from .data/tls/ca.pem)
+# TLS: .data/tls/ (made with openssl on the first "up"): ca.pem (test CA), server.pem/server.key
+#   (CN localhost, SAN 127.0.0.1/localhost, signed by ca.pem), wrong-ca.pem (a CA that signed
+#   nothing, for tests of refusals). MariaDB has ssl_ca/ssl_cert/ssl_key set (TLS optional per
+#   user; users created REQUIRE SSL must use it); Kafka serves 9094 with a PEM keystore.
 #
 # Everything lives under <repo>/.data/ (git-ignored); delete it to start from scratch:
 #   .data/mariadb/{data,binlog,logs/error.log}   .data/hbase/{root,logs/hbase-master.log,logs/thrift.log}
@@ -32,7 +37,10 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-DATA="$ROOT/.data"
+# .data may be a link to another checkout's (a git worktree sharing its servers): the servers are
+# named after where the data really is, so every checkout sharing it manages the same processes.
+DATA="$(realpath -m "$ROOT/.data")"
+SERVERS_OF="$(dirname "$DATA")"
 ALL_SERVICES=(mariadb hbase kafka)
 
 if [[ -x /usr/bin/python3 ]]; then PY=/usr/bin/python3; else PY=python3; fi
@@ -197,6 +205,31 @@ JDK17_FLAGS=(
   -Dorg.apache.hbase.thirdparty.io.netty.tryReflectionSetAccessible=true
 )
 
+# ================================================================== TLS material
+TLS="$DATA/tls"
+
+# A test CA, a server certificate it signed (valid for 127.0.0.1 and localhost) and a second CA
+# that signed nothing. Made once; delete .data/tls to make new ones.
+ensure_tls() {
+  [[ -s "$TLS/server-keystore.pem" && -s "$TLS/wrong-ca.pem" ]] && return 0
+  command -v openssl >/dev/null 2>&1 || apt_install openssl
+  mkdir -p "$TLS"
+  log "making a test CA and server certificate in $TLS"
+  (
+    cd "$TLS"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=mysql2hbase test CA" \
+      -keyout ca.key -out ca.pem
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout server.key -out server.csr
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n' >server.ext
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 3650 \
+      -extfile server.ext -out server.pem
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=some other CA" \
+      -keyout wrong-ca.key -out wrong-ca.pem
+    cat server.key server.pem >server-keystore.pem # Kafka's PEM keystore: key, then chain
+    chmod 600 ./*.key server-keystore.pem
+  ) >"$TLS/openssl.log" 2>&1 || fail_with_log "could not make the TLS test certificates" "$TLS/openssl.log"
+}
+
 # ================================================================== MariaDB
 MDB="$DATA/mariadb"
 MDB_CNF="$MDB/my.cnf"
@@ -275,6 +308,9 @@ general_log_file           = $MDB/logs/general.log
 slow_query_log_file        = $MDB/logs/slow.log
 performance_schema         = ON
 innodb_buffer_pool_size    = 256M
+ssl_ca                     = $TLS/ca.pem
+ssl_cert                   = $TLS/server.pem
+ssl_key                    = $TLS/server.key
 character-set-server       = utf8mb4
 collation-server           = utf8mb4_general_ci
 max_connections            = 500
@@ -291,6 +327,7 @@ mariadb_start() {
   ensure_mariadb_installed
   listening 3306 && stop_system_mariadb
   listening 3306 && die "port 3306 is in use by a process not started by this script (ss -ltnp 'sport = :3306')"
+  ensure_tls
   write_mariadb_cnf
   if [[ ! -d "$MDB/data/mysql" ]]; then
     log "initialising MariaDB datadir $MDB/data"
@@ -350,8 +387,8 @@ mariadb_down() {
 HB="$DATA/hbase"
 HB_MASTER_PIDFILE="$HB/master.pid"
 HB_THRIFT_PIDFILE="$HB/thrift.pid"
-HB_MASTER_MARKER="-Dmysql2hbase.service=hbase-master@$ROOT"
-HB_THRIFT_MARKER="-Dmysql2hbase.service=hbase-thrift@$ROOT"
+HB_MASTER_MARKER="-Dmysql2hbase.service=hbase-master@$SERVERS_OF"
+HB_THRIFT_MARKER="-Dmysql2hbase.service=hbase-thrift@$SERVERS_OF"
 HB_PORTS=(9090 9095 2181 16000 16010 16020 16030)
 
 hbase_master_pid() { find_pid "$HB_MASTER_PIDFILE" "$HB_MASTER_MARKER"; }
@@ -524,7 +561,7 @@ hbase_down() {
 # ================================================================== Kafka
 KF="$DATA/kafka"
 KF_PIDFILE="$KF/kafka.pid"
-KF_MARKER="-Dmysql2hbase.service=kafka@$ROOT"
+KF_MARKER="-Dmysql2hbase.service=kafka@$SERVERS_OF"
 
 kafka_pid() { find_pid "$KF_PIDFILE" "$KF_MARKER"; }
 
@@ -535,11 +572,13 @@ write_kafka_conf() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:9093
-listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093
-advertised.listeners=PLAINTEXT://127.0.0.1:9092
+listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093,SSL://127.0.0.1:9094
+advertised.listeners=PLAINTEXT://127.0.0.1:9092,SSL://127.0.0.1:9094
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL
+listener.name.ssl.ssl.keystore.type=PEM
+listener.name.ssl.ssl.keystore.location=$TLS/server-keystore.pem
 log.dirs=$KF/data
 num.partitions=1
 default.replication.factor=1
@@ -591,6 +630,8 @@ kafka_start() {
   resolve_classpath kafka
   listening 9092 && die "port 9092 is in use by a process not started by this script"
   listening 9093 && die "port 9093 is in use by a process not started by this script"
+  listening 9094 && die "port 9094 is in use by a process not started by this script"
+  ensure_tls
   write_kafka_conf
   if [[ ! -f "$KF/data/meta.properties" ]]; then
     # 22-char base64url uuid; never starting with "-" (it would be read as an option)
@@ -602,11 +643,11 @@ while True:
         print(i)
         break' >"$KF/cluster.id"
     log "formatting kafka storage (cluster id $(<"$KF/cluster.id"))"
-    kafka_java "-Dmysql2hbase.service=kafka-format@$ROOT" 256m kafka.tools.StorageTool format \
+    kafka_java "-Dmysql2hbase.service=kafka-format@$SERVERS_OF" 256m kafka.tools.StorageTool format \
       -t "$(<"$KF/cluster.id")" -c "$KF/conf/server.properties" --ignore-formatted
     "${JAVA_CMD[@]}" >"$KF/logs/format.log" 2>&1 || fail_with_log "kafka storage format failed" "$KF/logs/format.log"
   fi
-  log "starting kafka on 127.0.0.1:9092 (controller 9093)"
+  log "starting kafka on 127.0.0.1:9092 (TLS 9094, controller 9093)"
   kafka_java "$KF_MARKER" 512m kafka.Kafka "$KF/conf/server.properties"
   start_bg "$KF_PIDFILE" "$KF/logs/kafka.out" "${JAVA_CMD[@]}"
 }
@@ -619,7 +660,11 @@ kafka_wait() {
     ((SECONDS >= deadline)) && fail_with_log "kafka did not answer within ${timeout}s ($(cat "$KF/logs/check.log"))" "$KF/logs/server.log" "$KF/logs/kafka.out"
     sleep 1
   done
-  log "kafka up: 127.0.0.1:9092 (pid $(kafka_pid))"
+  until listening 9094; do
+    ((SECONDS >= deadline)) && fail_with_log "kafka's TLS listener 9094 did not open within ${timeout}s" "$KF/logs/server.log"
+    sleep 0.5
+  done
+  log "kafka up: 127.0.0.1:9092, TLS 9094 (pid $(kafka_pid))"
 }
 
 kafka_down() {
@@ -627,7 +672,7 @@ kafka_down() {
   pid="$(kafka_pid)"
   [[ -n "$pid" ]] && stop_pid kafka "$pid" 60
   rm -f "$KF_PIDFILE"
-  wait_ports_free 30 9092 9093
+  wait_ports_free 30 9092 9093 9094
 }
 
 # ================================================================== commands
@@ -652,7 +697,7 @@ status_line() {
       if [[ -z "$pid" ]]; then state=stopped
       elif listening 9092; then state="running (pid $pid)"
       else state="starting (pid $pid, port not open)"; fi
-      printf '%-8s %-34s 127.0.0.1:9092 (controller 9093)\n' kafka "$state" ;;
+      printf '%-8s %-34s 127.0.0.1:9092 (TLS 9094, controller 9093)\n' kafka "$state" ;;
   esac
 }
 

@@ -29,10 +29,16 @@ wait "$build"
 # results, so a reader of the log sees the total at the end.
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
+figures=target/tmp/reliability.txt # the fault tests' figures (docs/RELIABILITY.md)
+rm -f "$figures"
 set +e
 cargo test --locked --all-targets "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
+if [[ -s "$figures" ]]; then
+  echo "reliability figures of this run:"
+  sed 's/^/  /' "$figures"
+fi
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
 exit "$status"

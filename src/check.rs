@@ -76,7 +76,7 @@ pub async fn run_checks(cfg: &Config) -> Vec<CheckItem> {
                 "kafka.connect",
                 Outcome::Fail,
                 format!("Kafka at {} is unreachable: {e}", kafka.brokers),
-                "fix [kafka] brokers or start Kafka (scripts/services.sh up kafka); remove [kafka] to run without it",
+                "fix [kafka] brokers (and [kafka.tls] ca when the brokers speak TLS) or start Kafka (scripts/services.sh up kafka); remove [kafka] to run without it",
             ),
         });
     }
@@ -219,10 +219,28 @@ async fn check_privileges(cfg: &Config, conn: &mut Conn) -> CheckItem {
             "GRANT RELOAD ON *.* TO the user, or set snapshot.locking_mode = \"none\"",
         );
     }
+    // The state store lives here unless [state] url puts it elsewhere.
+    let state_missing = if cfg.state.url.is_none() {
+        missing_state_privileges(&grants, &cfg.state.database)
+    } else {
+        Vec::new()
+    };
+    if missing.is_empty() && !state_missing.is_empty() {
+        let db = my::quote_identifier(&cfg.state.database);
+        return CheckItem::new(
+            "privileges",
+            Outcome::Fail,
+            format!(
+                "missing on {db}.* (the state schema): {}",
+                state_missing.join(", ")
+            ),
+            format!("GRANT {} ON {db}.* TO the user", state_missing.join(", ")),
+        );
+    }
     if missing.is_empty() {
         CheckItem::pass(
             "privileges",
-            "REPLICATION SLAVE, REPLICATION CLIENT, SELECT present",
+            "REPLICATION SLAVE, REPLICATION CLIENT, SELECT present; the state schema is writable",
         )
     } else {
         CheckItem::new(
@@ -232,6 +250,33 @@ async fn check_privileges(cfg: &Config, conn: &mut Conn) -> CheckItem {
             format!("GRANT {} ON *.* TO the user", missing.join(", ")),
         )
     }
+}
+
+/// Privileges the state store needs on its schema that no grant (global or on that schema) gives.
+fn missing_state_privileges(grants: &[String], state_db: &str) -> Vec<&'static str> {
+    let quoted = my::quote_identifier(state_db).to_uppercase();
+    let relevant: Vec<String> = grants
+        .iter()
+        // SHOW GRANTS escapes `_` and `%` in schema names (`m2h\_x`).
+        .map(|g| g.to_uppercase().replace('\\', ""))
+        .filter(|g| g.contains(" ON *.* ") || g.contains(&format!(" ON {quoted}.* ")))
+        .collect();
+    const NEEDED: [&str; 6] = ["CREATE", "INSERT", "UPDATE", "DELETE", "ALTER", "INDEX"];
+    if relevant.iter().any(|g| g.contains("ALL PRIVILEGES")) {
+        return Vec::new();
+    }
+    NEEDED
+        .into_iter()
+        .filter(|p| {
+            !relevant.iter().any(|g| {
+                let privileges = g.split(" ON ").next().unwrap_or_default();
+                privileges
+                    .trim_start_matches("GRANT ")
+                    .split(", ")
+                    .any(|have| have.trim() == *p)
+            })
+        })
+        .collect()
 }
 
 async fn check_retention(conn: &mut Conn) -> CheckItem {

@@ -120,6 +120,38 @@ impl SecretUrl {
     pub fn redacted(&self) -> String {
         redact_url(&self.0)
     }
+    /// The URL with `password` (percent-encoded) put in; `Err` says why it cannot be: no user
+    /// in the URL, or a password already there.
+    pub fn with_password(&self, password: &str) -> Result<SecretUrl, &'static str> {
+        let url = &self.0;
+        let scheme_end = url
+            .find("://")
+            .map(|i| i + 3)
+            .ok_or("a URL with a scheme")?;
+        let rest = &url[scheme_end..];
+        let authority_end = rest.find('/').unwrap_or(rest.len());
+        let at = rest[..authority_end]
+            .rfind('@')
+            .ok_or("a user in the URL (mysql://user@host:port) to go with the password")?;
+        if rest[..at].contains(':') {
+            return Err("either a password in the URL or a password file, not both");
+        }
+        let encoded: String = password
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        Ok(SecretUrl(format!(
+            "{}{}:{encoded}{}",
+            &url[..scheme_end],
+            &rest[..at],
+            &rest[at..]
+        )))
+    }
 }
 
 impl fmt::Debug for SecretUrl {
@@ -142,6 +174,12 @@ pub struct Secret(String);
 impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
+    }
+}
+
+impl Secret {
+    pub fn new(secret: impl Into<String>) -> Self {
+        Secret(secret.into())
     }
 }
 
@@ -185,6 +223,43 @@ pub struct MysqlConfig {
     /// How long to wait for a TCP connection.
     #[serde(default = "defaults::connect_timeout", with = "humantime_serde")]
     pub connect_timeout: Duration,
+    /// File holding the password of `url`'s user (one line); keeps it out of the config file.
+    #[serde(default)]
+    pub password_file: Option<String>,
+    /// TLS for every connection to the source server (and to `[state] url`); absent: plain TCP.
+    #[serde(default)]
+    pub tls: Option<MysqlTls>,
+}
+
+/// `[mysql.tls]`: the connection must be encrypted, and the server's certificate is verified.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MysqlTls {
+    /// PEM file of the CA(s) that signed the server's certificate; then only those are trusted.
+    /// Absent: the system's CA store.
+    #[serde(default)]
+    pub ca: Option<String>,
+    /// Check that the certificate names the host of `url` (off: any certificate the CA signed).
+    #[serde(default = "defaults::yes")]
+    pub verify_identity: bool,
+}
+
+/// `[kafka.tls]`: `security.protocol = ssl` for every Kafka client.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaTls {
+    /// PEM file of the CA(s) that signed the brokers' certificates; absent: the system's store.
+    #[serde(default)]
+    pub ca: Option<String>,
+    /// Client certificate (PEM) and its key, for brokers that authenticate clients
+    /// (`ssl.client.auth=required`).
+    #[serde(default)]
+    pub certificate: Option<String>,
+    #[serde(default)]
+    pub key: Option<String>,
+    /// Check that the broker's certificate names the broker's host.
+    #[serde(default = "defaults::yes")]
+    pub verify_identity: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -424,6 +499,9 @@ pub struct KafkaConfig {
     /// Consumer group of the apply workers (distributed mode).
     #[serde(default = "defaults::kafka_apply_group")]
     pub apply_group: String,
+    /// TLS to the brokers; absent: plaintext.
+    #[serde(default)]
+    pub tls: Option<KafkaTls>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -435,6 +513,9 @@ pub struct AdminConfig {
     /// Bearer token every request must carry; required when `listen` is not a loopback address.
     #[serde(default)]
     pub token: Option<Secret>,
+    /// File holding the token (one line), instead of `token`.
+    #[serde(default)]
+    pub token_file: Option<String>,
 }
 
 impl Default for AdminConfig {
@@ -442,6 +523,7 @@ impl Default for AdminConfig {
         AdminConfig {
             listen: defaults::admin_listen(),
             token: None,
+            token_file: None,
         }
     }
 }
@@ -574,6 +656,9 @@ mod defaults {
     pub fn admin_listen() -> String {
         "127.0.0.1:8686".into()
     }
+    pub fn yes() -> bool {
+        true
+    }
 }
 
 impl Config {
@@ -604,9 +689,10 @@ impl Config {
             .add_source(environment)
             .build()
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
-        let cfg: Config = raw
+        let mut cfg: Config = raw
             .try_deserialize()
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        cfg.read_secret_files()?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -617,11 +703,54 @@ impl Config {
             .add_source(config::File::from_str(text, config::FileFormat::Toml))
             .build()
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
-        let cfg: Config = raw
+        let mut cfg: Config = raw
             .try_deserialize()
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        cfg.read_secret_files()?;
         cfg.validate()?;
         Ok(cfg)
+    }
+
+    /// Puts the contents of `mysql.password_file` into `mysql.url` and of `admin.token_file` into
+    /// `admin.token`, so the rest of the service sees one place for each secret.
+    fn read_secret_files(&mut self) -> Result<(), ConfigError> {
+        fn read(key: &str, path: &str) -> Result<String, ConfigError> {
+            let text = std::fs::read_to_string(path).map_err(|e| ConfigError::BadValue {
+                key: key.into(),
+                value: format!("{path:?}"),
+                allowed: format!("a readable file holding the secret on one line ({e})"),
+            })?;
+            let secret = text.trim_end_matches(['\r', '\n']).to_string();
+            if secret.is_empty() || secret.contains('\n') {
+                return Err(ConfigError::BadValue {
+                    key: key.into(),
+                    value: format!("{path:?}"),
+                    allowed: "a file holding the secret on one line".into(),
+                });
+            }
+            Ok(secret)
+        }
+        if let Some(path) = &self.mysql.password_file {
+            let password = read("mysql.password_file", path)?;
+            self.mysql.url = self.mysql.url.with_password(&password).map_err(|allowed| {
+                ConfigError::BadValue {
+                    key: "mysql.password_file".into(),
+                    value: format!("{path:?}"),
+                    allowed: allowed.into(),
+                }
+            })?;
+        }
+        if let Some(path) = &self.admin.token_file {
+            if self.admin.token.is_some() {
+                return Err(ConfigError::BadValue {
+                    key: "admin.token_file".into(),
+                    value: format!("{path:?}"),
+                    allowed: "either admin.token or admin.token_file, not both".into(),
+                });
+            }
+            self.admin.token = Some(Secret::new(read("admin.token_file", path)?));
+        }
+        Ok(())
     }
 
     /// Checks what the types cannot: ranges, templates and patterns.
@@ -689,6 +818,14 @@ impl Config {
                 "a template containing {table} (and usually {db})",
             ));
         }
+        let sample = crate::core::mapping::hbase_table_name(&self.mapping.table, "db", "t");
+        if !crate::core::mapping::is_legal_hbase_table_name(&sample) {
+            return Err(bad(
+                "mapping.table",
+                &self.mapping.table,
+                "a template giving legal HBase names: letters, digits, _ - . and an optional namespace:",
+            ));
+        }
         validate_family("mapping.family", &self.mapping.family)?;
         for o in &self.mapping.tables {
             if o.source.split('.').count() != 2 || o.source.contains('*') {
@@ -696,6 +833,15 @@ impl Config {
             }
             if let Some(f) = &o.family {
                 validate_family("mapping.tables.family", f)?;
+            }
+            if let Some(t) = &o.table {
+                if !crate::core::mapping::is_legal_hbase_table_name(t) {
+                    return Err(bad(
+                        "mapping.tables.table",
+                        t,
+                        "a legal HBase table name: letters, digits, _ - . and an optional namespace:",
+                    ));
+                }
             }
             if o.salt_buckets == Some(0) || o.salt_buckets.is_some_and(|b| b > 256) {
                 return Err(bad(
@@ -762,6 +908,7 @@ impl Config {
                 ));
             }
         }
+        self.validate_tls_files()?;
         if self.restart.delay.is_zero() {
             return Err(bad(
                 "restart.delay",
@@ -792,6 +939,38 @@ impl Config {
                 ))
             }
             Ok(_) => {}
+        }
+        Ok(())
+    }
+
+    /// TLS files must exist now, not at the first connection; a client key needs its certificate.
+    fn validate_tls_files(&self) -> Result<(), ConfigError> {
+        let mut files = Vec::new();
+        if let Some(tls) = &self.mysql.tls {
+            files.push(("mysql.tls.ca", &tls.ca));
+        }
+        if let Some(tls) = self.kafka.as_ref().and_then(|k| k.tls.as_ref()) {
+            files.push(("kafka.tls.ca", &tls.ca));
+            files.push(("kafka.tls.certificate", &tls.certificate));
+            files.push(("kafka.tls.key", &tls.key));
+            if tls.certificate.is_some() != tls.key.is_some() {
+                return Err(ConfigError::BadValue {
+                    key: "kafka.tls.key".into(),
+                    value: format!("{:?}", tls.key.as_deref().unwrap_or("(none)")),
+                    allowed: "kafka.tls.certificate and kafka.tls.key together, or neither".into(),
+                });
+            }
+        }
+        for (key, path) in files {
+            if let Some(path) = path {
+                if let Err(e) = std::fs::File::open(path) {
+                    return Err(ConfigError::BadValue {
+                        key: key.into(),
+                        value: format!("{path:?}"),
+                        allowed: format!("a readable PEM file ({e})"),
+                    });
+                }
+            }
         }
         Ok(())
     }
@@ -904,6 +1083,51 @@ mod tests {
         assert!(shown.contains("root:***@127.0.0.1:3306"), "{shown}");
         assert_eq!(redact_url("mysql://root@h:1/x"), "mysql://root@h:1/x");
         assert_eq!(redact_url("mysql://u:p@ss@h:1"), "mysql://u:***@h:1");
+    }
+
+    #[test]
+    fn secrets_come_from_files_and_are_never_shown() {
+        let dir = std::env::temp_dir().join(format!("m2h-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (password, token) = (dir.join("password"), dir.join("token"));
+        std::fs::write(&password, "p@ss:w/rd#1\n").unwrap();
+        std::fs::write(&token, "t0k3n\n").unwrap();
+        let text = MINIMAL.replace("root:secret@", "repl@").replace(
+            "server_id = 54321",
+            &format!("server_id = 54321\npassword_file = {password:?}"),
+        ) + &format!("[admin]\ntoken_file = {token:?}\n");
+        let cfg = Config::from_toml(&text).unwrap();
+        assert_eq!(
+            cfg.mysql.url.expose(),
+            "mysql://repl:p%40ss%3Aw%2Frd%231@127.0.0.1:3306"
+        );
+        assert_eq!(cfg.admin.token.as_ref().unwrap().expose(), "t0k3n");
+        let shown = format!("{cfg:?}");
+        assert!(
+            !shown.contains("p%40ss") && !shown.contains("t0k3n"),
+            "{shown}"
+        );
+
+        // A password in the URL too, or an unreadable file: errors naming the key.
+        let err = Config::from_toml(&MINIMAL.replace(
+            "server_id = 54321",
+            &format!("server_id = 54321\npassword_file = {password:?}"),
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("`mysql.password_file`") && err.contains("not both"),
+            "{err}"
+        );
+        let err = Config::from_toml(&format!(
+            "{MINIMAL}\n[admin]\ntoken_file = \"/nonexistent\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("`admin.token_file`") && err.contains("readable"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -56,7 +56,8 @@ enum Command {
         /// Only rows matching this SQL condition (repairing a range).
         #[arg(long = "where")]
         where_clause: Option<String>,
-        /// Show progress and exit when the job ends: 0 when complete, 1 with the reason when not.
+        /// Show progress and exit when the job ends: 0 when complete, 1 with the reason when not
+        /// (2 when the request itself is refused or a server is unreachable).
         #[arg(long)]
         wait: bool,
     },
@@ -183,9 +184,10 @@ async fn main() -> ExitCode {
             let id = match commands::request_bootstrap(&cfg, &table, where_clause.as_deref()).await
             {
                 Ok(id) => id,
+                // Refused (bad table, name or condition) or a server unreachable: nothing ran.
                 Err(e) => {
                     eprintln!("error: {e:#}");
-                    return ExitCode::FAILURE;
+                    return ExitCode::from(2);
                 }
             };
             println!("bootstrap job {id} recorded for {table}");

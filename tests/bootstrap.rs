@@ -16,16 +16,6 @@ static GENERAL_LOG: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 const ROWS: u32 = 120_000;
 
-async fn job_state(env: &TestEnv) -> Option<(u64, String, u64, Option<u64>)> {
-    let mut c = mysql().await;
-    c.query_first(format!(
-        "SELECT id, status, chunks_done, lock_held_ms FROM `{}`.bootstrap_jobs ORDER BY id LIMIT 1",
-        env.state_db
-    ))
-    .await
-    .unwrap_or(None)
-}
-
 async fn exercise(mode: &str, kill_mid_bootstrap: bool) {
     let _serial = GENERAL_LOG.lock().await;
     let env = TestEnv::new(&format!("boot_{mode}"), "")
@@ -89,7 +79,7 @@ async fn exercise(mode: &str, kill_mid_bootstrap: bool) {
     let started = Instant::now();
     if kill_mid_bootstrap {
         loop {
-            if let Some((_, status, chunks, _)) = job_state(&env).await {
+            if let Some((_, status, chunks, _)) = first_job(&env).await {
                 assert_ne!(status, "failed", "{}", daemon.log_text());
                 if chunks >= 3 {
                     assert_eq!(
@@ -114,7 +104,7 @@ async fn exercise(mode: &str, kill_mid_bootstrap: bool) {
     }
     let started = Instant::now();
     loop {
-        let status = job_state(&env).await.map(|(_, status, _, _)| status);
+        let status = first_job(&env).await.map(|(_, status, _, _)| status);
         if status.as_deref() == Some("complete") {
             break;
         }
@@ -187,7 +177,7 @@ async fn exercise(mode: &str, kill_mid_bootstrap: bool) {
         ),
         "minimal" => {
             assert!(!locks.is_empty(), "no global read lock taken");
-            let (_, _, _, held) = job_state(&env).await.unwrap();
+            let (_, _, _, held) = first_job(&env).await.unwrap();
             let held = held.expect("lock window recorded");
             assert!(held < 1000, "global read lock held {held} ms");
             assert!(log.contains("global read lock released"), "{log}");

@@ -79,6 +79,7 @@ async fn a_purged_binlog_is_a_clear_error_or_a_rebootstrap_with_when_needed() {
     .await;
     let (status, _) = daemon.terminate();
     assert!(status.success());
+    let hbase_before = hbase_content(&env.hbase_table("t"));
 
     // While it is stopped: changes, then the binlog holding them is purged.
     let checkpoint_file: String = c
@@ -122,15 +123,15 @@ async fn a_purged_binlog_is_a_clear_error_or_a_rebootstrap_with_when_needed() {
 
     let mut daemon = env.start();
     let status = daemon.wait_exit(Duration::from_secs(60)).await;
-    assert!(!status.success());
+    assert_eq!(status.code(), Some(1), "{}", daemon.log_text());
     let log = daemon.log_text();
     assert!(
         log.contains(&format!("binlog file {checkpoint_file}")),
         "{log}"
     );
     assert!(log.contains("when_needed"), "{log}");
-    // Nothing was touched: HBase still holds the state before the purge.
-    assert_eq!(hbase_content(&env.hbase_table("t")).len(), 2);
+    // Nothing was touched: HBase still holds the state before the purge, cell for cell.
+    assert_eq!(hbase_content(&env.hbase_table("t")), hbase_before);
 
     let env = env.set("MYSQL2HBASE__SNAPSHOT__MODE", "when_needed");
     let mut daemon = env.start();
@@ -143,7 +144,7 @@ async fn a_purged_binlog_is_a_clear_error_or_a_rebootstrap_with_when_needed() {
     )
     .await;
     c.query_drop("INSERT INTO t VALUES (4, 4)").await.unwrap();
-    assert_converges(
+    let rows = assert_converges(
         &mut c,
         &db,
         "t",
@@ -153,4 +154,7 @@ async fn a_purged_binlog_is_a_clear_error_or_a_rebootstrap_with_when_needed() {
     .await;
     let (status, _) = daemon.terminate();
     assert!(status.success(), "{}", daemon.log_text());
+    report_figures(&format!(
+        "binlog purged while stopped: refused (exit 1, the file and when_needed named, HBase untouched), then re-bootstrapped by when_needed, {rows} rows compared, 0 differences"
+    ));
 }

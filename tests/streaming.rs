@@ -424,8 +424,6 @@ async fn the_admin_api_asks_for_its_token_when_one_is_set() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn dead_letters_can_go_to_a_kafka_topic() {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
     let topic = format!("m2h-dead-letter-{}", std::process::id());
     let env = TestEnv::new(
         "dead_letter_kafka",
@@ -434,46 +432,10 @@ async fn dead_letters_can_go_to_a_kafka_topic() {
     .await
     .set("MYSQL2HBASE__DEAD_LETTER__TOPIC", &topic);
     let db = env.db.clone();
-    let mut c = mysql().await;
-    c.query_drop(format!("CREATE TABLE `{db}`.keyed (id INT PRIMARY KEY)"))
-        .await
-        .unwrap();
-    c.query_drop(format!("CREATE TABLE `{db}`.nokey (a INT, b VARCHAR(5))"))
-        .await
-        .unwrap();
-    let mut daemon = env.start();
-    wait_streaming(&env, &mut daemon).await;
-    c.query_drop(format!(
-        "INSERT INTO `{db}`.nokey VALUES (1, 'x'), (2, NULL)"
-    ))
-    .await
-    .unwrap();
-    // Once a later change is in HBase, the router has passed the dead letters' transaction.
-    c.query_drop(format!("INSERT INTO `{db}`.keyed VALUES (1)"))
-        .await
-        .unwrap();
-    assert_converges(&mut c, &db, "keyed", &env.hbase_table("keyed"), CONVERGE).await;
-    let (status, _) = daemon.terminate();
-    assert!(status.success(), "{}", daemon.log_text());
-
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", "127.0.0.1:9092")
-        .set("group.id", format!("{topic}-test"))
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("Kafka consumer; is Kafka up? (scripts/services.sh up kafka)");
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(&topic, 0, Offset::Beginning)
-        .unwrap();
-    consumer.assign(&tpl).unwrap();
-    let mut records = Vec::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while records.len() < 2 && std::time::Instant::now() < deadline {
-        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(500)) {
-            let v: serde_json::Value = serde_json::from_slice(m.payload().unwrap()).unwrap();
-            records.push(v);
-        }
-    }
+    stream_dead_letters(&env).await;
+    let mut client = rdkafka::ClientConfig::new();
+    client.set("bootstrap.servers", "127.0.0.1:9092");
+    let records = kafka_records(client, &topic, 2);
     assert_eq!(
         records.len(),
         2,

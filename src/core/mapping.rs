@@ -36,6 +36,19 @@ pub enum MappingError {
     NoPrimaryKey(String),
     #[error("row_key column `{column}` configured for {table} does not exist in the table")]
     UnknownRowKeyColumn { table: String, column: String },
+    #[error("table {table} maps to the HBase table name {name:?}, which HBase does not allow (letters, digits, `_`, `-` and `.`, not first; an optional `namespace:` of letters, digits and `_`); name it in a [[mapping.tables]] entry: source = \"{table}\", table = \"...\"")]
+    IllegalHbaseName { table: String, name: String },
+}
+
+/// Whether HBase accepts `name` as a table name (`TableName.isLegalFullyQualifiedTableName`).
+pub fn is_legal_hbase_table_name(name: &str) -> bool {
+    let (namespace, qualifier) = name.split_once(':').unwrap_or(("default", name));
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    !namespace.is_empty()
+        && namespace.chars().all(word)
+        && !qualifier.is_empty()
+        && !qualifier.starts_with(['.', '-'])
+        && qualifier.chars().all(|c| word(c) || c == '-' || c == '.')
 }
 
 impl TableMapping {
@@ -77,10 +90,17 @@ impl TableMapping {
                     .then(|| Arc::from(format!("{family}:{}", c.name).into_bytes()))
             })
             .collect();
+        let hbase_table = over.and_then(|o| o.table.clone()).unwrap_or_else(|| {
+            hbase_table_name(&cfg.mapping.table, &schema.database, &schema.table)
+        });
+        if !is_legal_hbase_table_name(&hbase_table) {
+            return Err(MappingError::IllegalHbaseName {
+                table: source,
+                name: hbase_table,
+            });
+        }
         Ok(TableMapping {
-            hbase_table: over.and_then(|o| o.table.clone()).unwrap_or_else(|| {
-                hbase_table_name(&cfg.mapping.table, &schema.database, &schema.table)
-            }),
+            hbase_table,
             family,
             row_key,
             salt_buckets: over.and_then(|o| o.salt_buckets),
@@ -159,6 +179,16 @@ pub fn fnv1a(bytes: &[u8]) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hbase_table_names() {
+        for ok in ["shop_orders", "ns:t", "a-b.c_1", "default:x"] {
+            assert!(is_legal_hbase_table_name(ok), "{ok}");
+        }
+        for bad in ["my table", "café", "a$b", ".t", "-t", "", "n-s:t", "a:b:c"] {
+            assert!(!is_legal_hbase_table_name(bad), "{bad}");
+        }
+    }
     use crate::source::decode::ColumnSchema;
     use mysql_common::constants::ColumnType;
 

@@ -44,7 +44,7 @@ use crate::core::restart::{Decision, Restarts};
 use crate::core::version::Version;
 use crate::error::{Result, SyncError};
 use crate::sink::dead_letter::DeadLetter;
-use crate::sink::hbase::HbaseWriter;
+use crate::sink::hbase::{serialized_cell_size, HbaseWriter};
 use crate::sink::kafka::Marker;
 use crate::sink::maxwell::EventTable;
 use crate::source::binlog::BinlogTailer;
@@ -899,17 +899,18 @@ impl Router {
             if let Some((key, values)) = put {
                 let cells = cells(&mapping, &values);
                 let limit = self.cfg.hbase.max_cell_bytes;
+                let size = |v: &Vec<u8>, column: &[u8]| serialized_cell_size(&key, column, v);
                 match cells
                     .iter()
-                    .find(|c| c.value.as_ref().is_some_and(|v| v.len() > limit))
+                    .find(|c| c.value.as_ref().is_some_and(|v| size(v, &c.column) > limit))
                 {
                     None => changes.push((key, RowOp::Put(cells))),
                     // HBase would refuse the whole batch again and again: the row goes aside.
                     Some(big) => {
                         let reason = format!(
-                            "cell {} is {} bytes, over hbase.max_cell_bytes = {limit}",
+                            "cell {} is {} bytes as HBase counts it, over hbase.max_cell_bytes = {limit}",
                             String::from_utf8_lossy(&big.column),
-                            big.value.as_ref().map_or(0, Vec::len)
+                            big.value.as_ref().map_or(0, |v| size(v, &big.column))
                         );
                         match self.dead_letter.as_mut() {
                             Some(dl) => dl.record(

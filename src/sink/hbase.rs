@@ -22,6 +22,15 @@ use crate::core::version::Version;
 use crate::error::Result;
 use crate::sink::hbase_client::{self, hbase_err, ThriftClient};
 
+/// The size HBase checks against `hbase.client.keyvalue.maxsize` for one cell: its serialized
+/// KeyValue (key and value lengths, row, family, qualifier, timestamp, type, value), where
+/// `column` is `family:qualifier`.
+pub fn serialized_cell_size(row: &[u8], column: &[u8], value: &[u8]) -> usize {
+    // 4 + 4 (lengths) + 2 (row length) + 1 (family length) + 8 (timestamp) + 1 (type), and the
+    // ':' of `column` is not stored.
+    row.len() + column.len() - 1 + value.len() + 20
+}
+
 /// One writer's connection and the tables it knows exist.
 pub struct HbaseWriter {
     addr: String,
@@ -102,5 +111,16 @@ fn to_batch_mutation(row: &RowChange) -> BatchMutation {
     BatchMutation {
         row: Some(row.key.clone()),
         mutations: Some(mutations),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cell_size_is_what_hbase_counts() {
+        // A KeyValue of row "1", d:b and a 5-byte value is 4+4 + (2+1+1+1+1+8+1) + 5 bytes.
+        assert_eq!(serialized_cell_size(b"1", b"d:b", b"abcde"), 28);
     }
 }

@@ -1,9 +1,9 @@
 //! Connections to the source server and the facts about it the service depends on.
 
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, Opts, OptsBuilder, Pool};
+use mysql_async::{Conn, Opts, OptsBuilder, Pool, SslOpts};
 
-use crate::config::{MysqlConfig, SecretUrl};
+use crate::config::{MysqlConfig, MysqlTls, SecretUrl};
 use crate::error::{Result, SyncError};
 
 /// Every identifier interpolated into SQL goes through here.
@@ -16,9 +16,9 @@ pub fn quote_table(db: &str, table: &str) -> String {
     format!("{}.{}", quote_identifier(db), quote_identifier(table))
 }
 
-/// Connection options for a URL, with our timeouts and the session settings every query relies
-/// on: UTC, so TIMESTAMP values read as text equal the binlog's UTC seconds.
-pub fn opts(url: &SecretUrl, _cfg: &MysqlConfig, database: Option<&str>) -> Result<Opts> {
+/// Connection options for a URL, with our timeouts, `[mysql.tls]`, and the session settings every
+/// query relies on: UTC, so TIMESTAMP values read as text equal the binlog's UTC seconds.
+pub fn opts(url: &SecretUrl, cfg: &MysqlConfig, database: Option<&str>) -> Result<Opts> {
     let base = Opts::from_url(url.expose()).map_err(|e| {
         SyncError::Other(format!(
             "mysql.url {} is not a valid URL: {e}",
@@ -31,8 +31,20 @@ pub fn opts(url: &SecretUrl, _cfg: &MysqlConfig, database: Option<&str>) -> Resu
         .init(vec![
             "SET time_zone = '+00:00'".to_string(),
             "SET NAMES utf8mb4".to_string(),
-        ]);
+        ])
+        .ssl_opts(cfg.tls.as_ref().map(ssl_opts));
     Ok(builder.into())
+}
+
+/// With a CA file only that CA is trusted, so a server certificate from anyone else is refused.
+fn ssl_opts(tls: &MysqlTls) -> SslOpts {
+    let opts = SslOpts::default().with_danger_skip_domain_validation(!tls.verify_identity);
+    match &tls.ca {
+        Some(ca) => opts
+            .with_root_certs(vec![std::path::PathBuf::from(ca).into()])
+            .with_disable_built_in_roots(true),
+        None => opts,
+    }
 }
 
 /// One connection, with a clear error naming the server (never the password).
@@ -41,14 +53,28 @@ pub async fn connect(url: &SecretUrl, cfg: &MysqlConfig, database: Option<&str>)
     match tokio::time::timeout(cfg.connect_timeout * 2, Conn::new(opts)).await {
         Ok(Ok(conn)) => Ok(conn),
         Ok(Err(e)) => Err(SyncError::Other(format!(
-            "cannot connect to MySQL at {}: {e}; check [mysql] url, that the server runs and that the user may connect from here",
-            url.redacted()
+            "cannot connect to MySQL at {}: {e}; {}",
+            url.redacted(),
+            connect_hint(&e, cfg)
         ))),
         Err(_) => Err(SyncError::Other(format!(
             "cannot connect to MySQL at {}: timed out after {:?}",
             url.redacted(),
             cfg.connect_timeout * 2
         ))),
+    }
+}
+
+/// What to look at when a connection fails: TLS settings for TLS errors, else the URL.
+fn connect_hint(e: &mysql_async::Error, cfg: &MysqlConfig) -> &'static str {
+    let tls_error = matches!(e, mysql_async::Error::Io(mysql_async::IoError::Tls(_)))
+        || matches!(
+            e,
+            mysql_async::Error::Driver(mysql_async::DriverError::NoClientSslFlagFromServer)
+        );
+    match (&cfg.tls, tls_error) {
+        (Some(_), true) => "TLS failed: check that [mysql.tls] ca is the CA that signed the server's certificate, that the certificate names the host of [mysql] url (or set verify_identity = false), and that the server has TLS enabled (have_ssl = YES)",
+        _ => "check [mysql] url, that the server runs and that the user may connect from here (a user created REQUIRE SSL needs [mysql.tls])",
     }
 }
 

@@ -126,17 +126,67 @@ pub async fn validate_table(
     )
     .map_err(|e| JobError::Definite(e.to_string()))?;
     if let Some(cond) = where_clause {
+        let invalid = |why: String| {
+            JobError::Definite(format!(
+                "the --where condition {cond:?} is not a valid condition on {name}: {why}"
+            ))
+        };
+        self_contained_condition(cond).map_err(|why| invalid(why.into()))?;
+        // Prepared, not run: one statement only, parsed and its names resolved by the server,
+        // inside a read-only transaction.
         let probe = format!(
             "SELECT 1 FROM {} WHERE ({cond}) LIMIT 0",
             quote_table(db, table)
         );
-        if let Err(e) = conn.query_drop(probe).await {
-            return Err(JobError::Definite(format!(
-                "the --where condition {cond:?} is not a valid condition on {name}: {e}"
-            )));
+        conn.query_drop("START TRANSACTION READ ONLY").await?;
+        let prepared = conn.prep(probe).await;
+        conn.query_drop("ROLLBACK").await?;
+        match prepared {
+            Ok(stmt) if stmt.num_params() > 0 => {
+                conn.close(stmt).await?;
+                return Err(invalid("`?` placeholders have no values".into()));
+            }
+            Ok(stmt) => conn.close(stmt).await?,
+            Err(mysql_async::Error::Server(e)) => return Err(invalid(e.to_string())),
+            Err(e) => return Err(JobError::Transient(e.into())),
         }
     }
     Ok(schema)
+}
+
+/// A `--where` condition is pasted into the chunk queries as `WHERE (...)`: it must not close
+/// that parenthesis, end the statement or comment out the rest. Checked outside quoted strings
+/// and identifiers.
+fn self_contained_condition(cond: &str) -> Result<(), &'static str> {
+    let mut depth = 0i32;
+    let mut quote: Option<char> = None;
+    let mut chars = cond.chars().peekable();
+    while let Some(c) = chars.next() {
+        if let Some(q) = quote {
+            if c == '\\' && q != '`' {
+                chars.next();
+            } else if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        match c {
+            '\'' | '"' | '`' => quote = Some(c),
+            '(' => depth += 1,
+            ')' if depth == 0 => return Err("it closes a parenthesis it did not open"),
+            ')' => depth -= 1,
+            ';' => return Err("it holds `;`: one condition only, no further statements"),
+            '#' => return Err("comments are not allowed"),
+            '-' if chars.peek() == Some(&'-') => return Err("comments are not allowed"),
+            '/' if chars.peek() == Some(&'*') => return Err("comments are not allowed"),
+            _ => {}
+        }
+    }
+    match (quote, depth) {
+        (Some(_), _) => Err("a quote is not closed"),
+        (None, 0) => Ok(()),
+        _ => Err("a parenthesis is not closed"),
+    }
 }
 
 /// Runs one job to its end; progress is stored after every chunk.
@@ -540,6 +590,29 @@ mod tests {
     fn last_key_round_trips() {
         let key = vec![b"a|b".to_vec(), vec![0, 255], Vec::new()];
         assert_eq!(decode_last_key(&encode_last_key(&key)).unwrap(), key);
+    }
+
+    #[test]
+    fn where_conditions_stay_inside_their_parentheses() {
+        for ok in [
+            "id < 10",
+            "(a = 1) OR b IN (1, 2)",
+            "s = ')' AND t = 'a\\'b;'",
+            "`we)ird` > 1",
+        ] {
+            assert_eq!(self_contained_condition(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "1) UNION SELECT 1 FROM mysql.user WHERE (1",
+            "id > 0; DROP TABLE t",
+            "id > 0 -- ",
+            "id > 0 /* x */",
+            "id > 0 #",
+            "s = 'open",
+            "(id > 0",
+        ] {
+            assert!(self_contained_condition(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -39,6 +39,7 @@ pub fn hbase() -> ThriftClient {
 }
 
 /// One test's private world: its database, state schema, replica id and config file.
+#[derive(Clone)]
 pub struct TestEnv {
     pub name: String,
     pub db: String,
@@ -375,14 +376,15 @@ pub async fn expected_content(conn: &mut Conn, db: &str, table: &str) -> Content
     content
 }
 
-/// Waits until HBase holds exactly what MySQL holds, or panics with the first differences.
+/// Waits until HBase holds exactly what MySQL holds, or panics with the first differences;
+/// returns the number of rows compared.
 pub async fn assert_converges(
     conn: &mut Conn,
     db: &str,
     table: &str,
     hbase_table: &str,
     within: Duration,
-) {
+) -> usize {
     let deadline = Instant::now() + within;
     loop {
         let expected = expected_content(conn, db, table).await;
@@ -391,7 +393,7 @@ pub async fn assert_converges(
             .await
             .unwrap();
         if expected == actual {
-            return;
+            return expected.len();
         }
         if Instant::now() > deadline {
             panic!(
@@ -580,6 +582,24 @@ pub fn cli(env: &TestEnv, args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// Creates the table [`mixed_change`] works on, `t` in the test's database, with rows 1..=`rows`;
+/// returns a connection using that database.
+pub async fn create_mixed_table(env: &TestEnv, rows: u32) -> Conn {
+    let mut c = mysql().await;
+    c.query_drop(format!("USE `{}`", env.db)).await.unwrap();
+    c.query_drop("CREATE TABLE t (id INT PRIMARY KEY, v INT NOT NULL, s VARCHAR(40))")
+        .await
+        .unwrap();
+    if rows > 0 {
+        c.query_drop(format!(
+            "INSERT INTO t SELECT seq, seq, CONCAT('r', seq) FROM seq_1_to_{rows}"
+        ))
+        .await
+        .unwrap();
+    }
+    c
+}
+
 /// One statement of a mixed workload on a table `t (id INT PRIMARY KEY, v INT NOT NULL,
 /// s VARCHAR)`: replaces, updates, deletes and insert-ignores of row `id`, chosen by `i`.
 pub async fn mixed_change(c: &mut Conn, i: u32, id: u32) {
@@ -720,4 +740,93 @@ pub fn services(action: &str, service: &str) {
         status.success(),
         "scripts/services.sh {action} {service} failed"
     );
+}
+
+/// Streams two changes of a table without a primary key (`nokey`: `(1, 'x')`, `(2, NULL)`) into
+/// the dead-letter output the test's config names, with a keyed table beside it; returns once
+/// the daemon has passed them and stopped.
+pub async fn stream_dead_letters(env: &TestEnv) {
+    let db = &env.db;
+    let mut c = mysql().await;
+    c.query_drop(format!("CREATE TABLE `{db}`.keyed (id INT PRIMARY KEY)"))
+        .await
+        .unwrap();
+    c.query_drop(format!("CREATE TABLE `{db}`.nokey (a INT, b VARCHAR(5))"))
+        .await
+        .unwrap();
+    let mut daemon = env.start();
+    wait_streaming(env, &mut daemon).await;
+    c.query_drop(format!(
+        "INSERT INTO `{db}`.nokey VALUES (1, 'x'), (2, NULL)"
+    ))
+    .await
+    .unwrap();
+    // Once a later change is in HBase, the router has passed the dead letters' transaction.
+    c.query_drop(format!("INSERT INTO `{db}`.keyed VALUES (1)"))
+        .await
+        .unwrap();
+    assert_converges(
+        &mut c,
+        db,
+        "keyed",
+        &env.hbase_table("keyed"),
+        Duration::from_secs(60),
+    )
+    .await;
+    let (status, _) = daemon.terminate();
+    assert!(status.success(), "{}", daemon.log_text());
+}
+
+/// The JSON records of partition 0 of `topic`, read with `client` (brokers and security set),
+/// waiting up to 30 s for `n` of them.
+pub fn kafka_records(
+    mut client: rdkafka::ClientConfig,
+    topic: &str,
+    n: usize,
+) -> Vec<serde_json::Value> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{Message, Offset, TopicPartitionList};
+    let consumer: BaseConsumer = client
+        .set("group.id", format!("{topic}-test"))
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("Kafka consumer; is Kafka up? (scripts/services.sh up kafka)");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Beginning)
+        .unwrap();
+    consumer.assign(&tpl).unwrap();
+    let mut records = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while records.len() < n && Instant::now() < deadline {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(500)) {
+            records.push(serde_json::from_slice(m.payload().unwrap()).unwrap());
+        }
+    }
+    records
+}
+
+/// Prints a line of figures for docs/RELIABILITY.md and appends it to
+/// `target/tmp/reliability.txt`, which `scripts/test.sh` shows at the end of the run (cargo test
+/// hides what passing tests print).
+pub fn report_figures(line: &str) {
+    use std::io::Write;
+    println!("RELIABILITY {line}");
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("reliability.txt");
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    writeln!(f, "{line}").unwrap();
+}
+
+/// The state of the test's first bootstrap job: (id, status, chunks_done, lock_held_ms).
+pub async fn first_job(env: &TestEnv) -> Option<(u64, String, u64, Option<u64>)> {
+    let mut c = mysql().await;
+    c.query_first(format!(
+        "SELECT id, status, chunks_done, lock_held_ms FROM `{}`.bootstrap_jobs ORDER BY id LIMIT 1",
+        env.state_db
+    ))
+    .await
+    .unwrap_or(None)
 }

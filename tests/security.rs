@@ -1,0 +1,299 @@
+//! Security against the real servers: TLS to MariaDB (a user created `REQUIRE SSL` streams
+//! through the daemon; a wrong CA is refused clearly), TLS to Kafka (`check` and the dead-letter
+//! topic on the TLS listener; a wrong CA is refused clearly), a password read from a file and
+//! never shown, and the least privileges the README documents: enough to bootstrap and stream,
+//! and `check` names what is missing.
+//!
+//! `scripts/services.sh up` makes the certificates (`.data/tls/`), gives MariaDB its
+//! `ssl_ca/ssl_cert/ssl_key` and opens Kafka's TLS listener on 127.0.0.1:9094.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::*;
+use mysql_async::prelude::Queryable;
+
+const CONVERGE: Duration = Duration::from_secs(60);
+
+/// A file of `.data/tls/`; panics (naming the fix) when the servers were set up without TLS.
+fn tls_file(name: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join(".data/tls")
+        .join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: scripts/services.sh up makes it",
+        path.display()
+    );
+    path.to_str().unwrap().to_string()
+}
+
+/// A MariaDB user `name`@'%' with `password`, `require` (e.g. "REQUIRE SSL" or ""), the global
+/// privileges `global` and what the state store needs on `state_db`.
+async fn create_user(name: &str, password: &str, require: &str, global: &str, state_db: &str) {
+    let mut c = mysql().await;
+    c.query_drop(format!("DROP USER IF EXISTS '{name}'@'%'"))
+        .await
+        .unwrap();
+    let quoted = password.replace('\\', "\\\\").replace('\'', "''");
+    c.query_drop(format!(
+        "CREATE USER '{name}'@'%' IDENTIFIED BY '{quoted}' {require}"
+    ))
+    .await
+    .unwrap();
+    c.query_drop(format!("GRANT {global} ON *.* TO '{name}'@'%'"))
+        .await
+        .unwrap();
+    c.query_drop(format!(
+        "GRANT CREATE, INSERT, UPDATE, DELETE, ALTER, INDEX ON `{state_db}`.* TO '{name}'@'%'"
+    ))
+    .await
+    .unwrap();
+}
+
+async fn drop_user(name: &str) {
+    let mut c = mysql().await;
+    c.query_drop(format!("DROP USER IF EXISTS '{name}'@'%'"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_require_ssl_user_streams_over_tls_with_a_password_file_and_a_wrong_ca_is_refused() {
+    let user = format!("m2h_tls_{}", std::process::id());
+    // URL-special characters: the file's password is percent-encoded into the URL.
+    let password = "p@ss:w/rd#%41 tls";
+    let env = TestEnv::new(
+        "tls_mysql",
+        &format!("[mysql.tls]\nca = \"{}\"\n", tls_file("ca.pem")),
+    )
+    .await;
+    create_user(
+        &user,
+        password,
+        "REQUIRE SSL",
+        "REPLICATION SLAVE, REPLICATION CLIENT, SELECT, RELOAD",
+        &env.state_db,
+    )
+    .await;
+    let password_file = env.dir.join("mysql-password");
+    std::fs::write(&password_file, format!("{password}\n")).unwrap();
+    let env = env
+        .set(
+            "MYSQL2HBASE__MYSQL__URL",
+            &format!("mysql://{user}@127.0.0.1:3306"),
+        )
+        .set(
+            "MYSQL2HBASE__MYSQL__PASSWORD_FILE",
+            password_file.to_str().unwrap(),
+        )
+        .set("MYSQL2HBASE__SNAPSHOT__MODE", "initial");
+    let db = env.db.clone();
+    let mut c = mysql().await;
+    c.query_drop(format!("USE `{db}`")).await.unwrap();
+    c.query_drop(format!(
+        "CREATE TABLE `{db}`.t (id INT PRIMARY KEY, v VARCHAR(20))"
+    ))
+    .await
+    .unwrap();
+    c.query_drop(format!(
+        "INSERT INTO `{db}`.t SELECT seq, CONCAT('v', seq) FROM seq_1_to_300"
+    ))
+    .await
+    .unwrap();
+
+    let (code, out, err) = cli(&env, &["check"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("[PASS] mysql.connect"), "{out}");
+    assert!(out.contains("[PASS] privileges"), "{out}");
+    let mut shown = format!("{out}{err}");
+
+    // Bootstrap, then stream, all over TLS as the REQUIRE SSL user.
+    let mut daemon = env.start();
+    wait_streaming(&env, &mut daemon).await;
+    c.query_drop(format!("UPDATE `{db}`.t SET v = 'changed' WHERE id <= 10"))
+        .await
+        .unwrap();
+    c.query_drop(format!("DELETE FROM `{db}`.t WHERE id > 290"))
+        .await
+        .unwrap();
+    assert_converges(&mut c, &db, "t", &env.hbase_table("t"), CONVERGE).await;
+    let ssl_connections: Vec<(String, String)> = c
+        .query(format!(
+            "SELECT s.VARIABLE_NAME, s.VARIABLE_VALUE FROM performance_schema.status_by_thread s \
+             JOIN performance_schema.threads t USING (THREAD_ID) \
+             WHERE t.PROCESSLIST_USER = '{user}' AND s.VARIABLE_NAME = 'Ssl_version'"
+        ))
+        .await
+        .unwrap();
+    assert!(
+        !ssl_connections.is_empty() && ssl_connections.iter().all(|(_, v)| v.starts_with("TLS")),
+        "the daemon's connections are not all TLS: {ssl_connections:?}"
+    );
+    let (code, out, err) = cli(&env, &["status"]);
+    assert_eq!(code, 0, "{out}{err}");
+    shown += &format!("{out}{err}");
+    let (status, _) = daemon.terminate();
+    assert!(status.success(), "{}", daemon.log_text());
+    shown += &daemon.log_text();
+
+    // Without [mysql.tls] the server refuses the user; the message points at TLS.
+    let plain = TestEnv {
+        config: env.dir.join("plain.toml"),
+        ..env.clone()
+    };
+    let text = std::fs::read_to_string(&env.config).unwrap();
+    std::fs::write(&plain.config, text.split("[mysql.tls]").next().unwrap()).unwrap();
+    let (code, out, err) = cli(&plain, &["check"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("[FAIL] mysql.connect"), "{out}");
+    assert!(out.contains("REQUIRE SSL needs [mysql.tls]"), "{out}");
+    shown += &format!("{out}{err}");
+
+    // A CA that did not sign the server's certificate: refused, by `check` and by `run`.
+    let wrong = env
+        .clone()
+        .set("MYSQL2HBASE__MYSQL__TLS__CA", &tls_file("wrong-ca.pem"));
+    let (code, out, err) = cli(&wrong, &["check"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("[FAIL] mysql.connect"), "{out}");
+    assert!(
+        out.contains("TLS failed: check that [mysql.tls] ca is the CA that signed"),
+        "{out}"
+    );
+    shown += &format!("{out}{err}");
+    let mut refused =
+        Daemon::start_with(&wrong.config, &wrong.dir.join("wrong-ca.log"), &wrong.env);
+    let status = refused.wait_exit(Duration::from_secs(60)).await;
+    assert!(!status.success());
+    let log = refused.log_text();
+    assert!(log.contains("TLS failed"), "{log}");
+    shown += &log;
+
+    // A missing CA file is a config error naming the key.
+    let missing = env.set("MYSQL2HBASE__MYSQL__TLS__CA", "/nonexistent/ca.pem");
+    let (code, _, err) = cli(&missing, &["check"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("`mysql.tls.ca`"), "{err}");
+
+    assert!(
+        !shown.contains(password) && !shown.contains("p%40ss"),
+        "the password was shown:\n{shown}"
+    );
+    drop_user(&user).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_documented_least_privileges_suffice_and_check_names_what_is_missing() {
+    let user = format!("m2h_least_{}", std::process::id());
+    let env = TestEnv::new("least_privileges", "").await;
+    // README, "Privileges of the MySQL user", minus nothing.
+    create_user(
+        &user,
+        "least",
+        "",
+        "REPLICATION SLAVE, REPLICATION CLIENT, SELECT, RELOAD",
+        &env.state_db,
+    )
+    .await;
+    let env = env
+        .set(
+            "MYSQL2HBASE__MYSQL__URL",
+            &format!("mysql://{user}:least@127.0.0.1:3306"),
+        )
+        .set("MYSQL2HBASE__SNAPSHOT__MODE", "initial");
+    let db = env.db.clone();
+    let mut c = create_mixed_table(&env, 2000).await;
+    let (code, out, err) = cli(&env, &["check"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("[PASS] privileges"), "{out}");
+
+    let mut daemon = env.start();
+    wait_streaming(&env, &mut daemon).await;
+    for i in 0..300u32 {
+        mixed_change(&mut c, i, i % 150).await;
+    }
+    assert_converges(&mut c, &db, "t", &env.hbase_table("t"), CONVERGE).await;
+    let (code, out, err) = cli(&env, &["verify", &format!("{db}.t")]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (status, _) = daemon.terminate();
+    assert!(status.success(), "{}", daemon.log_text());
+
+    // Take away one privilege at a time: check names it and the GRANT that fixes it.
+    let mut admin = mysql().await;
+    for (revoke, on, expect) in [
+        (
+            "REPLICATION SLAVE",
+            "*.*".to_string(),
+            "missing: REPLICATION SLAVE".to_string(),
+        ),
+        (
+            "ALTER, INDEX",
+            format!("`{}`.*", env.state_db),
+            format!(
+                "missing on `{}`.* (the state schema): ALTER, INDEX",
+                env.state_db
+            ),
+        ),
+    ] {
+        admin
+            .query_drop(format!("REVOKE {revoke} ON {on} FROM '{user}'@'%'"))
+            .await
+            .unwrap();
+        let (code, out, err) = cli(&env, &["check"]);
+        assert_eq!(code, 1, "{out}{err}");
+        assert!(out.contains("[FAIL] privileges"), "{out}");
+        assert!(out.contains(&expect), "{out}");
+        assert!(out.contains(&format!("GRANT {revoke} ON")), "{out}");
+        admin
+            .query_drop(format!("GRANT {revoke} ON {on} TO '{user}'@'%'"))
+            .await
+            .unwrap();
+    }
+    drop_user(&user).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kafka_over_tls_serves_check_and_the_dead_letter_topic_and_a_wrong_ca_is_refused() {
+    let topic = format!("m2h-dead-letter-tls-{}", std::process::id());
+    let env = TestEnv::new(
+        "tls_kafka",
+        &format!(
+            "[kafka]\nbrokers = \"127.0.0.1:9094\"\n[kafka.tls]\nca = \"{}\"\n",
+            tls_file("ca.pem")
+        ),
+    )
+    .await
+    .set("MYSQL2HBASE__DEAD_LETTER__TOPIC", &topic);
+    let (code, out, err) = cli(&env, &["check"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("[PASS] kafka.connect") && out.contains("127.0.0.1:9094 answered"),
+        "{out}"
+    );
+
+    let db = env.db.clone();
+    stream_dead_letters(&env).await;
+    let mut client = rdkafka::ClientConfig::new();
+    client
+        .set("bootstrap.servers", "127.0.0.1:9094")
+        .set("security.protocol", "ssl")
+        .set("ssl.ca.location", tls_file("ca.pem"));
+    let records = tokio::task::spawn_blocking(move || kafka_records(client, &topic, 2))
+        .await
+        .unwrap();
+    assert_eq!(records.len(), 2, "dead-letter records: {records:?}");
+    assert_eq!(records[0]["table"], format!("{db}.nokey"));
+
+    // The broker's certificate is not from this CA: refused, and the reason is the certificate.
+    let wrong = env
+        .clone()
+        .set("MYSQL2HBASE__KAFKA__TLS__CA", &tls_file("wrong-ca.pem"));
+    let (code, out, err) = cli(&wrong, &["check"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("[FAIL] kafka.connect"), "{out}");
+    assert!(out.contains("certificate verify failed"), "{out}");
+    assert!(out.contains("[kafka.tls] ca"), "{out}");
+}
