@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -13,17 +12,6 @@ use common::*;
 use mysql_async::prelude::Queryable;
 
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-fn services(action: &str, service: &str) {
-    let status = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/services.sh"))
-        .args([action, service])
-        .status()
-        .expect("run scripts/services.sh");
-    assert!(
-        status.success(),
-        "scripts/services.sh {action} {service} failed"
-    );
-}
 
 /// Statements the workload has run successfully so far.
 static DONE: AtomicU32 = AtomicU32::new(0);
