@@ -227,6 +227,20 @@ async fn requests_that_cannot_run_exit_2_with_the_reason_and_touch_nothing() {
             assert!(err.contains(expect), "{command} {key}: {err}");
             tried += 1;
         }
+        // The read-only commands answer the same way.
+        let reader = if key.contains("HBASE") {
+            "peek"
+        } else {
+            "status"
+        };
+        let mut argv = vec![reader];
+        if reader == "peek" {
+            argv.push(&t);
+        }
+        let (code, out, err) = cli(&unreachable, &argv);
+        assert_eq!(code, 2, "{reader} {key}: {out}{err}");
+        assert!(!err.trim().is_empty(), "{reader} {key}: no reason given");
+        tried += 1;
     }
     // Nothing ran: the table and its rows are still there, no job is pending.
     let rows: Vec<(u32, u32)> = c.query("SELECT id, v FROM t ORDER BY id").await.unwrap();
