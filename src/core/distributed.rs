@@ -61,6 +61,9 @@ use crate::error::{Result, SyncError};
 use crate::sink::hbase::HbaseWriter;
 use crate::sink::kafka::{client_config, producer, Marker, Outbox};
 
+/// How long an apply worker keeps consuming through nothing but errors before it fails.
+const CONSUMER_ERRORS_TOLERATED: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Which part of the work a `run` process does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Role {
@@ -244,14 +247,30 @@ async fn apply_once(
         h.streaming = true;
         h.reason = None;
     }
+    // Consumer errors are mostly transient (a broker restarting, a coordinator moving) and
+    // librdkafka recovers from them by itself; only a minute of nothing but errors fails the
+    // worker (and the restart strategy takes over).
+    let mut failing_since: Option<Instant> = None;
     loop {
         let next_deadline = w.partitions.values().filter_map(|p| p.deadline).min();
         tokio::select! {
             received = w.consumer.recv() => {
-                let (partition, offset, payload) = {
-                    let m = received.map_err(|e| SyncError::Kafka(format!("consuming {}: {e}", w.topic)))?;
-                    (m.partition(), m.offset(), m.payload().unwrap_or_default().to_vec())
+                let (partition, offset, payload) = match received {
+                    Ok(m) => (m.partition(), m.offset(), m.payload().unwrap_or_default().to_vec()),
+                    Err(e) => {
+                        let since = *failing_since.get_or_insert_with(Instant::now);
+                        if since.elapsed() > CONSUMER_ERRORS_TOLERATED {
+                            return Err(SyncError::Kafka(format!(
+                                "consuming {} failed for {CONSUMER_ERRORS_TOLERATED:?}: {e}",
+                                w.topic
+                            )));
+                        }
+                        warn!(error = %e, "apply worker: consumer error; retrying");
+                        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                        continue;
+                    }
                 };
+                failing_since = None;
                 let encoded = change_codec::decode(&payload).map_err(|e| {
                     SyncError::Other(format!(
                         "message {}/{partition}@{offset} is not a mysql2hbase change ({e}): is another producer writing to [kafka] internal_topic?",
