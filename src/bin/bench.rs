@@ -175,8 +175,12 @@ async fn main() -> Result<()> {
     let uptime_stream = load_average();
     let mut d = b.start(&stream_cfg, "stream")?;
     let cpu = CpuMeter::start(Some(d.child.id()));
-    let (stream_secs, series) =
+    // The clock starts when the daemon streams (/health 200), not at process start.
+    let streaming_at = d.wait_streaming(Duration::from_secs(60))?;
+    let (caught_up_at, series) =
         d.follow_until(&p1, Some((&p0, rows)), Duration::from_secs(3600))?;
+    let stream_secs = caught_up_at - streaming_at;
+    s.insert("stream_startup_secs".into(), json!(streaming_at));
     s.insert("stream_cpu_cores".into(), cpu.cores());
     let stream_rss = d.stop()?;
     write_series(&b.out.join("stream.csv"), &series)?;
@@ -253,10 +257,13 @@ async fn main() -> Result<()> {
         "{db}_{table}_snap",
     )?;
     let uptime_snap = load_average();
-    let d = b.start(&snap_cfg, "snapshot")?;
+    let mut d = b.start(&snap_cfg, "snapshot")?;
     let cpu = CpuMeter::start(Some(d.child.id()));
-    let (snap_secs, snap_series, snap_rss, snap_cpu) =
+    // From streaming (the bootstrap starts then) to the exit after the last chunk.
+    let streaming_at = d.wait_streaming(Duration::from_secs(60))?;
+    let (exited_at, snap_series, snap_rss, snap_cpu) =
         d.until_exit(Duration::from_secs(3600), cpu)?;
+    let snap_secs = exited_at - streaming_at;
     s.insert("snapshot_cpu_cores".into(), snap_cpu);
     write_series(&b.out.join("snapshot.csv"), &snap_series)?;
     s.insert(
@@ -916,6 +923,32 @@ impl Daemon {
             );
         }
         Ok(())
+    }
+
+    fn health_ok(&self) -> bool {
+        let Ok(mut s) = TcpStream::connect(ADMIN) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+        let mut reply = String::new();
+        s.write_all(b"GET /health HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            .is_ok()
+            && s.read_to_string(&mut reply).is_ok()
+            && reply.starts_with("HTTP/1.1 200")
+    }
+
+    /// Seconds from the daemon's start until `/health` says it streams.
+    fn wait_streaming(&mut self, timeout: Duration) -> Result<f64> {
+        loop {
+            self.alive()?;
+            if self.health_ok() {
+                return Ok(self.started.elapsed().as_secs_f64());
+            }
+            if self.started.elapsed() > timeout {
+                bail!("daemon {}: not streaming within {timeout:?}", self.name);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// Waits until a checkpoint is stored (at or past `at` when given).
