@@ -111,6 +111,17 @@ async fn main() -> Result<()> {
             .await?;
     }
 
+    // The daemon's HBase tables exist before the clocks start, as the ceiling's does: creating
+    // a table takes about a second on this HBase, once per table in a daemon's life.
+    tokio::task::spawn_blocking(|| -> Result<()> {
+        let mut c = thrift()?;
+        for t in ["bench_events", "bench_bigtxn", "bench_events_snap"] {
+            hbase_client::ensure_table(&mut c, t, "d", 3)?;
+        }
+        Ok(())
+    })
+    .await??;
+
     // 1. The daemon records P0 as its checkpoint, stops; the load goes into the binlog.
     let stream_cfg = b.config(
         "stream",
@@ -123,7 +134,7 @@ async fn main() -> Result<()> {
     d.stop()?;
     let p0 = position(&mut conn).await?;
     let t = Instant::now();
-    load(&mut conn, "events", 0, rows).await?;
+    let progress = load(&mut conn, "events", 0, rows).await?;
     let load_secs = t.elapsed().as_secs_f64();
     let p1 = position(&mut conn).await?;
     eprintln!(
@@ -177,8 +188,7 @@ async fn main() -> Result<()> {
     let cpu = CpuMeter::start(Some(d.child.id()));
     // The clock starts when the daemon streams (/health 200), not at process start.
     let streaming_at = d.wait_streaming(Duration::from_secs(60))?;
-    let (caught_up_at, series) =
-        d.follow_until(&p1, Some((&p0, rows)), Duration::from_secs(3600))?;
+    let (caught_up_at, series) = d.follow_until(&p1, Some(&progress), Duration::from_secs(3600))?;
     let stream_secs = caught_up_at - streaming_at;
     s.insert("stream_startup_secs".into(), json!(streaming_at));
     s.insert("stream_cpu_cores".into(), cpu.cores());
@@ -228,8 +238,11 @@ async fn main() -> Result<()> {
     .await?;
     let commit_secs = t.elapsed().as_secs_f64();
     let p2 = position(&mut conn).await?;
-    let (big_secs, big_series) =
-        d.follow_until(&p2, Some((&before, rows)), Duration::from_secs(3600))?;
+    let (big_secs, big_series) = d.follow_until(
+        &p2,
+        Some(&vec![(version(&before), 0), (version(&p2), rows)]),
+        Duration::from_secs(3600),
+    )?;
     let big_rss = d.stop()?;
     write_series(&b.out.join("bigtxn.csv"), &big_series)?;
     s.insert("bigtxn_commit_secs".into(), json!(commit_secs));
@@ -332,18 +345,45 @@ fn sql_row(i: u64) -> String {
     format!("({})", cols.join(","))
 }
 
+/// Binlog versions and how many workload rows were committed before each, to turn a
+/// checkpoint into rows (the binlog may rotate, and other clients may write meanwhile).
+type Progress = Vec<(i64, u64)>;
+
+/// Rows committed before the checkpoint `cp`, interpolated between the recorded positions.
+fn rows_at(progress: &Progress, cp: i64) -> f64 {
+    let after = progress.partition_point(|&(v, _)| v <= cp);
+    match (
+        after.checked_sub(1).map(|i| progress[i]),
+        progress.get(after),
+    ) {
+        (None, _) => 0.0,
+        (Some((_, n)), None) => n as f64,
+        (Some((v0, n0)), Some(&(v1, n1))) => {
+            // Within one binlog file bytes are proportional to rows; across files, step.
+            if v1 >> 32 != v0 >> 32 {
+                n0 as f64
+            } else {
+                n0 as f64 + (n1 - n0) as f64 * (cp - v0) as f64 / (v1 - v0) as f64
+            }
+        }
+    }
+}
+
 /// Inserts rows `from..from+n`: per 2,000 rows, 200 single-row transactions, then transactions
-/// of 10, 90, 200, 500 and 1,000 rows (one multi-row INSERT each).
-async fn load(conn: &mut Conn, table: &str, from: u64, n: u64) -> Result<()> {
+/// of 10, 90, 200, 500 and 1,000 rows (one multi-row INSERT each). Records the binlog position
+/// after every 2,000 rows.
+async fn load(conn: &mut Conn, table: &str, from: u64, n: u64) -> Result<Progress> {
     const SIZES: [u64; 6] = [1, 10, 90, 200, 500, 1000];
     let mut i = from;
     let end = from + n;
+    let mut progress = vec![(version(&position(conn).await?), 0)];
     while i < end {
+        progress.push((version(&position(conn).await?), i - from));
         for (k, size) in SIZES.iter().enumerate() {
             let count = if k == 0 { 200 } else { 1 };
             for _ in 0..count {
                 if i >= end {
-                    return Ok(());
+                    break;
                 }
                 let hi = (i + size).min(end);
                 let values: Vec<String> = (i..hi).map(sql_row).collect();
@@ -356,7 +396,8 @@ async fn load(conn: &mut Conn, table: &str, from: u64, n: u64) -> Result<()> {
             }
         }
     }
-    Ok(())
+    progress.push((version(&position(conn).await?), n));
+    Ok(progress)
 }
 
 async fn mysql() -> Result<Conn> {
@@ -853,6 +894,16 @@ struct Daemon {
     name: String,
 }
 
+/// A daemon left running by a failed phase would hold the admin port of the next run.
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// One sample of a daemon's progress.
 struct Sample {
     t: f64,
@@ -934,7 +985,7 @@ impl Daemon {
         s.write_all(b"GET /health HTTP/1.0\r\nHost: localhost\r\n\r\n")
             .is_ok()
             && s.read_to_string(&mut reply).is_ok()
-            && reply.starts_with("HTTP/1.1 200")
+            && reply.split_whitespace().nth(1) == Some("200")
     }
 
     /// Seconds from the daemon's start until `/health` says it streams.
@@ -967,13 +1018,12 @@ impl Daemon {
         }
     }
 
-    /// Samples progress every 100 ms until the checkpoint reaches `to`. With `from` and the row
-    /// count, progress is in rows (binlog bytes are proportional to rows here). Returns the
-    /// seconds from the daemon's start.
+    /// Samples progress every 100 ms until the checkpoint reaches `to`; with `progress`, in
+    /// rows. Returns the seconds from the daemon's start.
     fn follow_until(
         &mut self,
         to: &BinlogPosition,
-        from: Option<(&BinlogPosition, u64)>,
+        progress: Option<&Progress>,
         timeout: Duration,
     ) -> Result<(f64, Vec<Sample>)> {
         let end = version(to);
@@ -983,11 +1033,8 @@ impl Daemon {
             let cp = self.checkpoint();
             let (rss, hwm) = self.memory();
             let t = self.started.elapsed().as_secs_f64();
-            let rows_done = match (from, cp) {
-                (Some((p0, n)), Some(cp)) => {
-                    let (a, b) = (version(p0) as f64, end as f64);
-                    ((cp as f64 - a) / (b - a)).clamp(0.0, 1.0) * n as f64
-                }
+            let rows_done = match (progress, cp) {
+                (Some(p), Some(cp)) => rows_at(p, cp),
                 _ => 0.0,
             };
             series.push(Sample {
