@@ -2,7 +2,7 @@
 # scripts/bench.sh [--quick] [bench options] — mysql2hbase against the raw ceilings of the local
 # servers, measured in the same run (issue 8; see README "Benchmarks" and bench/RESULTS.md).
 #
-#   1. starts the local services (scripts/services.sh up: idempotent, running servers are kept);
+#   1. starts MariaDB and HBase (scripts/services.sh up) unless they already answer on 3306/9090;
 #   2. builds the daemon and the bench binary in release mode;
 #   3. runs target/release/bench (src/bin/bench.rs): it uses its own database `bench`, state
 #      schemas `bench_state_*`, replica id 77001, admin port 18686 and `bench_*` HBase tables,
@@ -24,7 +24,14 @@ done
 
 log() { echo "[bench] $*" >&2; }
 
-scripts/services.sh up >&2
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+if listening 3306 && listening 9090; then
+  # Servers already run (possibly started from another checkout, which services.sh would not
+  # recognise as its own): use them as they are.
+  log "MariaDB (3306) and HBase Thrift (9090) answer; using them"
+else
+  scripts/services.sh up mariadb hbase >&2
+fi
 log "building (release)"
 cargo build --release --bin mysql2hbase --bin bench >&2
 mkdir -p "$OUT"

@@ -907,7 +907,10 @@ impl Drop for Daemon {
 /// One sample of a daemon's progress.
 struct Sample {
     t: f64,
+    /// Rows behind the stored checkpoint (stream) or in written chunks (bootstrap).
     rows_done: f64,
+    /// Rows routed to the writers (moves inside a transaction, unlike the checkpoint).
+    routed: f64,
     rss_mb: f64,
     hwm_mb: f64,
 }
@@ -938,6 +941,18 @@ impl Daemon {
             get("mysql2hbase_checkpoint_position")?,
         );
         (f > 0).then_some((f << 32) | p)
+    }
+
+    /// Rows the router has sent to the writers (`rows_applied_total`, every table).
+    fn routed_rows(&self) -> f64 {
+        self.metrics()
+            .map(|m| {
+                m.lines()
+                    .filter(|l| l.starts_with("mysql2hbase_rows_applied_total{"))
+                    .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
+                    .sum()
+            })
+            .unwrap_or(0.0)
     }
 
     fn bootstrap_rows(&self) -> f64 {
@@ -1040,6 +1055,7 @@ impl Daemon {
             series.push(Sample {
                 t,
                 rows_done,
+                routed: self.routed_rows(),
                 rss_mb: rss,
                 hwm_mb: hwm,
             });
@@ -1076,6 +1092,7 @@ impl Daemon {
             series.push(Sample {
                 t: self.started.elapsed().as_secs_f64(),
                 rows_done: self.bootstrap_rows(),
+                routed: 0.0,
                 rss_mb: rss,
                 hwm_mb: hwm,
             });
@@ -1105,12 +1122,12 @@ impl Daemon {
 
 fn write_series(path: &Path, series: &[Sample]) -> Result<()> {
     let mut f = std::fs::File::create(path)?;
-    writeln!(f, "t_s,rows_done,rss_mb,hwm_mb")?;
+    writeln!(f, "t_s,rows_done,routed,rss_mb,hwm_mb")?;
     for s in series {
         writeln!(
             f,
-            "{:.3},{:.0},{:.1},{:.1}",
-            s.t, s.rows_done, s.rss_mb, s.hwm_mb
+            "{:.3},{:.0},{:.0},{:.1},{:.1}",
+            s.t, s.rows_done, s.routed, s.rss_mb, s.hwm_mb
         )?;
     }
     Ok(())
