@@ -986,9 +986,6 @@ struct Writer {
     idx: usize,
     /// Taken while a flush runs on a blocking thread.
     hbase: Option<HbaseWriter>,
-    /// The previous batch while HBase writes it: the next batch is collected meanwhile, so
-    /// HBase is not idle between batches. At most one; acknowledged before the next starts.
-    in_flight: Option<InFlight>,
     batch: Batch,
     /// In-flight byte permits of the batched changes, released once they are written.
     permits: Vec<OwnedSemaphorePermit>,
@@ -1019,7 +1016,6 @@ async fn writer_task(
             cfg.hbase.timeout,
             cfg.hbase.max_versions,
         )),
-        in_flight: None,
         batch: Batch::default(),
         permits: Vec::new(),
         pending_commit: None,
@@ -1029,25 +1025,18 @@ async fn writer_task(
         health,
     };
     loop {
-        let deadline = w.deadline;
-        let msg = tokio::select! {
-            msg = rx.recv() => msg,
-            _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)), if deadline.is_some() => {
-                w.flush().await?;
-                continue;
-            }
-            // Acknowledge as soon as HBase has the batch, also when nothing else arrives.
-            joined = async { (&mut w.in_flight.as_mut().expect("checked").write).await }, if w.in_flight.is_some() => {
-                let f = w.in_flight.take().expect("checked");
-                w.complete(f, joined)?;
-                continue;
-            }
+        let msg = match w.deadline {
+            Some(d) => tokio::select! {
+                msg = rx.recv() => msg,
+                _ = tokio::time::sleep_until(d) => {
+                    w.flush().await?;
+                    continue;
+                }
+            },
+            None => rx.recv().await,
         };
         match msg {
-            None => {
-                w.flush().await?;
-                return w.finish_in_flight().await;
-            }
+            None => return w.flush().await,
             Some(WriterMsg::Changes { changes, _permit }) => {
                 for c in changes {
                     w.batch.add(c);
@@ -1064,151 +1053,76 @@ async fn writer_task(
                 position,
                 gtid,
             }) => {
-                if !w.batch.is_empty() {
-                    w.pending_commit = Some((version, position, gtid));
-                } else if let Some(f) = w.in_flight.as_mut() {
-                    f.commit = Some((version, position, gtid));
-                } else {
+                if w.batch.is_empty() {
                     w.tracker.ack(idx, version, &position, &gtid);
+                } else {
+                    w.pending_commit = Some((version, position, gtid));
                 }
             }
             Some(WriterMsg::Barrier(barrier)) => {
-                if !w.batch.is_empty() {
-                    w.barriers.push(barrier);
-                } else if let Some(f) = w.in_flight.as_mut() {
-                    f.barriers.push(barrier);
-                } else {
+                if w.batch.is_empty() {
                     barrier.arrive();
+                } else {
+                    w.barriers.push(barrier);
                 }
             }
         }
     }
-}
-
-/// A batch HBase is writing, with what its acknowledgement releases.
-struct InFlight {
-    write: tokio::task::JoinHandle<(HbaseWriter, Result<()>)>,
-    /// The last transaction end the batch covers (or a later one with nothing in between).
-    commit: Option<(Version, BinlogPosition, Option<Arc<str>>)>,
-    barriers: Vec<Arc<ChunkBarrier>>,
-    permits: Vec<OwnedSemaphorePermit>,
 }
 
 impl Writer {
-    /// Hands the batch to HBase in the background, once the previous one is written and
-    /// acknowledged (so acknowledgements keep their order); the caller goes on collecting.
+    /// Writes the batch, retrying with backoff until HBase takes it; then acknowledges the last
+    /// commit and the barriers the batch covered and releases its in-flight permits.
     async fn flush(&mut self) -> Result<()> {
-        self.finish_in_flight().await?;
-        self.deadline = None;
-        let commit = self.pending_commit.take();
-        let barriers = std::mem::take(&mut self.barriers);
-        let permits = std::mem::take(&mut self.permits);
-        let Some((version, tables)) = self.batch.take() else {
-            self.acknowledge(commit, barriers);
-            return Ok(());
-        };
-        let hbase = self.hbase.take().expect("writer present between flushes");
-        let write = tokio::spawn(write_batch(
-            self.idx,
-            hbase,
-            version,
-            tables,
-            self.health.clone(),
-        ));
-        self.in_flight = Some(InFlight {
-            write,
-            commit,
-            barriers,
-            permits,
-        });
-        Ok(())
-    }
-
-    /// Waits for the batch in flight; then acknowledges the last commit and the barriers it
-    /// covered and releases its in-flight permits.
-    async fn finish_in_flight(&mut self) -> Result<()> {
-        let Some(mut f) = self.in_flight.take() else {
-            return Ok(());
-        };
-        let joined = (&mut f.write).await;
-        self.complete(f, joined)
-    }
-
-    fn complete(
-        &mut self,
-        f: InFlight,
-        joined: std::result::Result<(HbaseWriter, Result<()>), tokio::task::JoinError>,
-    ) -> Result<()> {
         let idx = self.idx;
-        let (hbase, result) =
-            joined.map_err(|e| SyncError::Other(format!("HBase writer {idx} panicked: {e}")))?;
-        self.hbase = Some(hbase);
-        result?;
-        self.acknowledge(f.commit, f.barriers);
-        drop(f.permits);
-        Ok(())
-    }
-
-    fn acknowledge(
-        &self,
-        commit: Option<(Version, BinlogPosition, Option<Arc<str>>)>,
-        barriers: Vec<Arc<ChunkBarrier>>,
-    ) {
-        if let Some((version, position, gtid)) = commit {
-            self.tracker.ack(self.idx, version, &position, &gtid);
+        if let Some((version, tables)) = self.batch.take() {
+            let tables = Arc::new(tables);
+            let mut backoff = Duration::from_millis(200);
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                let mut writer = self.hbase.take().expect("writer present between flushes");
+                let t = tables.clone();
+                let timer = METRICS.hbase_batch_seconds.start_timer();
+                let (writer, result) = tokio::task::spawn_blocking(move || {
+                    let r = writer.write(version, &t);
+                    (writer, r)
+                })
+                .await
+                .map_err(|e| SyncError::Other(format!("HBase writer {idx} panicked: {e}")))?;
+                self.hbase = Some(writer);
+                timer.observe_duration();
+                if result.is_err() {
+                    METRICS.hbase_errors.inc();
+                }
+                match result {
+                    Ok(()) => {
+                        let rows: usize = tables.iter().map(|(_, r)| r.len()).sum();
+                        debug!(writer = idx, rows, version = version.0, "batch written");
+                        self.health.lock().expect("health lock").hbase_error = None;
+                        break;
+                    }
+                    Err(e) => {
+                        self.health.lock().expect("health lock").hbase_error = Some(e.to_string());
+                        if attempt >= BATCH_ATTEMPTS {
+                            return Err(e);
+                        }
+                        warn!(writer = idx, error = %e, retry_in = ?backoff, "HBase write failed; retrying");
+                        tokio::time::sleep(backoff).await;
+                        backoff *= 2;
+                    }
+                }
+            }
         }
-        for b in barriers {
+        if let Some((version, position, gtid)) = self.pending_commit.take() {
+            self.tracker.ack(idx, version, &position, &gtid);
+        }
+        for b in self.barriers.drain(..) {
             b.arrive();
         }
-    }
-}
-
-/// Writes one batch, retrying with backoff until HBase takes it or the attempts run out.
-async fn write_batch(
-    idx: usize,
-    mut writer: HbaseWriter,
-    version: Version,
-    tables: crate::core::batch::TableRows,
-    health: SharedHealth,
-) -> (HbaseWriter, Result<()>) {
-    let tables = Arc::new(tables);
-    let mut backoff = Duration::from_millis(200);
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let t = tables.clone();
-        let timer = METRICS.hbase_batch_seconds.start_timer();
-        let joined = tokio::task::spawn_blocking(move || {
-            let r = writer.write(version, &t);
-            (writer, r)
-        })
-        .await;
-        let result;
-        (writer, result) = match joined {
-            Ok(done) => done,
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
-        };
-        timer.observe_duration();
-        if result.is_err() {
-            METRICS.hbase_errors.inc();
-        }
-        match result {
-            Ok(()) => {
-                let rows: usize = tables.iter().map(|(_, r)| r.len()).sum();
-                debug!(writer = idx, rows, version = version.0, "batch written");
-                health.lock().expect("health lock").hbase_error = None;
-                return (writer, Ok(()));
-            }
-            Err(e) => {
-                health.lock().expect("health lock").hbase_error = Some(e.to_string());
-                if attempt >= BATCH_ATTEMPTS {
-                    return (writer, Err(e));
-                }
-                warn!(writer = idx, error = %e, retry_in = ?backoff, "HBase write failed; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff *= 2;
-            }
-        }
+        self.permits.clear();
+        self.deadline = None;
+        Ok(())
     }
 }
 
