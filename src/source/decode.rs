@@ -1092,64 +1092,12 @@ fn float_text<T: std::fmt::Display + std::fmt::LowerExp>(x: T, abs: f64) -> Stri
     }
 }
 
-fn push_fraction(out: &mut Vec<u8>, micros: u32, fsp: u8) {
+fn push_fraction(out: &mut String, micros: u32, fsp: u8) {
     if fsp > 0 {
-        let mut digits = [0u8; 6];
-        let mut m = micros % 1_000_000;
-        for d in digits.iter_mut().rev() {
-            *d = b'0' + (m % 10) as u8;
-            m /= 10;
-        }
-        out.push(b'.');
-        out.extend_from_slice(&digits[..usize::from(fsp.min(6))]);
+        let digits = format!("{:06}", micros % 1_000_000);
+        out.push('.');
+        out.push_str(&digits[..usize::from(fsp.min(6))]);
     }
-}
-
-/// `n` in decimal, zero-padded to at least `width` digits. Cell values are rendered for every
-/// column of every row, so this path avoids `format!`.
-fn push_digits(out: &mut Vec<u8>, mut n: u64, width: usize) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    for _ in buf.len() - i..width {
-        out.push(b'0');
-    }
-    out.extend_from_slice(&buf[i..]);
-}
-
-fn int_text(i: i64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(20);
-    if i < 0 {
-        out.push(b'-');
-    }
-    push_digits(&mut out, i.unsigned_abs(), 1);
-    out
-}
-
-/// `YYYY-MM-DD`, and ` hh:mm:ss` when `time` is given, as MySQL renders them.
-fn date_time_text(year: u64, month: u32, day: u32, time: Option<(u64, u64, u64)>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(26);
-    push_digits(&mut out, year, 4);
-    out.push(b'-');
-    push_digits(&mut out, month.into(), 2);
-    out.push(b'-');
-    push_digits(&mut out, day.into(), 2);
-    if let Some((h, m, s)) = time {
-        out.push(b' ');
-        push_digits(&mut out, h, 2);
-        out.push(b':');
-        push_digits(&mut out, m, 2);
-        out.push(b':');
-        push_digits(&mut out, s, 2);
-    }
-    out
 }
 
 /// Days since 1970-01-01 to the proleptic Gregorian (year, month, day) (H. Hinnant's algorithm).
@@ -1173,17 +1121,13 @@ impl SqlValue {
     pub fn to_text(&self) -> Option<Vec<u8>> {
         Some(match self {
             SqlValue::Null => return None,
-            SqlValue::Int(i) => int_text(*i),
-            SqlValue::UInt(u) => {
-                let mut out = Vec::with_capacity(20);
-                push_digits(&mut out, *u, 1);
-                out
-            }
+            SqlValue::Int(i) => i.to_string().into_bytes(),
+            SqlValue::UInt(u) => u.to_string().into_bytes(),
             SqlValue::Float(f) => float_text(*f, f64::from(f.abs())).into_bytes(),
             SqlValue::Double(d) => float_text(*d, d.abs()).into_bytes(),
             SqlValue::Decimal(s) | SqlValue::Text(s) | SqlValue::Json(s) => s.as_bytes().to_vec(),
             SqlValue::Date { year, month, day } => {
-                date_time_text((*year).into(), (*month).into(), (*day).into(), None)
+                format!("{year:04}-{month:02}-{day:02}").into_bytes()
             }
             SqlValue::DateTime {
                 year,
@@ -1195,32 +1139,26 @@ impl SqlValue {
                 micros,
                 fsp,
             } => {
-                let time = ((*hour).into(), (*minute).into(), (*second).into());
-                let mut out =
-                    date_time_text((*year).into(), (*month).into(), (*day).into(), Some(time));
-                push_fraction(&mut out, *micros, *fsp);
-                out
+                let mut s =
+                    format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02}");
+                push_fraction(&mut s, *micros, *fsp);
+                s.into_bytes()
             }
             SqlValue::Timestamp { secs, micros, fsp } => {
-                let mut out = if *secs == 0 && *micros == 0 {
-                    b"0000-00-00 00:00:00".to_vec()
+                let mut s = if *secs == 0 && *micros == 0 {
+                    "0000-00-00 00:00:00".to_string()
                 } else {
                     let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
-                    let tod = secs.rem_euclid(86_400) as u64;
-                    let time = Some((tod / 3600, tod / 60 % 60, tod % 60));
-                    match u64::try_from(y) {
-                        Ok(y) => date_time_text(y, mo, d, time),
-                        Err(_) => format!(
-                            "{y:04}-{mo:02}-{d:02} {:02}:{:02}:{:02}",
-                            tod / 3600,
-                            tod / 60 % 60,
-                            tod % 60
-                        )
-                        .into_bytes(),
-                    }
+                    let tod = secs.rem_euclid(86_400);
+                    format!(
+                        "{y:04}-{mo:02}-{d:02} {:02}:{:02}:{:02}",
+                        tod / 3600,
+                        tod / 60 % 60,
+                        tod % 60
+                    )
                 };
-                push_fraction(&mut out, *micros, *fsp);
-                out
+                push_fraction(&mut s, *micros, *fsp);
+                s.into_bytes()
             }
             SqlValue::Time {
                 negative,
@@ -1230,23 +1168,12 @@ impl SqlValue {
                 micros,
                 fsp,
             } => {
-                let mut out = Vec::with_capacity(18);
-                if *negative {
-                    out.push(b'-');
-                }
-                push_digits(&mut out, (*hours).into(), 2);
-                out.push(b':');
-                push_digits(&mut out, (*minutes).into(), 2);
-                out.push(b':');
-                push_digits(&mut out, (*seconds).into(), 2);
-                push_fraction(&mut out, *micros, *fsp);
-                out
+                let sign = if *negative { "-" } else { "" };
+                let mut s = format!("{sign}{hours:02}:{minutes:02}:{seconds:02}");
+                push_fraction(&mut s, *micros, *fsp);
+                s.into_bytes()
             }
-            SqlValue::Year(y) => {
-                let mut out = Vec::with_capacity(4);
-                push_digits(&mut out, (*y).into(), 4);
-                out
-            }
+            SqlValue::Year(y) => format!("{y:04}").into_bytes(),
             SqlValue::Bytes(b) | SqlValue::Bit(b) => b.clone(),
             SqlValue::Enum { label, .. } => label.as_bytes().to_vec(),
             SqlValue::Set(labels) => labels.join(",").into_bytes(),
@@ -2174,60 +2101,5 @@ mod tests {
         assert!(SqlValue::Text("x".repeat(100)).approx_size() >= base + 100);
         assert!(SqlValue::Bytes(vec![0; 50]).approx_size() >= base + 50);
         assert!(SqlValue::Set(vec!["abc".into(), "de".into()]).approx_size() >= base + 5);
-    }
-
-    #[test]
-    fn fast_text_rendering_matches_format() {
-        for i in [0i64, 7, -7, 10, 99, -100, 123_456_789, i64::MIN, i64::MAX] {
-            assert_eq!(
-                SqlValue::Int(i).to_text().unwrap(),
-                i.to_string().into_bytes()
-            );
-        }
-        assert_eq!(
-            SqlValue::UInt(u64::MAX).to_text().unwrap(),
-            u64::MAX.to_string().into_bytes()
-        );
-        let dt = |micros, fsp| SqlValue::DateTime {
-            year: 987,
-            month: 1,
-            day: 9,
-            hour: 3,
-            minute: 4,
-            second: 5,
-            micros,
-            fsp,
-        };
-        assert_eq!(dt(0, 0).to_text().unwrap(), b"0987-01-09 03:04:05");
-        assert_eq!(
-            dt(1200, 6).to_text().unwrap(),
-            b"0987-01-09 03:04:05.001200"
-        );
-        assert_eq!(
-            dt(123_456, 3).to_text().unwrap(),
-            b"0987-01-09 03:04:05.123"
-        );
-        let ts = SqlValue::Timestamp {
-            secs: 1_700_000_000,
-            micros: 5,
-            fsp: 6,
-        };
-        assert_eq!(ts.to_text().unwrap(), b"2023-11-14 22:13:20.000005");
-        let t = SqlValue::Time {
-            negative: true,
-            hours: 838,
-            minutes: 59,
-            seconds: 1,
-            micros: 0,
-            fsp: 0,
-        };
-        assert_eq!(t.to_text().unwrap(), b"-838:59:01");
-        assert_eq!(SqlValue::Year(0).to_text().unwrap(), b"0000");
-        let d = SqlValue::Date {
-            year: 2024,
-            month: 12,
-            day: 31,
-        };
-        assert_eq!(d.to_text().unwrap(), b"2024-12-31");
     }
 }
