@@ -8,12 +8,14 @@
 //! 2. raw binlog (bare mysql_async stream P0..P1, rows parsed by mysql_common) and decode (the
 //!    daemon's own tailer + decoder + router, writers that drop what they get);
 //! 3. HBase ceiling: the same rows as the daemon's cells, batched `mutateRowsTs` with the
-//!    daemon's batch size and writer count, then the stream: the real daemon resumes at P0 and
-//!    the clock stops when its stored checkpoint reaches P1 (`/metrics`);
-//! 4. latency: rows inserted at a steady rate while the daemon runs, polled in HBase;
+//!    daemon's batch size and writer count, then the stream: the real daemon resumes at P0; the
+//!    clock runs from `/health` 200 until HBase has the load's last 64 rows (see
+//!    `Daemon::follow_until`); `/metrics` and `/proc` are sampled for the plot;
+//! 4. latency: 20-row transactions every 10 ms while the daemon runs; each one's last row is
+//!    polled with `getRow` from the moment COMMIT returns (resolution: one `getRow`, ~1 ms);
 //! 5. one `rows`-row transaction through the daemon (peak RSS);
 //! 6. SELECT ceiling (bare streaming `SELECT *`) and a bootstrap of `bench.events` by a daemon
-//!    with `snapshot.mode = "initial_only"` (wall clock from start to exit; peak RSS).
+//!    with `snapshot.mode = "initial_only"` (from `/health` 200 to its exit; peak RSS).
 
 use std::collections::VecDeque;
 use std::io::{Read, Write};
