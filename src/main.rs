@@ -8,6 +8,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use mysql2hbase::config::Config;
 use mysql2hbase::core::distributed::Role;
 
+/// mimalloc instead of glibc malloc: decoding allocates per value and per row, and with glibc
+/// malloc/free took a quarter of the router's CPU (see bench/RESULTS.md).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "mysql2hbase",

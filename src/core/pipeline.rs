@@ -1368,3 +1368,6 @@ mod tests {
         assert_eq!(classify_query("/* x */ TRUNCATE t"), QueryKind::Ddl);
     }
 }
+
+#[doc(hidden)]
+pub mod route_bench;

@@ -7,6 +7,8 @@
 //!   (file, end offset). MariaDB's first (fake) ROTATE may carry checksum bytes after the file
 //!   name (mysql_async issue 189); they are cut off.
 //! - A purged file (server error 1236) becomes [`SyncError::BinlogPurged`] with the way out.
+//! - The stream is read by its own task, up to [`READ_AHEAD`] events ahead of the caller, so
+//!   network reads and packet parsing overlap with decoding and routing (another core).
 
 use std::time::Duration;
 
@@ -14,12 +16,23 @@ use futures_util::StreamExt;
 use mysql_async::prelude::Queryable;
 use mysql_async::{BinlogStream, BinlogStreamRequest};
 use mysql_common::binlog::events::{Event, EventData};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use crate::error::{mysql_codes, Result, SyncError};
 use crate::source::mysql::{self as my, BinlogPosition};
 
 pub struct BinlogTailer {
+    events: mpsc::Receiver<Result<(Event, BinlogPosition)>>,
+    reader: JoinHandle<BinlogStream>,
+}
+
+/// Events read ahead of the caller (a rows event is up to ~8 KiB on MariaDB by default).
+const READ_AHEAD: usize = 1024;
+
+/// The reading side: the stream and the file of the events being read.
+struct Reader {
     stream: BinlogStream,
     /// File of the events being read.
     file: String,
@@ -41,15 +54,49 @@ impl BinlogTailer {
             .get_binlog_stream(request)
             .await
             .map_err(|e| purged_or(e, &from.file))?;
-        Ok(BinlogTailer {
+        let mut reader = Reader {
             stream,
             file: from.file.clone(),
             idle_timeout: cfg.mysql.heartbeat * 3 + Duration::from_secs(1),
-        })
+        };
+        let (tx, events) = mpsc::channel(READ_AHEAD);
+        let reader = tokio::spawn(async move {
+            loop {
+                let next = reader.next().await;
+                let failed = next.is_err();
+                // Stop at the first error, or when the tailer is gone.
+                if tx.send(next).await.is_err() || failed {
+                    return reader.stream;
+                }
+            }
+        });
+        Ok(BinlogTailer { events, reader })
     }
 
     /// The next event and the position right after it.
     pub async fn next(&mut self) -> Result<(Event, BinlogPosition)> {
+        match self.events.recv().await {
+            Some(next) => next,
+            None => Err(SyncError::Other("the binlog reader stopped".into())),
+        }
+    }
+
+    pub async fn close(self) {
+        drop(self.events);
+        // The reader notices the closed channel at its next event (a heartbeat at the latest);
+        // closing the stream without waiting for it is what dropping it does.
+        if self.reader.is_finished() {
+            if let Ok(stream) = self.reader.await {
+                let _ = stream.close().await;
+            }
+        } else {
+            self.reader.abort();
+        }
+    }
+}
+
+impl Reader {
+    async fn next(&mut self) -> Result<(Event, BinlogPosition)> {
         let event = match tokio::time::timeout(self.idle_timeout, self.stream.next()).await {
             Err(_) => {
                 return Err(SyncError::Other(format!(
@@ -79,10 +126,6 @@ impl BinlogTailer {
             pos: event.header().log_pos() as u64,
         };
         Ok((event, pos))
-    }
-
-    pub async fn close(self) {
-        let _ = self.stream.close().await;
     }
 }
 
