@@ -153,27 +153,19 @@ async fn kill9_mid_stream_then_restart_converges_and_idle_restart_rewrites_nothi
     assert!(status.success());
     let text = idle.log_text();
     assert!(text.contains("streaming from checkpoint"), "{text}");
-    // MariaDB has GTIDs: the checkpoint carries the equivalent GTID position.
-    let gtid: Option<String> = c
+    // MariaDB has GTIDs: the checkpoint carries the equivalent GTID position, at shutdown the
+    // exact one (in between the daemon refreshes it once a minute: pipeline::GTID_REFRESH).
+    let (gtid, exact): (Option<String>, Option<String>) = c
         .query_first(format!(
-            "SELECT gtid_set FROM `{}`.checkpoint WHERE server_id = {}",
+            "SELECT gtid_set, BINLOG_GTID_POS(binlog_file, binlog_pos) FROM `{}`.checkpoint \
+             WHERE server_id = {}",
             env.state_db, env.server_id
         ))
         .await
         .unwrap()
-        .flatten();
+        .expect("a stored checkpoint");
     let gtid = gtid.expect("GTID set stored beside the checkpoint");
     assert!(gtid.starts_with("0-1-"), "{gtid}");
-    // At shutdown it is the exact GTID position of the stored checkpoint (in between, the
-    // daemon refreshes it once a minute: see pipeline::GTID_REFRESH).
-    let exact: Option<String> = c
-        .query_first(format!(
-            "SELECT BINLOG_GTID_POS(binlog_file, binlog_pos) FROM `{}`.checkpoint WHERE server_id = {}",
-            env.state_db, env.server_id
-        ))
-        .await
-        .unwrap()
-        .flatten();
     assert_eq!(exact.as_deref(), Some(gtid.as_str()));
     assert!(
         !text.contains("batch written"),
