@@ -17,9 +17,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::mpsc;
 
 use crate::config::KafkaConfig;
+use crate::core::pipeline::InflightBytes;
 use crate::error::{Result, SyncError};
 use crate::sink::kafka::{EventMsg, Marker};
 use crate::sink::maxwell::{
@@ -43,8 +44,7 @@ pub(crate) struct ChangeEvents {
     transaction: TransactionBuffer,
     /// Running bootstraps: job -> (database, table).
     jobs: HashMap<u64, (String, String)>,
-    inflight: Arc<Semaphore>,
-    total_kib: u32,
+    inflight: InflightBytes,
 }
 
 impl ChangeEvents {
@@ -52,8 +52,7 @@ impl ChangeEvents {
         kafka: &KafkaConfig,
         topic_template: &str,
         tx: mpsc::Sender<EventMsg>,
-        inflight: Arc<Semaphore>,
-        total_kib: u32,
+        inflight: InflightBytes,
     ) -> Self {
         ChangeEvents {
             tx,
@@ -66,7 +65,6 @@ impl ChangeEvents {
             transaction: TransactionBuffer::new(TRANSACTION_MEMORY_BYTES),
             jobs: HashMap::new(),
             inflight,
-            total_kib,
         }
     }
 
@@ -226,14 +224,10 @@ impl ChangeEvents {
         if events.is_empty() {
             return Ok(());
         }
-        let bytes: usize = events.iter().map(RowEvent::size).sum();
-        let kib = (bytes.div_ceil(1024) as u32).clamp(1, self.total_kib);
         let permit = self
             .inflight
-            .clone()
-            .acquire_many_owned(kib)
-            .await
-            .map_err(|_| SyncError::Other("pipeline closed".into()))?;
+            .acquire(events.iter().map(RowEvent::size).sum())
+            .await?;
         self.tx
             .send(EventMsg::Events { events, permit })
             .await

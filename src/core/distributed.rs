@@ -56,7 +56,7 @@ use crate::core::batch::Batch;
 use crate::core::change_codec;
 use crate::core::checkpoint::CheckpointTracker;
 use crate::core::pipeline::{partition_of, write_batch, WriterMsg};
-use crate::core::restart::{Decision, Restarts};
+use crate::core::restart::Restarts;
 use crate::error::{Result, SyncError};
 use crate::sink::hbase::HbaseWriter;
 use crate::sink::kafka::{client_config, producer, Marker, Outbox};
@@ -87,17 +87,9 @@ pub async fn capture_writer(
     info!(run, topic = %kafka.internal_topic, partitions, "capture: writing changes to Kafka");
     let mut outbox = Outbox::new(producer(&kafka)?, slot, tracker);
     let mut next_seq = vec![0u64; partitions as usize];
-    loop {
-        let msg = tokio::select! {
-            settled = outbox.settle_one(), if outbox.has_deliveries() => {
-                settled?;
-                continue;
-            }
-            msg = rx.recv() => msg,
-        };
+    while let Some(msg) = outbox.next(&mut rx).await? {
         match msg {
-            None => return outbox.drain().await,
-            Some(WriterMsg::Changes { changes, _permit }) => {
+            WriterMsg::Changes { changes, _permit } => {
                 for c in &changes {
                     let p = partition_of(c, partitions as usize);
                     let payload = change_codec::encode(run, next_seq[p], c);
@@ -109,18 +101,19 @@ pub async fn capture_writer(
                 METRICS.captured_changes.inc_by(changes.len() as u64);
                 outbox.mark(Marker::Permit(_permit));
             }
-            Some(WriterMsg::Commit {
+            WriterMsg::Commit {
                 version,
                 position,
                 gtid,
-            }) => outbox.mark(Marker::Commit {
+            } => outbox.mark(Marker::Commit {
                 version,
                 position,
                 gtid,
             }),
-            Some(WriterMsg::Barrier(b)) => outbox.mark(Marker::Barrier(b)),
+            WriterMsg::Barrier(b) => outbox.mark(Marker::Barrier(b)),
         }
     }
+    Ok(())
 }
 
 /// Runs an apply worker until `shutdown` (then flushes and commits) or a definite error;
@@ -137,6 +130,7 @@ pub async fn run_apply(
     })?;
     let mut restarts = Restarts::new(cfg.restart.clone());
     loop {
+        let applied_before = METRICS.applied_changes.get();
         let result = apply_once(&cfg, &kafka, shutdown.clone(), &health).await;
         health.lock().expect("health lock").streaming = false;
         let error = match result {
@@ -145,22 +139,19 @@ pub async fn run_apply(
             Err(e) => return Err(e),
         };
         health.lock().expect("health lock").reason = Some(error.to_string());
-        match restarts.failed(Instant::now()) {
-            Decision::RestartAfter(delay) => {
-                METRICS.restarts.inc();
-                warn!(error = %error, restart_in = ?delay, "apply worker failed; restarting from the committed offsets");
-                tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
-                    _ = shutdown.changed() => return Ok(()),
-                }
-            }
-            Decision::GiveUp { failures } => {
-                return Err(SyncError::GaveUp {
-                    strategy: cfg.restart.strategy.as_str().to_string(),
-                    failures,
-                    last: error.to_string(),
-                });
-            }
+        // The worker recovered if it wrote something before failing again.
+        if METRICS.applied_changes.get() > applied_before {
+            restarts.recovered();
+        }
+        if !restarts
+            .wait_to_restart(
+                &error,
+                "apply worker failed; restarting from the committed offsets",
+                &mut shutdown,
+            )
+            .await?
+        {
+            return Ok(());
         }
     }
 }

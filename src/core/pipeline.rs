@@ -40,7 +40,7 @@ use crate::core::filter::TableFilter;
 use crate::core::gtid::GtidSet;
 use crate::core::handover::{ChangeTracker, ChunkBarrier};
 use crate::core::mapping::{fnv1a, TableMapping};
-use crate::core::restart::{Decision, Restarts};
+use crate::core::restart::Restarts;
 use crate::core::version::Version;
 use crate::error::{Result, SyncError};
 use crate::sink::dead_letter::DeadLetter;
@@ -126,22 +126,15 @@ pub async fn run(
                 restarts.recovered();
             }
         }
-        match restarts.failed(Instant::now()) {
-            Decision::RestartAfter(delay) => {
-                METRICS.restarts.inc();
-                warn!(error = %error, restart_in = ?delay, strategy = cfg.restart.strategy.as_str(), "pipeline failed; restarting from the checkpoint");
-                tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
-                    _ = shutdown.changed() => return Ok(()),
-                }
-            }
-            Decision::GiveUp { failures } => {
-                return Err(SyncError::GaveUp {
-                    strategy: cfg.restart.strategy.as_str().to_string(),
-                    failures,
-                    last: error.to_string(),
-                });
-            }
+        if !restarts
+            .wait_to_restart(
+                &error,
+                "pipeline failed; restarting from the checkpoint",
+                &mut shutdown,
+            )
+            .await?
+        {
+            return Ok(());
         }
     }
 }
@@ -264,7 +257,6 @@ async fn run_once(
             &topic,
             tx,
             router.inflight.clone(),
-            router.total_kib,
         ));
         writer_tasks.push(tokio::spawn(crate::sink::kafka::event_publisher(
             kafka,
@@ -428,6 +420,39 @@ async fn checkpoint_task(
     }
 }
 
+/// The budget of bytes in flight between the router and the sinks (`pipeline.max_inflight_bytes`),
+/// counted in KiB permits that a message holds until its sink has written it.
+#[derive(Clone)]
+pub(crate) struct InflightBytes {
+    semaphore: Arc<Semaphore>,
+    total_kib: u32,
+}
+
+impl InflightBytes {
+    fn new(max_bytes: usize) -> Self {
+        let total_kib = (max_bytes / 1024).max(1) as u32;
+        InflightBytes {
+            semaphore: Arc::new(Semaphore::new(total_kib as usize)),
+            total_kib,
+        }
+    }
+
+    /// Waits for room for `bytes` (a message larger than the whole budget takes all of it).
+    pub async fn acquire(&self, bytes: usize) -> Result<OwnedSemaphorePermit> {
+        let kib = (bytes.div_ceil(1024) as u32).clamp(1, self.total_kib);
+        self.semaphore
+            .clone()
+            .acquire_many_owned(kib)
+            .await
+            .map_err(|_| SyncError::Other("pipeline closed".into()))
+    }
+
+    fn used_percent(&self) -> i64 {
+        let used = self.total_kib as usize - self.semaphore.available_permits();
+        (used * 100 / self.total_kib as usize) as i64
+    }
+}
+
 /// Backpressure gauges: the in-flight byte budget and each writer's queue.
 struct QueueGauges {
     inflight: prometheus::IntGauge,
@@ -482,8 +507,7 @@ struct Router {
     filter: TableFilter,
     tables: HashMap<u64, TableEntry>,
     senders: Vec<mpsc::Sender<WriterMsg>>,
-    inflight: Arc<Semaphore>,
-    total_kib: u32,
+    inflight: InflightBytes,
     /// Tables already warned about (no primary key, decode problems), to warn once.
     warned: HashSet<String>,
     /// End of the last routed event.
@@ -511,7 +535,6 @@ impl Router {
         start: BinlogPosition,
     ) -> Result<Self> {
         let dead_letter = DeadLetter::from_config(cfg)?;
-        let total_kib = (cfg.pipeline.max_inflight_bytes / 1024).max(1) as u32;
         Ok(Router {
             cfg: cfg.clone(),
             store,
@@ -533,8 +556,7 @@ impl Router {
             filter: TableFilter::new(&cfg.capture),
             tables: HashMap::new(),
             senders,
-            inflight: Arc::new(Semaphore::new(total_kib as usize)),
-            total_kib,
+            inflight: InflightBytes::new(cfg.pipeline.max_inflight_bytes),
             warned: Default::default(),
             position: start,
             changes: ChangeTracker::default(),
@@ -977,10 +999,7 @@ impl Router {
 
     /// Sends each writer its share, holding in-flight permits for the bytes until written.
     async fn send_changes(&mut self, per_writer: Vec<Vec<RowChange>>) -> Result<()> {
-        let used = self.total_kib as usize - self.inflight.available_permits();
-        self.queue_gauges
-            .inflight
-            .set((used * 100 / self.total_kib as usize) as i64);
+        self.queue_gauges.inflight.set(self.inflight.used_percent());
         for (tx, gauge) in self.senders.iter().zip(&self.queue_gauges.writers) {
             gauge.set(((tx.max_capacity() - tx.capacity()) * 100 / tx.max_capacity()) as i64);
         }
@@ -988,14 +1007,10 @@ impl Router {
             if changes.is_empty() {
                 continue;
             }
-            let share: usize = changes.iter().map(RowChange::size).sum();
-            let kib = (share.div_ceil(1024) as u32).clamp(1, self.total_kib);
             let permit = self
                 .inflight
-                .clone()
-                .acquire_many_owned(kib)
-                .await
-                .map_err(|_| SyncError::Other("pipeline closed".into()))?;
+                .acquire(changes.iter().map(RowChange::size).sum())
+                .await?;
             self.send(
                 idx,
                 WriterMsg::Changes {

@@ -10,7 +10,12 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use tokio::sync::watch;
+use tracing::warn;
+
+use crate::admin::metrics::METRICS;
 use crate::config::{RestartConfig, RestartStrategy};
+use crate::error::{Result, SyncError};
 
 pub struct Restarts {
     cfg: RestartConfig,
@@ -39,6 +44,33 @@ impl Restarts {
     /// The pipeline recovered (its checkpoint moved after a restart).
     pub fn recovered(&mut self) {
         self.consecutive = 0;
+    }
+
+    /// After `error`: waits the strategy's delay and returns `Ok(true)` to restart, `Ok(false)`
+    /// when shutdown was requested meanwhile, or the error that gives up. `what` names what
+    /// restarts, and from where, for the log.
+    pub async fn wait_to_restart(
+        &mut self,
+        error: &SyncError,
+        what: &str,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<bool> {
+        let strategy = self.cfg.strategy.as_str();
+        match self.failed(Instant::now()) {
+            Decision::RestartAfter(delay) => {
+                METRICS.restarts.inc();
+                warn!(error = %error, restart_in = ?delay, strategy, "{what}");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => Ok(true),
+                    _ = shutdown.changed() => Ok(false),
+                }
+            }
+            Decision::GiveUp { failures } => Err(SyncError::GaveUp {
+                strategy: strategy.to_string(),
+                failures,
+                last: error.to_string(),
+            }),
+        }
     }
 
     pub fn failed(&mut self, now: Instant) -> Decision {

@@ -226,13 +226,13 @@ impl Outbox {
         }
     }
 
-    pub fn has_deliveries(&self) -> bool {
+    fn has_deliveries(&self) -> bool {
         self.deliveries > 0
     }
 
     /// Waits for the oldest pending delivery, then applies the markers behind it. Cancel-safe:
     /// the delivery stays queued until it resolved.
-    pub async fn settle_one(&mut self) -> Result<()> {
+    async fn settle_one(&mut self) -> Result<()> {
         let Some(Pending::Delivery(front)) = self.queue.front_mut() else {
             return Ok(());
         };
@@ -258,8 +258,24 @@ impl Outbox {
         Ok(())
     }
 
+    /// The next message from `rx`, settling deliveries while it waits; `None` once `rx` is
+    /// closed and everything sent is delivered.
+    pub async fn next<T>(&mut self, rx: &mut mpsc::Receiver<T>) -> Result<Option<T>> {
+        loop {
+            tokio::select! {
+                settled = self.settle_one(), if self.has_deliveries() => settled?,
+                msg = rx.recv() => {
+                    if msg.is_none() {
+                        self.drain().await?;
+                    }
+                    return Ok(msg);
+                }
+            }
+        }
+    }
+
     /// Waits until every message is delivered and every marker applied.
-    pub async fn drain(&mut self) -> Result<()> {
+    async fn drain(&mut self) -> Result<()> {
         while self.deliveries > 0 {
             self.settle_one().await?;
         }
@@ -297,17 +313,9 @@ pub async fn event_publisher(
     tracker: Arc<CheckpointTracker>,
 ) -> Result<()> {
     let mut outbox = Outbox::new(producer(&kafka)?, slot, tracker);
-    loop {
-        let msg = tokio::select! {
-            settled = outbox.settle_one(), if outbox.has_deliveries() => {
-                settled?;
-                continue;
-            }
-            msg = rx.recv() => msg,
-        };
+    while let Some(msg) = outbox.next(&mut rx).await? {
         match msg {
-            None => return outbox.drain().await,
-            Some(EventMsg::Events { events, permit }) => {
+            EventMsg::Events { events, permit } => {
                 for e in &events {
                     outbox
                         .send(&e.topic, None, e.key.as_bytes(), e.payload().as_bytes())
@@ -318,7 +326,8 @@ pub async fn event_publisher(
                     .inc_by(events.len() as u64);
                 outbox.mark(Marker::Permit(permit));
             }
-            Some(EventMsg::Marker(m)) => outbox.mark(m),
+            EventMsg::Marker(m) => outbox.mark(m),
         }
     }
+    Ok(())
 }

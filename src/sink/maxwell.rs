@@ -186,26 +186,21 @@ pub fn row_event(
         tail.push_str(",\"position\":");
         tail.push_str(&json_string(p));
     }
+    // A key column's value (null in bootstrap markers, which carry no row).
+    let key_value = |out: &mut String, i: usize| {
+        push_value(
+            out,
+            data.map_or(&SqlValue::Null, |d| &d[i]),
+            table.columns[i].1,
+        )
+    };
     if opts.include_primary_key {
-        tail.push_str(",\"primary_key\":[");
-        for (n, &i) in table.primary_key.iter().enumerate() {
-            if n > 0 {
-                tail.push(',');
-            }
-            push_value(
-                &mut tail,
-                data.map_or(&SqlValue::Null, |d| &d[i]),
-                table.columns[i].1,
-            );
-        }
-        tail.push_str("],\"primary_key_columns\":[");
-        for (n, &i) in table.primary_key.iter().enumerate() {
-            if n > 0 {
-                tail.push(',');
-            }
-            tail.push_str(&table.columns[i].0);
-        }
-        tail.push(']');
+        tail.push_str(",\"primary_key\":");
+        push_array(&mut tail, &table.primary_key, |out, &i| key_value(out, i));
+        tail.push_str(",\"primary_key_columns\":");
+        push_array(&mut tail, &table.primary_key, |out, &i| {
+            out.push_str(&table.columns[i].0)
+        });
     }
     tail.push_str(",\"data\":{");
     if let Some(values) = data {
@@ -231,11 +226,7 @@ pub fn row_event(
             key.push(',');
             key.push_str(field);
             key.push(':');
-            push_value(
-                &mut key,
-                data.map_or(&SqlValue::Null, |d| &d[i]),
-                table.columns[i].1,
-            );
+            key_value(&mut key, i);
         }
     }
     key.push('}');
@@ -307,16 +298,7 @@ pub fn push_value(out: &mut String, value: &SqlValue, json_column: bool) {
             out.push('"');
         }
         SqlValue::Enum { label, .. } => out.push_str(&json_string(label)),
-        SqlValue::Set(labels) => {
-            out.push('[');
-            for (n, l) in labels.iter().enumerate() {
-                if n > 0 {
-                    out.push(',');
-                }
-                out.push_str(&json_string(l));
-            }
-            out.push(']');
-        }
+        SqlValue::Set(labels) => push_array(out, labels, |out, l| out.push_str(&json_string(l))),
         SqlValue::Json(text) => push_json_text(out, text),
         SqlValue::Text(text) if json_column => push_json_text(out, text),
         SqlValue::Text(text) => out.push_str(&json_string(text)),
@@ -326,6 +308,18 @@ pub fn push_value(out: &mut String, value: &SqlValue, json_column: bool) {
             out.push_str(&json_string(&String::from_utf8_lossy(&text)));
         }
     }
+}
+
+/// `[a,b,...]` with each item written by `push`.
+fn push_array<T>(out: &mut String, items: &[T], mut push: impl FnMut(&mut String, &T)) {
+    out.push('[');
+    for (n, item) in items.iter().enumerate() {
+        if n > 0 {
+            out.push(',');
+        }
+        push(out, item);
+    }
+    out.push(']');
 }
 
 /// JSON documents are embedded; text that is not valid JSON stays a string (nothing is lost).
