@@ -14,6 +14,7 @@ use futures_util::{FutureExt, StreamExt};
 use mysql_async::prelude::Queryable;
 use mysql_async::{BinlogStreamRequest, Conn, OptsBuilder, Row, Value};
 use mysql_common::binlog::events::{EventData, RowsEventData, TableMapEvent};
+use mysql_common::binlog::row::BinlogRow;
 use mysql_common::constants::ColumnType;
 
 use mysql2hbase::source::decode::{self, SqlValue, TableSchema};
@@ -412,17 +413,37 @@ async fn read_binlog(
                 if matches!(rows, RowsEventData::PartialUpdateRowsEvent(_)) {
                     panic!("unexpected partial update");
                 }
-                let list: Vec<Change> = rows
-                    .rows(tme)
+                // The daemon's reader, checked against mysql_common's own row parser on every
+                // value of every type.
+                let list: Vec<Change> = decode::event_rows(schema, &rows)
                     .map(|row| {
                         let (before, after) = row.unwrap();
                         Change {
                             table: schema.table.clone(),
-                            before: before.map(|r| decode::decode_row(schema, &r).unwrap()),
-                            after: after.map(|r| decode::decode_row(schema, &r).unwrap()),
+                            before,
+                            after,
                         }
                     })
                     .collect();
+                let reference: Vec<_> = rows
+                    .rows(tme)
+                    .map(|row| {
+                        let by_mysql_common = |r: BinlogRow| {
+                            (0..r.len())
+                                .map(|i| {
+                                    decode::decode_value(&schema.columns[i], r.as_ref(i)).unwrap()
+                                })
+                                .collect::<Vec<_>>()
+                        };
+                        let (before, after) = row.unwrap();
+                        (before.map(by_mysql_common), after.map(by_mysql_common))
+                    })
+                    .collect();
+                let ours: Vec<_> = list
+                    .iter()
+                    .map(|c| (c.before.clone(), c.after.clone()))
+                    .collect();
+                assert_eq!(ours, reference, "rows of {}", schema.table);
                 if schema.table == "t" {
                     t_rows += list.len();
                 } else {

@@ -835,19 +835,14 @@ impl Router {
                 if self.dead_letter.is_none() && self.events.is_none() {
                     return Ok(());
                 }
-                for row in rows.rows(&entry.tme) {
-                    let undecodable = |e: &dyn std::fmt::Display| {
-                        SyncError::Other(format!(
-                            "cannot decode a row of {}.{} at {position}: {e}",
-                            schema.database, schema.table
-                        ))
-                    };
+                let undecodable = |e: &dyn std::fmt::Display| {
+                    SyncError::Other(format!(
+                        "cannot decode a row of {}.{} at {position}: {e}",
+                        schema.database, schema.table
+                    ))
+                };
+                for row in decode::event_rows(schema, &rows) {
                     let (before, after) = row.map_err(|e| undecodable(&e))?;
-                    let image = |r: Option<mysql_common::binlog::row::BinlogRow>| {
-                        r.map(|r| decode::decode_row(schema, &r).map_err(|e| undecodable(&e)))
-                            .transpose()
-                    };
-                    let (before, after) = (image(before)?, image(after)?);
                     if let (Some(t), Some(events)) = (&event_table, self.events.as_mut()) {
                         events.record(
                             t,
@@ -882,11 +877,7 @@ impl Router {
         };
         let mut per_writer: Vec<Vec<RowChange>> = vec![Vec::new(); writers];
         let (mut puts, mut deletes) = (0u64, 0u64);
-        for row in rows.rows(&entry.tme) {
-            let decode_image = |img: Option<mysql_common::binlog::row::BinlogRow>| -> Result<Option<Vec<SqlValue>>> {
-                img.map(|r| decode::decode_row(&mapping.schema, &r).map_err(|e| undecodable(&e)))
-                    .transpose()
-            };
+        for row in decode::event_rows(&mapping.schema, &rows) {
             let key_of = |values: &[SqlValue]| -> Result<Vec<u8>> {
                 mapping.row_key(values).ok_or_else(|| {
                     SyncError::Other(format!(
@@ -897,14 +888,14 @@ impl Router {
             };
             // A row that cannot be decoded or keyed goes to the dead-letter output when there
             // is one; otherwise it stops the pipeline (and the restart strategy decides).
-            let parsed = row.map_err(|e| undecodable(&e));
-            let broken_event = parsed.is_err();
-            let images = parsed.and_then(|(b, a)| {
-                let (before, after) = (decode_image(b)?, decode_image(a)?);
-                let before_key = before.as_deref().map(key_of).transpose()?;
-                let after_key = after.as_deref().map(key_of).transpose()?;
-                Ok((before, before_key, after, after_key))
-            });
+            let broken_event = matches!(row, Err(decode::RowError::Unreadable(_)));
+            let images = row
+                .map_err(|e| undecodable(&e))
+                .and_then(|(before, after)| {
+                    let before_key = before.as_deref().map(key_of).transpose()?;
+                    let after_key = after.as_deref().map(key_of).transpose()?;
+                    Ok((before, before_key, after, after_key))
+                });
             let (before, before_key, after, after_key) = match images {
                 Ok(images) => images,
                 Err(e) => match self.dead_letter.as_mut() {
