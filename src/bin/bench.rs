@@ -198,6 +198,21 @@ async fn main() -> Result<()> {
     let stream_secs = caught_up_at - streaming_at;
     s.insert("stream_startup_secs".into(), json!(streaming_at));
     s.insert("stream_cpu_cores".into(), cpu.cores());
+    // How full the writers' batches were (`pipeline.batch_rows` is the most).
+    let batches = d.metric("mysql2hbase_hbase_batch_seconds_count");
+    s.insert("stream_hbase_batches".into(), json!(batches));
+    s.insert(
+        "stream_rows_per_batch".into(),
+        json!((rows as f64 / batches.max(1.0)).round()),
+    );
+    s.insert(
+        "stream_batch_ms_mean".into(),
+        json!(
+            (d.metric("mysql2hbase_hbase_batch_seconds_sum") * 1e3 / batches.max(1.0) * 10.0)
+                .round()
+                / 10.0
+        ),
+    );
     let stream_rss = d.stop()?;
     write_series(&b.out.join("stream.csv"), &series)?;
     ceilings.push(hbase_ceiling(rows, "bench_ceiling").await?);
@@ -949,10 +964,18 @@ impl Daemon {
 
     /// Rows the router has sent to the writers (`rows_applied_total`, every table).
     fn routed_rows(&self) -> f64 {
+        self.metric("mysql2hbase_rows_applied_total")
+    }
+
+    /// A metric's value, summed over its labels (0 when the daemon does not answer).
+    fn metric(&self, name: &str) -> f64 {
         self.metrics()
             .map(|m| {
                 m.lines()
-                    .filter(|l| l.starts_with("mysql2hbase_rows_applied_total{"))
+                    .filter(|l| {
+                        l.strip_prefix(name)
+                            .is_some_and(|rest| rest.starts_with([' ', '{']))
+                    })
                     .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
                     .sum()
             })

@@ -34,15 +34,23 @@ pub struct RowChange {
 }
 
 impl RowChange {
-    /// Bytes held, for memory accounting and batch sizes.
+    /// Bytes held in memory, for the in-flight budget and batch sizes: the structs, the key
+    /// and values, and the allocator's overhead per allocation (the column names are shared).
     pub fn size(&self) -> usize {
+        const ALLOCATION: usize = 16;
         let cells = match &self.op {
-            RowOp::Put(cells) => cells
-                .iter()
-                .map(|c| c.column.len() + c.value.as_ref().map_or(0, Vec::len) + 16)
-                .sum(),
+            RowOp::Put(cells) => {
+                ALLOCATION
+                    + cells
+                        .iter()
+                        .map(|c| {
+                            std::mem::size_of::<Cell>()
+                                + c.value.as_ref().map_or(0, |v| v.capacity() + ALLOCATION)
+                        })
+                        .sum::<usize>()
+            }
             RowOp::Delete => 0,
         };
-        64 + self.key.len() + cells
+        std::mem::size_of::<Self>() + self.key.capacity() + ALLOCATION + cells
     }
 }

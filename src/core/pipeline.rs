@@ -216,7 +216,9 @@ async fn run_once(
         start,
         start_gtids.as_ref().map(|g| Arc::from(g.render())),
     )?);
-    let (senders, receivers): (Vec<_>, Vec<_>) = (0..writers).map(|_| mpsc::channel(256)).unzip();
+    let (senders, receivers): (Vec<_>, Vec<_>) = (0..writers)
+        .map(|_| mpsc::channel(writer_queue(&cfg.pipeline)))
+        .unzip();
     let mut router = Router::new(cfg, store.clone(), source.clone(), senders, start.clone())?;
     router.gtids = start_gtids;
     let mut writer_tasks: Vec<_> = match (role, &cfg.kafka) {
@@ -1150,6 +1152,18 @@ pub(crate) fn partition_of(change: &RowChange, n: usize) -> usize {
     }
     let h = fnv1a(change.table.as_bytes()) ^ fnv1a(&change.key).rotate_left(16);
     (h as usize) % n
+}
+
+/// Messages a writer's queue holds. A writer reads nothing while HBase writes its batch, and
+/// the router blocks on the first full queue; so a queue must hold a whole next batch, or a
+/// writer that finished its flush starves while the router waits on another writer's queue
+/// (with 256 messages and small transactions, each row bringing a commit message to every
+/// writer, the writers took turns instead of writing together: the stream reached ~0.7 of the
+/// HBase ceiling). A row change message holds at least one row, a transaction adds one commit
+/// message per writer: 4 x `batch_rows` messages hold a next batch for any transaction mix.
+/// Memory stays bounded: changes hold in-flight byte permits, a commit message is ~100 bytes.
+pub(crate) fn writer_queue(p: &crate::config::PipelineConfig) -> usize {
+    (4 * p.batch_rows).max(256)
 }
 
 /// One HBase writer's state between flushes.

@@ -15,7 +15,7 @@ pub async fn route_without_sink(
     let store = StateStore::connect(cfg).await?;
     let source = my::pool(&cfg.mysql.url, &cfg.mysql, None)?;
     let (senders, receivers): (Vec<_>, Vec<_>) = (0..cfg.pipeline.writers)
-        .map(|_| mpsc::channel(256))
+        .map(|_| mpsc::channel(writer_queue(&cfg.pipeline)))
         .unzip();
     let drains: Vec<_> = receivers
         .into_iter()
