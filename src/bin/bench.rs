@@ -1214,6 +1214,12 @@ fn print_table(s: &serde_json::Value) {
         f("bigtxn_commit_secs")
     );
     println!(
+        "| stream's HBase batches | {:.0}, {:.0} rows each, {:.1} ms each (mean) | {BATCH_ROWS} rows | | |",
+        f("stream_hbase_batches"),
+        f("stream_rows_per_batch"),
+        f("stream_batch_ms_mean")
+    );
+    println!(
         "| MySQL load (for reference) | {:.0} rows/s | | | |",
         f("load_rows_per_s")
     );
