@@ -1157,13 +1157,14 @@ pub(crate) fn partition_of(change: &RowChange, n: usize) -> usize {
 /// Messages a writer's queue holds. A writer reads nothing while HBase writes its batch, and
 /// the router blocks on the first full queue; so a queue must hold a whole next batch, or a
 /// writer that finished its flush starves while the router waits on another writer's queue
-/// (with 256 messages and small transactions, each row bringing a commit message to every
-/// writer, the writers took turns instead of writing together: the stream reached ~0.7 of the
-/// HBase ceiling). A row change message holds at least one row, a transaction adds one commit
-/// message per writer: 4 x `batch_rows` messages hold a next batch for any transaction mix.
-/// Memory stays bounded: changes hold in-flight byte permits, a commit message is ~100 bytes.
+/// (with 256 messages and small transactions the writers took turns instead of writing
+/// together: the stream reached ~0.7 of the HBase ceiling, bench/RESULTS.md). Every
+/// transaction sends a commit message to each of the `writers`, so with single-row
+/// transactions a writer gets about `writers + 1` messages per row of its own:
+/// `(writers + 2) x batch_rows` messages hold a next batch for any transaction mix. Memory
+/// stays bounded: change messages hold in-flight byte permits, a commit message is ~100 bytes.
 pub(crate) fn writer_queue(p: &crate::config::PipelineConfig) -> usize {
-    (4 * p.batch_rows).max(256)
+    ((p.writers + 2) * p.batch_rows).max(256)
 }
 
 /// One HBase writer's state between flushes.
