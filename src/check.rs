@@ -11,6 +11,7 @@ use mysql_async::Conn;
 
 use crate::config::Config;
 use crate::core::filter::TableFilter;
+use crate::core::mapping::{hbase_target, is_legal_hbase_table_name};
 use crate::source::mysql as my;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -170,7 +171,7 @@ async fn check_mysql(cfg: &Config, conn: &mut Conn, items: &mut Vec<CheckItem>) 
     });
     items.push(check_privileges(cfg, conn).await);
     items.push(check_retention(conn).await);
-    items.push(check_primary_keys(cfg, conn).await);
+    check_captured_tables(cfg, conn, items).await;
 }
 
 /// Privileges from `SHOW GRANTS`, on `*.*` for the replication ones.
@@ -309,8 +310,10 @@ async fn check_retention(conn: &mut Conn) -> CheckItem {
     }
 }
 
-/// Captured tables without a primary key cannot be written to HBase (their rows have no key).
-async fn check_primary_keys(cfg: &Config, conn: &mut Conn) -> CheckItem {
+/// The captured tables' own problems: without a primary key their rows have no HBase row key,
+/// and with a name HBase does not allow their HBase table cannot be created. Either way their
+/// rows go to the dead-letter output instead of HBase.
+async fn check_captured_tables(cfg: &Config, conn: &mut Conn, items: &mut Vec<CheckItem>) {
     let filter = TableFilter::new(&cfg.capture);
     let rows: Vec<(String, String, u64)> = match conn
         .query(
@@ -325,7 +328,10 @@ async fn check_primary_keys(cfg: &Config, conn: &mut Conn) -> CheckItem {
         .await
     {
         Ok(r) => r,
-        Err(e) => return CheckItem::new("primary_keys", Outcome::Fail, format!("cannot list tables: {e}"), ""),
+        Err(e) => {
+            items.push(CheckItem::new("primary_keys", Outcome::Fail, format!("cannot list tables: {e}"), ""));
+            return;
+        }
     };
     let captured: Vec<_> = rows
         .iter()
@@ -336,7 +342,7 @@ async fn check_primary_keys(cfg: &Config, conn: &mut Conn) -> CheckItem {
         .filter(|(_, _, pk)| *pk == 0)
         .map(|(db, t, _)| format!("{db}.{t}"))
         .collect();
-    if without.is_empty() {
+    items.push(if without.is_empty() {
         CheckItem::pass(
             "primary_keys",
             format!(
@@ -351,7 +357,27 @@ async fn check_primary_keys(cfg: &Config, conn: &mut Conn) -> CheckItem {
             format!("captured tables without a primary key (their rows go to the dead-letter output, not HBase): {}", without.join(", ")),
             "add a primary key, set a row_key in [[mapping.tables]], or exclude them in [capture] exclude",
         )
-    }
+    });
+    let illegal: Vec<String> = captured
+        .iter()
+        .filter_map(|(db, t, _)| {
+            let (name, _) = hbase_target(cfg, db, t);
+            (!is_legal_hbase_table_name(&name)).then(|| format!("{db}.{t} -> {name:?}"))
+        })
+        .collect();
+    items.push(if illegal.is_empty() {
+        CheckItem::pass(
+            "hbase_names",
+            format!("{} captured table(s), all with a legal HBase table name", captured.len()),
+        )
+    } else {
+        CheckItem::new(
+            "hbase_names",
+            Outcome::Warn,
+            format!("captured tables whose HBase table name HBase does not allow (their rows go to the dead-letter output, not HBase): {}", illegal.join(", ")),
+            "name each in a [[mapping.tables]] entry (source = \"db.table\", table = \"...\": letters, digits, `_`, `-` and `.`, not first), or exclude them in [capture] exclude",
+        )
+    });
 }
 
 /// Prints the report; returns whether every item passed (warnings allowed).

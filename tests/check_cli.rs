@@ -4,6 +4,8 @@ mod common;
 
 use std::process::Command;
 
+use mysql_async::prelude::Queryable;
+
 fn run(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_mysql2hbase"))
         .args(args)
@@ -34,6 +36,7 @@ fn check_passes_against_the_local_services() {
         "privileges",
         "hbase.thrift",
         "kafka.connect",
+        "hbase_names",
     ] {
         assert!(
             out.contains(&format!("[PASS] {item}")),
@@ -114,4 +117,44 @@ fn migrate_creates_the_state_schema_once() {
         assert_eq!(tables, ["bootstrap_jobs", "checkpoint", "refinery_schema_history", "schema_history", "table_state"]);
         c.query_drop(format!("DROP DATABASE `{state}`")).await.unwrap();
     });
+}
+
+#[tokio::test]
+async fn check_warns_about_captured_tables_hbase_cannot_take() {
+    let mut c = common::mysql().await;
+    for sql in [
+        "DROP DATABASE IF EXISTS check_tables",
+        "CREATE DATABASE check_tables",
+        "CREATE TABLE check_tables.`odd$name` (id INT PRIMARY KEY)",
+        "CREATE TABLE check_tables.no_key (id INT)",
+        "CREATE TABLE check_tables.fine (id INT PRIMARY KEY)",
+    ] {
+        c.query_drop(sql).await.unwrap();
+    }
+    let capture = [("MYSQL2HBASE__CAPTURE__INCLUDE", "check_tables.*")];
+    let (code, out) = run(&["check", "--config", LOCAL], &capture);
+    assert_eq!(code, 0, "warnings do not fail check:\n{out}");
+    assert!(out.contains("[WARN] hbase_names"), "{out}");
+    assert!(
+        out.contains(r#"check_tables.odd$name -> "check_tables_odd$name""#),
+        "{out}"
+    );
+    assert!(out.contains("[WARN] primary_keys"), "{out}");
+    assert!(out.contains("check_tables.no_key"), "{out}");
+    assert!(!out.contains("check_tables.fine"), "{out}");
+
+    // The fix the warning names: a [[mapping.tables]] entry with a legal name.
+    let dir = std::env::temp_dir().join(format!("m2h-check-names-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("named.toml");
+    let text = std::fs::read_to_string(LOCAL).unwrap()
+        + "\n[[mapping.tables]]\nsource = \"check_tables.odd$name\"\ntable = \"check_tables_odd\"\n";
+    std::fs::write(&file, text).unwrap();
+    let (code, out) = run(&["check", "--config", file.to_str().unwrap()], &capture);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("[PASS] hbase_names") && out.contains("3 captured table(s)"),
+        "{out}"
+    );
+    c.query_drop("DROP DATABASE check_tables").await.unwrap();
 }
