@@ -21,7 +21,8 @@
 #   kafka    9092   Kafka broker, KRaft single node (controller on 9093)
 #            9094   the same broker over TLS (certificate from .data/tls/ca.pem)
 # TLS: .data/tls/ (made with openssl on the first "up"): ca.pem (test CA), server.pem/server.key
-#   (CN localhost, SAN 127.0.0.1/localhost, signed by ca.pem), wrong-ca.pem (a CA that signed
+#   (CN localhost, SAN 127.0.0.1/localhost, signed by ca.pem), client.pem/client.key (a client
+#   certificate ca.pem signed, for users REQUIRE X509), wrong-ca.pem (a CA that signed
 #   nothing, for tests of refusals). MariaDB has ssl_ca/ssl_cert/ssl_key set (TLS optional per
 #   user; users created REQUIRE SSL must use it); Kafka serves 9094 with a PEM keystore.
 #
@@ -211,7 +212,11 @@ TLS="$DATA/tls"
 # A test CA, a server certificate it signed (valid for 127.0.0.1 and localhost) and a second CA
 # that signed nothing. Made once; delete .data/tls to make new ones.
 ensure_tls() {
-  [[ -s "$TLS/server-keystore.pem" && -s "$TLS/wrong-ca.pem" ]] && return 0
+  [[ -s "$TLS/server-keystore.pem" && -s "$TLS/wrong-ca.pem" ]] || make_tls
+  [[ -s "$TLS/client.pem" ]] || make_client_certificate
+}
+
+make_tls() {
   command -v openssl >/dev/null 2>&1 || apt_install openssl
   mkdir -p "$TLS"
   log "making a test CA and server certificate in $TLS"
@@ -228,6 +233,21 @@ ensure_tls() {
     cat server.key server.pem >server-keystore.pem # Kafka's PEM keystore: key, then chain
     chmod 600 ./*.key server-keystore.pem
   ) >"$TLS/openssl.log" 2>&1 || fail_with_log "could not make the TLS test certificates" "$TLS/openssl.log"
+}
+
+# A client certificate the test CA signed (client.pem, client.key), for users REQUIRE X509.
+make_client_certificate() {
+  command -v openssl >/dev/null 2>&1 || apt_install openssl
+  log "making a test client certificate in $TLS"
+  (
+    cd "$TLS"
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=mysql2hbase client" -keyout client.key \
+      -out client.csr
+    printf 'extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n' >client.ext
+    openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 3650 \
+      -extfile client.ext -out client.pem
+    chmod 600 client.key
+  ) >>"$TLS/openssl.log" 2>&1 || fail_with_log "could not make the TLS client certificate" "$TLS/openssl.log"
 }
 
 # ================================================================== MariaDB
@@ -323,11 +343,11 @@ EOF
 mariadb_tcp() { mariadb --no-defaults --protocol=tcp -h127.0.0.1 -P3306 -uroot --connect-timeout=3 "$@"; }
 
 mariadb_start() {
+  ensure_tls # also when MariaDB runs: material added since it started (client.pem) appears
   if [[ -n "$(mariadb_pid)" ]]; then return 0; fi
   ensure_mariadb_installed
   listening 3306 && stop_system_mariadb
   listening 3306 && die "port 3306 is in use by a process not started by this script (ss -ltnp 'sport = :3306')"
-  ensure_tls
   write_mariadb_cnf
   if [[ ! -d "$MDB/data/mysql" ]]; then
     log "initialising MariaDB datadir $MDB/data"

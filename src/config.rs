@@ -239,6 +239,12 @@ pub struct MysqlTls {
     /// Absent: the system's CA store.
     #[serde(default)]
     pub ca: Option<String>,
+    /// Client certificate (PEM, optionally followed by its chain) and its unencrypted key (PEM),
+    /// for users created `REQUIRE X509` / `SUBJECT` / `ISSUER`.
+    #[serde(default)]
+    pub certificate: Option<String>,
+    #[serde(default)]
+    pub key: Option<String>,
     /// Check that the certificate names the host of `url` (off: any certificate the CA signed).
     #[serde(default = "defaults::yes")]
     pub verify_identity: bool,
@@ -946,18 +952,27 @@ impl Config {
     /// TLS files must exist now, not at the first connection; a client key needs its certificate.
     fn validate_tls_files(&self) -> Result<(), ConfigError> {
         let mut files = Vec::new();
+        let mut identities = Vec::new();
         if let Some(tls) = &self.mysql.tls {
             files.push(("mysql.tls.ca", &tls.ca));
+            files.push(("mysql.tls.certificate", &tls.certificate));
+            files.push(("mysql.tls.key", &tls.key));
+            identities.push(("mysql.tls", &tls.certificate, &tls.key));
         }
         if let Some(tls) = self.kafka.as_ref().and_then(|k| k.tls.as_ref()) {
             files.push(("kafka.tls.ca", &tls.ca));
             files.push(("kafka.tls.certificate", &tls.certificate));
             files.push(("kafka.tls.key", &tls.key));
-            if tls.certificate.is_some() != tls.key.is_some() {
+            identities.push(("kafka.tls", &tls.certificate, &tls.key));
+        }
+        for (section, certificate, key) in identities {
+            if certificate.is_some() != key.is_some() {
                 return Err(ConfigError::BadValue {
-                    key: "kafka.tls.key".into(),
-                    value: format!("{:?}", tls.key.as_deref().unwrap_or("(none)")),
-                    allowed: "kafka.tls.certificate and kafka.tls.key together, or neither".into(),
+                    key: format!("{section}.key"),
+                    value: format!("{:?}", key.as_deref().unwrap_or("(none)")),
+                    allowed: format!(
+                        "{section}.certificate and {section}.key together, or neither"
+                    ),
                 });
             }
         }

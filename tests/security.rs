@@ -1,5 +1,6 @@
 //! Security against the real servers: TLS to MariaDB (a user created `REQUIRE SSL` streams
-//! through the daemon; a wrong CA is refused clearly), TLS to Kafka (`check` and the dead-letter
+//! through the daemon; a wrong CA is refused clearly; a user created `REQUIRE SUBJECT` streams
+//! with a client certificate, and without one or with a wrong key is refused clearly), TLS to Kafka (`check` and the dead-letter
 //! topic on the TLS listener; a wrong CA is refused clearly), a password read from a file and
 //! never shown, and the least privileges the README documents: enough to bootstrap and stream,
 //! and `check` names what is missing.
@@ -53,11 +54,62 @@ async fn create_user(name: &str, password: &str, require: &str, global: &str, st
     .unwrap();
 }
 
+/// `env` as a new user `name` (password `password`, letters and digits) created `require`,
+/// with the README's least privileges, bootstrapping its tables on start.
+async fn as_new_user(env: TestEnv, name: &str, password: &str, require: &str) -> TestEnv {
+    create_user(
+        name,
+        password,
+        require,
+        "REPLICATION SLAVE, REPLICATION CLIENT, SELECT, RELOAD",
+        &env.state_db,
+    )
+    .await;
+    env.set(
+        "MYSQL2HBASE__MYSQL__URL",
+        &format!("mysql://{name}:{password}@127.0.0.1:3306"),
+    )
+    .set("MYSQL2HBASE__SNAPSHOT__MODE", "initial")
+}
+
 async fn drop_user(name: &str) {
     let mut c = mysql().await;
     c.query_drop(format!("DROP USER IF EXISTS '{name}'@'%'"))
         .await
         .unwrap();
+}
+
+/// `db`.t with rows 1..=`rows`; the connection (root) stays in `db`.
+async fn table_with_rows(db: &str, rows: u32) -> mysql_async::Conn {
+    let mut c = mysql().await;
+    c.query_drop(format!("USE `{db}`")).await.unwrap();
+    c.query_drop(format!(
+        "CREATE TABLE `{db}`.t (id INT PRIMARY KEY, v VARCHAR(20))"
+    ))
+    .await
+    .unwrap();
+    c.query_drop(format!(
+        "INSERT INTO `{db}`.t SELECT seq, CONCAT('v', seq) FROM seq_1_to_{rows}"
+    ))
+    .await
+    .unwrap();
+    c
+}
+
+/// Starts the daemon (it bootstraps `t`), updates and deletes some rows, and waits until HBase
+/// equals MySQL. Returns the running daemon.
+async fn bootstrap_and_stream(env: &TestEnv, c: &mut mysql_async::Conn) -> Daemon {
+    let db = &env.db;
+    let mut daemon = env.start();
+    wait_streaming(env, &mut daemon).await;
+    c.query_drop(format!("UPDATE `{db}`.t SET v = 'changed' WHERE id <= 10"))
+        .await
+        .unwrap();
+    c.query_drop(format!("DELETE FROM `{db}`.t WHERE id > 190"))
+        .await
+        .unwrap();
+    assert_converges(c, db, "t", &env.hbase_table("t"), CONVERGE).await;
+    daemon
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -90,19 +142,7 @@ async fn a_require_ssl_user_streams_over_tls_with_a_password_file_and_a_wrong_ca
             password_file.to_str().unwrap(),
         )
         .set("MYSQL2HBASE__SNAPSHOT__MODE", "initial");
-    let db = env.db.clone();
-    let mut c = mysql().await;
-    c.query_drop(format!("USE `{db}`")).await.unwrap();
-    c.query_drop(format!(
-        "CREATE TABLE `{db}`.t (id INT PRIMARY KEY, v VARCHAR(20))"
-    ))
-    .await
-    .unwrap();
-    c.query_drop(format!(
-        "INSERT INTO `{db}`.t SELECT seq, CONCAT('v', seq) FROM seq_1_to_300"
-    ))
-    .await
-    .unwrap();
+    let mut c = table_with_rows(&env.db, 200).await;
 
     let (code, out, err) = cli(&env, &["check"]);
     assert_eq!(code, 0, "{out}{err}");
@@ -111,15 +151,7 @@ async fn a_require_ssl_user_streams_over_tls_with_a_password_file_and_a_wrong_ca
     let mut shown = format!("{out}{err}");
 
     // Bootstrap, then stream, all over TLS as the REQUIRE SSL user.
-    let mut daemon = env.start();
-    wait_streaming(&env, &mut daemon).await;
-    c.query_drop(format!("UPDATE `{db}`.t SET v = 'changed' WHERE id <= 10"))
-        .await
-        .unwrap();
-    c.query_drop(format!("DELETE FROM `{db}`.t WHERE id > 290"))
-        .await
-        .unwrap();
-    assert_converges(&mut c, &db, "t", &env.hbase_table("t"), CONVERGE).await;
+    let mut daemon = bootstrap_and_stream(&env, &mut c).await;
     let ssl_connections: Vec<(String, String)> = c
         .query(format!(
             "SELECT s.VARIABLE_NAME, s.VARIABLE_VALUE FROM performance_schema.status_by_thread s \
@@ -190,20 +222,7 @@ async fn the_documented_least_privileges_suffice_and_check_names_what_is_missing
     let user = format!("m2h_least_{}", std::process::id());
     let env = TestEnv::new("least_privileges", "").await;
     // README, "Privileges of the MySQL user", minus nothing.
-    create_user(
-        &user,
-        "least",
-        "",
-        "REPLICATION SLAVE, REPLICATION CLIENT, SELECT, RELOAD",
-        &env.state_db,
-    )
-    .await;
-    let env = env
-        .set(
-            "MYSQL2HBASE__MYSQL__URL",
-            &format!("mysql://{user}:least@127.0.0.1:3306"),
-        )
-        .set("MYSQL2HBASE__SNAPSHOT__MODE", "initial");
+    let env = as_new_user(env, &user, "least", "").await;
     let db = env.db.clone();
     let mut c = create_mixed_table(&env, 2000).await;
     let (code, out, err) = cli(&env, &["check"]);
@@ -296,4 +315,74 @@ async fn kafka_over_tls_serves_check_and_the_dead_letter_topic_and_a_wrong_ca_is
     assert!(out.contains("[FAIL] kafka.connect"), "{out}");
     assert!(out.contains("certificate verify failed"), "{out}");
     assert!(out.contains("[kafka.tls] ca"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_require_x509_user_streams_with_a_client_certificate_and_a_wrong_key_is_refused() {
+    let user = format!("m2h_x509_{}", std::process::id());
+    let identity = format!(
+        "certificate = \"{}\"\nkey = \"{}\"\n",
+        tls_file("client.pem"),
+        tls_file("client.key")
+    );
+    let env = TestEnv::new(
+        "x509_mysql",
+        &format!("[mysql.tls]\nca = \"{}\"\n{identity}", tls_file("ca.pem")),
+    )
+    .await;
+    // The server checks the certificate's subject and issuer, so only ours gets in.
+    let require = "REQUIRE SUBJECT '/CN=mysql2hbase client' AND ISSUER '/CN=mysql2hbase test CA'";
+    let env = as_new_user(env, &user, "x509pw", require).await;
+    let mut c = table_with_rows(&env.db, 200).await;
+
+    let (code, out, err) = cli(&env, &["check"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("[PASS] mysql.connect"), "{out}");
+
+    // Bootstrap, then stream, as the REQUIRE SUBJECT user.
+    let mut daemon = bootstrap_and_stream(&env, &mut c).await;
+    let (status, _) = daemon.terminate();
+    assert!(status.success(), "{}", daemon.log_text());
+
+    // Without the certificate the server refuses the user; the message says what to add.
+    let no_identity = TestEnv {
+        config: env.dir.join("no-identity.toml"),
+        ..env.clone()
+    };
+    let text = std::fs::read_to_string(&env.config).unwrap();
+    std::fs::write(&no_identity.config, text.replace(&identity, "")).unwrap();
+    let (code, out, err) = cli(&no_identity, &["check"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("[FAIL] mysql.connect"), "{out}");
+    assert!(
+        out.contains("REQUIRE X509, SUBJECT or ISSUER also needs [mysql.tls] certificate and key"),
+        "{out}"
+    );
+
+    // A key that is not the certificate's: refused before any connection, naming both files.
+    let wrong_key = env
+        .clone()
+        .set("MYSQL2HBASE__MYSQL__TLS__KEY", &tls_file("server.key"));
+    let (code, out, err) = cli(&wrong_key, &["check"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("[FAIL] mysql.connect"), "{out}");
+    assert!(
+        out.contains("the key is not the certificate's key"),
+        "{out}"
+    );
+    assert!(out.contains("server.key"), "{out}");
+
+    // A certificate without its key is a config error naming the key.
+    let half = TestEnv {
+        config: env.dir.join("half.toml"),
+        ..env.clone()
+    };
+    let key_line = format!("key = \"{}\"\n", tls_file("client.key"));
+    std::fs::write(&half.config, text.replace(&key_line, "")).unwrap();
+    let (code, _, err) = cli(&half, &["check"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("`mysql.tls.key`"), "{err}");
+    assert!(err.contains("together, or neither"), "{err}");
+
+    drop_user(&user).await;
 }

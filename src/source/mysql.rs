@@ -1,7 +1,7 @@
 //! Connections to the source server and the facts about it the service depends on.
 
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, Opts, OptsBuilder, Pool, SslOpts};
+use mysql_async::{ClientIdentity, Conn, Opts, OptsBuilder, Pool, SslOpts};
 
 use crate::config::{MysqlConfig, MysqlTls, SecretUrl};
 use crate::error::{Result, SyncError};
@@ -32,19 +32,66 @@ pub fn opts(url: &SecretUrl, cfg: &MysqlConfig, database: Option<&str>) -> Resul
             "SET time_zone = '+00:00'".to_string(),
             "SET NAMES utf8mb4".to_string(),
         ])
-        .ssl_opts(cfg.tls.as_ref().map(ssl_opts));
+        .ssl_opts(cfg.tls.as_ref().map(ssl_opts).transpose()?);
     Ok(builder.into())
 }
 
 /// With a CA file only that CA is trusted, so a server certificate from anyone else is refused.
-fn ssl_opts(tls: &MysqlTls) -> SslOpts {
-    let opts = SslOpts::default().with_danger_skip_domain_validation(!tls.verify_identity);
-    match &tls.ca {
-        Some(ca) => opts
+/// A client certificate and key (PEM, like `[kafka.tls]`) go to the TLS library as an in-memory
+/// PKCS#12 archive, the form mysql_async's native-tls backend takes.
+fn ssl_opts(tls: &MysqlTls) -> Result<SslOpts> {
+    let mut opts = SslOpts::default().with_danger_skip_domain_validation(!tls.verify_identity);
+    if let Some(ca) = &tls.ca {
+        opts = opts
             .with_root_certs(vec![std::path::PathBuf::from(ca).into()])
-            .with_disable_built_in_roots(true),
-        None => opts,
+            .with_disable_built_in_roots(true);
     }
+    if let (Some(certificate), Some(key)) = (&tls.certificate, &tls.key) {
+        let archive = pkcs12_from_pem(certificate, key).map_err(|e| {
+            SyncError::Other(format!(
+                "[mysql.tls] certificate {certificate:?} and key {key:?}: {e}"
+            ))
+        })?;
+        opts =
+            opts.with_client_identity(Some(ClientIdentity::new(archive.into()).with_password("")));
+    }
+    Ok(opts)
+}
+
+/// A PKCS#12 archive (no password) of the certificate (and the chain after it) and its key;
+/// a key that is not the certificate's is refused here rather than by the server.
+fn pkcs12_from_pem(certificate: &str, key: &str) -> std::result::Result<Vec<u8>, String> {
+    use openssl::{pkcs12::Pkcs12, pkey::PKey, stack::Stack, x509::X509};
+    let read = |path: &str| std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"));
+    let mut chain = X509::stack_from_pem(&read(certificate)?)
+        .map_err(|e| format!("{certificate} is not a PEM certificate: {e}"))?;
+    if chain.is_empty() {
+        return Err(format!("{certificate} holds no PEM certificate"));
+    }
+    let leaf = chain.remove(0);
+    let key = PKey::private_key_from_pem(&read(key)?)
+        .map_err(|e| format!("{key} is not an unencrypted PEM private key: {e}"))?;
+    let matches = leaf
+        .public_key()
+        .map(|public| public.public_eq(&key))
+        .unwrap_or(false);
+    if !matches {
+        return Err("the key is not the certificate's key".into());
+    }
+    let openssl_error = |e: openssl::error::ErrorStack| e.to_string();
+    let mut builder = Pkcs12::builder();
+    builder.name("mysql2hbase").pkey(&key).cert(&leaf);
+    if !chain.is_empty() {
+        let mut ca = Stack::new().map_err(openssl_error)?;
+        for c in chain {
+            ca.push(c).map_err(openssl_error)?;
+        }
+        builder.ca(ca);
+    }
+    builder
+        .build2("")
+        .and_then(|archive| archive.to_der())
+        .map_err(openssl_error)
 }
 
 /// One connection, with a clear error naming the server (never the password).
@@ -74,7 +121,7 @@ fn connect_hint(e: &mysql_async::Error, cfg: &MysqlConfig) -> &'static str {
         );
     match (&cfg.tls, tls_error) {
         (Some(_), true) => "TLS failed: check that [mysql.tls] ca is the CA that signed the server's certificate, that the certificate names the host of [mysql] url (or set verify_identity = false), and that the server has TLS enabled (have_ssl = YES)",
-        _ => "check [mysql] url, that the server runs and that the user may connect from here (a user created REQUIRE SSL needs [mysql.tls])",
+        _ => "check [mysql] url, that the server runs and that the user may connect from here (a user created REQUIRE SSL needs [mysql.tls]; REQUIRE X509, SUBJECT or ISSUER also needs [mysql.tls] certificate and key)",
     }
 }
 
