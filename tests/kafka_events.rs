@@ -31,7 +31,7 @@ async fn events_render_every_type_and_change_kind_as_maxwell_does() {
             id BIGINT UNSIGNED PRIMARY KEY, i INT, u BIGINT UNSIGNED, d DECIMAL(10,3), f FLOAT,
             dbl DOUBLE, dt DATE, dtm DATETIME(3), ts TIMESTAMP(6) NULL, tm TIME(2), y YEAR,
             b BIT(12), e ENUM('a','b','c'), st SET('x','y','z'), j JSON, bin VARBINARY(8),
-            blb BLOB, txt TEXT, ch CHAR(3), lat VARCHAR(10) CHARACTER SET latin1)",
+            blb BLOB, txt TEXT, ch CHAR(3), lat VARCHAR(10) CHARACTER SET latin1, g GEOMETRY)",
         env.db
     ))
     .await
@@ -44,7 +44,8 @@ async fn events_render_every_type_and_change_kind_as_maxwell_does() {
         "INSERT INTO t VALUES (1, -5, 18446744073709551615, 12.5, 1.5, -2.5, '2024-02-29',
             '2024-01-02 03:04:05.12', '2024-05-06 07:08:09.123456', '-838:59:59.5', 2155,
             b'101010101010', 'b', 'z,x', '{\"k\": [1, 2, null], \"s\": \"é\"}', x'00FF01',
-            'hello', 'héllo \"q\"', 'ab', 'café')",
+            'hello', 'héllo \"q\"', 'ab', 'café',
+            ST_GeomFromText('POLYGON((0 0, 10 0, 10 10, 0 0), (1 1, 2.5 1, 2 2, 1 1))'))",
     )
     .await
     .unwrap();
@@ -80,7 +81,8 @@ async fn events_render_every_type_and_change_kind_as_maxwell_does() {
             "dbl": -2.5, "dt": "2024-02-29", "dtm": "2024-01-02 03:04:05.120",
             "ts": "2024-05-06 07:08:09.123456", "tm": "-838:59:59.50", "y": 2155, "b": 2730,
             "e": "b", "st": ["x", "z"], "j": {"k": [1, 2, null], "s": "é"}, "bin": "AP8B",
-            "blb": "aGVsbG8=", "txt": "héllo \"q\"", "ch": "ab", "lat": "café"
+            "blb": "aGVsbG8=", "txt": "héllo \"q\"", "ch": "ab", "lat": "café",
+            "g": "POLYGON ((0 0, 10 0, 10 10, 0 0), (1 1, 2.5 1, 2 2, 1 1))"
         })
     );
     assert!(raw.value.contains("\"d\":12.500"), "{}", raw.value);
@@ -132,7 +134,7 @@ async fn events_render_every_type_and_change_kind_as_maxwell_does() {
     assert_eq!(update1["commit"], true);
     assert_eq!(insert2["data"]["i"], serde_json::Value::Null);
     assert_eq!(insert2["data"]["txt"], serde_json::Value::Null);
-    assert_eq!(insert2["data"].as_object().unwrap().len(), 20);
+    assert_eq!(insert2["data"].as_object().unwrap().len(), 21);
     assert_eq!(insert3["data"]["i"], 3);
     for m in [m2, m3, m1] {
         assert!(m.offset > raw.offset || m.partition != raw.partition);

@@ -20,8 +20,8 @@
 //! DATE `YYYY-MM-DD`, DATETIME/TIMESTAMP `YYYY-MM-DD HH:MM:SS[.ffffff]` with as many fraction
 //! digits as the column declares (TIMESTAMP in UTC), TIME as a string, YEAR and BIT as integers,
 //! ENUM as its label, SET as an array of labels in definition order, JSON embedded as a JSON
-//! value (on MariaDB, whose JSON is LONGTEXT, for columns with a `json_valid` check), binary
-//! strings base64, NULL as null.
+//! value (on MariaDB, whose JSON is LONGTEXT, for columns with a `json_valid` check), GEOMETRY
+//! as WKT text (`POINT (1 2)`, see `sink::wkt`), binary strings base64, NULL as null.
 //!
 //! The message key is Maxwell's `hash` key: database, table and `pk.<column>` (lower-cased
 //! names) with the row's key values, so one row always lands in one partition (the producer uses
@@ -36,6 +36,9 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 
+use mysql_common::constants::ColumnType;
+
+use crate::sink::wkt;
 use crate::source::decode::{SqlValue, TableSchema};
 
 /// What goes into every event besides the row.
@@ -45,14 +48,24 @@ pub struct EventOptions {
     pub include_primary_key: bool,
 }
 
+/// How a column's values are written beyond what their type says.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Rendering {
+    Plain,
+    /// Text holding JSON (MariaDB's JSON type): embedded as a JSON value.
+    Json,
+    /// MySQL geometry bytes: WKT text, as Maxwell writes them.
+    Geometry,
+}
+
 /// A table's rendering plan, built once per schema.
 #[derive(Debug)]
 pub struct EventTable {
     pub topic: Arc<str>,
     /// `"database":"..","table":".."`, escaped.
     ident: String,
-    /// Column names as escaped JSON strings, and whether the column holds JSON text to embed.
-    columns: Vec<(String, bool)>,
+    /// Column names as escaped JSON strings, and how their values are written.
+    columns: Vec<(String, Rendering)>,
     primary_key: Vec<usize>,
     /// `"pk.<lower-cased name>"` per key column, escaped.
     key_fields: Vec<String>,
@@ -75,7 +88,16 @@ impl EventTable {
             columns: schema
                 .columns
                 .iter()
-                .map(|c| (json_string(&c.name), json_columns.contains(&c.name)))
+                .map(|c| {
+                    let rendering = if json_columns.contains(&c.name) {
+                        Rendering::Json
+                    } else if c.column_type == ColumnType::MYSQL_TYPE_GEOMETRY {
+                        Rendering::Geometry
+                    } else {
+                        Rendering::Plain
+                    };
+                    (json_string(&c.name), rendering)
+                })
                 .collect(),
             primary_key: schema.primary_key.clone(),
             key_fields: schema
@@ -248,7 +270,7 @@ fn push_fields(
     keep: impl Fn(usize) -> bool,
 ) {
     let mut first = true;
-    for (i, ((name, json), value)) in table.columns.iter().zip(values).enumerate() {
+    for (i, ((name, rendering), value)) in table.columns.iter().zip(values).enumerate() {
         if !keep(i) {
             continue;
         }
@@ -258,12 +280,12 @@ fn push_fields(
         first = false;
         out.push_str(name);
         out.push(':');
-        push_value(out, value, *json);
+        push_value(out, value, *rendering);
     }
 }
 
 /// Appends one value as Maxwell renders it (see the module doc).
-pub fn push_value(out: &mut String, value: &SqlValue, json_column: bool) {
+pub fn push_value(out: &mut String, value: &SqlValue, rendering: Rendering) {
     match value {
         SqlValue::Null => out.push_str("null"),
         SqlValue::Int(i) => {
@@ -292,6 +314,13 @@ pub fn push_value(out: &mut String, value: &SqlValue, json_column: bool) {
             let n = bytes.iter().fold(0u64, |n, b| (n << 8) | u64::from(*b));
             let _ = write!(out, "{n}");
         }
+        SqlValue::Bytes(b) if rendering == Rendering::Geometry => {
+            match wkt::mysql_geometry_wkt(b) {
+                Some(text) => out.push_str(&json_string(&text)),
+                // Not valid WKB (it came from MySQL, so this is not expected): the bytes, unchanged.
+                None => push_value(out, value, Rendering::Plain),
+            }
+        }
         SqlValue::Bytes(b) => {
             out.push('"');
             out.push_str(&base64::engine::general_purpose::STANDARD.encode(b));
@@ -300,7 +329,7 @@ pub fn push_value(out: &mut String, value: &SqlValue, json_column: bool) {
         SqlValue::Enum { label, .. } => out.push_str(&json_string(label)),
         SqlValue::Set(labels) => push_array(out, labels, |out, l| out.push_str(&json_string(l))),
         SqlValue::Json(text) => push_json_text(out, text),
-        SqlValue::Text(text) if json_column => push_json_text(out, text),
+        SqlValue::Text(text) if rendering == Rendering::Json => push_json_text(out, text),
         SqlValue::Text(text) => out.push_str(&json_string(text)),
         // Dates and times: the text MySQL shows (fraction digits as declared).
         other => {
@@ -609,12 +638,30 @@ mod tests {
         ];
         for (value, expected) in cases {
             let mut out = String::new();
-            push_value(&mut out, &value, false);
+            push_value(&mut out, &value, Rendering::Plain);
             assert_eq!(out, expected, "{value:?}");
         }
         let mut out = String::new();
-        push_value(&mut out, &SqlValue::Text("not json".into()), true);
+        push_value(
+            &mut out,
+            &SqlValue::Text("not json".into()),
+            Rendering::Json,
+        );
         assert_eq!(out, "\"not json\"", "invalid JSON text stays a string");
+        // A geometry column: WKT; bytes that are not WKB stay base64.
+        let mut point = vec![0, 0, 0, 0, 1, 1, 0, 0, 0];
+        point.extend(1.0f64.to_le_bytes());
+        point.extend(2.5f64.to_le_bytes());
+        let mut out = String::new();
+        push_value(&mut out, &SqlValue::Bytes(point), Rendering::Geometry);
+        assert_eq!(out, "\"POINT (1 2.5)\"");
+        let mut out = String::new();
+        push_value(
+            &mut out,
+            &SqlValue::Bytes(vec![0, 255, 1]),
+            Rendering::Geometry,
+        );
+        assert_eq!(out, "\"AP8B\"");
     }
 
     #[test]

@@ -6,3 +6,4 @@ pub mod hbase;
 pub mod hbase_client;
 pub mod kafka;
 pub mod maxwell;
+pub mod wkt;
