@@ -390,6 +390,17 @@ async fn bootstraps_on_demand_from_the_cli_and_from_sql_while_streaming() {
     };
     assert_eq!(state("t").as_deref(), Some("streaming"), "{json}");
     assert_eq!(state("nokey").as_deref(), Some("dead-letter"), "{json}");
+    let nokey = tables
+        .iter()
+        .find(|t| t["table"] == format!("{db}.nokey"))
+        .unwrap();
+    assert!(
+        nokey["detail"]
+            .as_str()
+            .unwrap()
+            .contains("has no primary key"),
+        "the reason is shown: {json}"
+    );
     assert!(json["checkpoint"]["position"]["file"].is_string(), "{json}");
     assert_eq!(
         json["bootstrap_jobs"].as_array().unwrap().len(),

@@ -129,10 +129,49 @@ async fn apply_workers_survive_a_kill_and_hbase_equals_mysql() {
         survivor_log.contains("partitions assigned") && survivor_log.contains("0,1,2,3,4,5"),
         "{survivor_log}"
     );
+    // `status` shows the apply workers' lag: none once they caught up ...
+    wait_for(
+        "status to show no apply lag",
+        Duration::from_secs(60),
+        || {
+            let env = env.clone();
+            async move { apply_lag(&env) == Some(0) }
+        },
+    )
+    .await;
     let (status, _) = survivor.terminate();
     assert!(status.success(), "{}", survivor.log_text());
+    // ... and the changes captured while no worker runs.
+    for id in 10_000..10_020u32 {
+        c.exec_drop("INSERT INTO t VALUES (?, 0, 'late')", (id,))
+            .await
+            .unwrap();
+    }
+    wait_for(
+        "status to show the changes no worker applied",
+        Duration::from_secs(60),
+        || {
+            let env = env.clone();
+            async move { apply_lag(&env).is_some_and(|lag| lag >= 20) }
+        },
+    )
+    .await;
     let (status, _) = capture.terminate();
     assert!(status.success(), "{}", capture.log_text());
+}
+
+/// `apply.lag_changes` of `status --json`.
+fn apply_lag(env: &TestEnv) -> Option<u64> {
+    let (code, out, err) = cli(env, &["status", "--json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let status: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(
+        status["apply"]["topic"],
+        format!("m2h.{}.changes", env.db),
+        "{out}"
+    );
+    status["apply"]["lag_changes"].as_u64()
 }
 
 /// `mysql2hbase_applied_changes_total` of a worker's /metrics (0 while it is unreachable).

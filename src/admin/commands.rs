@@ -87,6 +87,22 @@ pub struct Status {
     /// Every captured table and what the service does with it.
     pub tables: Vec<TableStatus>,
     pub bootstrap_jobs: Vec<BootstrapJob>,
+    /// Distributed mode (`run --role capture|apply`): how far the apply workers are behind the
+    /// capture process. Absent without `[kafka]` or before a capture process made its topic.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub apply: Option<ApplyStatus>,
+}
+
+/// The apply workers' progress through `[kafka] internal_topic`.
+#[derive(Debug, serde::Serialize)]
+pub struct ApplyStatus {
+    pub topic: String,
+    pub group: String,
+    /// Changes captured but not yet written to HBase and committed by the apply workers.
+    pub lag_changes: Option<u64>,
+    /// Why the lag is unknown (Kafka unreachable).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -135,21 +151,20 @@ pub async fn status(cfg: &Config) -> anyhow::Result<Status> {
                 ("bootstrapping", Some(format!("job {} {}", j.id, j.status)))
             } else {
                 let schema = crate::source::schema::load_table_schema(&mut conn, &db, &t).await?;
-                let mappable = schema.is_some_and(|schema| {
+                let mapping = schema.map(|schema| {
                     crate::core::mapping::TableMapping::resolve(
                         cfg,
                         &filter,
                         std::sync::Arc::new(schema),
                     )
-                    .is_ok()
                 });
-                if mappable {
-                    ("streaming", None)
-                } else {
-                    (
+                match mapping {
+                    Some(Ok(_)) => ("streaming", None),
+                    Some(Err(e)) => ("dead-letter", Some(e.to_string())),
+                    None => (
                         "dead-letter",
-                        Some("no row key: no primary key and no row_key override".to_string()),
-                    )
+                        Some("the table's schema cannot be read".into()),
+                    ),
                 }
             };
         tables.push(TableStatus {
@@ -174,7 +189,26 @@ pub async fn status(cfg: &Config) -> anyhow::Result<Status> {
             .collect(),
         tables,
         bootstrap_jobs: jobs,
+        apply: apply_status(cfg).await,
     })
+}
+
+async fn apply_status(cfg: &Config) -> Option<ApplyStatus> {
+    let kafka = cfg.kafka.as_ref()?;
+    let status = |lag_changes, error| ApplyStatus {
+        topic: kafka.internal_topic.clone(),
+        group: kafka.apply_group.clone(),
+        lag_changes,
+        error,
+    };
+    match crate::sink::kafka::apply_lag(kafka, Duration::from_secs(10)).await {
+        Ok(None) => None,
+        Ok(Some(lag)) => Some(status(Some(lag), None)),
+        Err(e) => Some(status(
+            None,
+            Some(format!("Kafka at {} did not answer: {e}", kafka.brokers)),
+        )),
+    }
 }
 
 /// Bytes of binlog between two positions, across files (`SHOW BINARY LOGS` sizes).
@@ -221,6 +255,20 @@ pub fn print_status(s: &Status) {
     }
     if let Some(lag) = s.lag_bytes {
         println!("lag: {lag} bytes of binlog");
+    }
+    if let Some(a) = &s.apply {
+        match (a.lag_changes, &a.error) {
+            (Some(n), _) => println!(
+                "apply workers (group {}, topic {}): {n} captured changes not yet in HBase",
+                a.group, a.topic
+            ),
+            (None, e) => println!(
+                "apply workers (group {}, topic {}): lag unknown ({})",
+                a.group,
+                a.topic,
+                e.as_deref().unwrap_or("")
+            ),
+        }
     }
     for t in &s.tables {
         println!(

@@ -71,6 +71,55 @@ pub async fn probe(kafka: &KafkaConfig, timeout: Duration) -> Result<usize, Stri
     .map_err(|e| e.to_string())?
 }
 
+/// Changes in the internal topic the apply workers have not committed yet (summed over its
+/// partitions: high watermark minus the group's committed offset, or minus the low watermark
+/// where the group has committed nothing). `None` when the topic does not exist (no capture
+/// role has run). Reads offsets only: it neither joins the group nor creates the topic.
+pub async fn apply_lag(kafka: &KafkaConfig, timeout: Duration) -> Result<Option<u64>, String> {
+    let mut client = client_config(kafka);
+    let topic = kafka.internal_topic.clone();
+    client
+        .set("group.id", &kafka.apply_group)
+        .set("enable.auto.commit", "false")
+        .set("allow.auto.create.topics", "false")
+        .set("socket.timeout.ms", timeout.as_millis().to_string());
+    tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer<LastError> = client
+            .create_with_context(LastError::default())
+            .map_err(|e| e.to_string())?;
+        let md = consumer
+            .fetch_metadata(Some(&topic), timeout)
+            .map_err(|e| e.to_string())?;
+        let Some(t) = md.topics().iter().find(|t| t.name() == topic) else {
+            return Ok(None);
+        };
+        if t.error().is_some() || t.partitions().is_empty() {
+            return Ok(None);
+        }
+        let mut wanted = rdkafka::TopicPartitionList::new();
+        for p in t.partitions() {
+            wanted.add_partition(&topic, p.id());
+        }
+        let committed = consumer
+            .committed_offsets(wanted, timeout)
+            .map_err(|e| e.to_string())?;
+        let mut lag = 0u64;
+        for p in t.partitions() {
+            let (low, high) = consumer
+                .fetch_watermarks(&topic, p.id(), timeout)
+                .map_err(|e| e.to_string())?;
+            let done = match committed.find_partition(&topic, p.id()).map(|e| e.offset()) {
+                Some(rdkafka::Offset::Offset(o)) => o.max(low),
+                _ => low,
+            };
+            lag += high.saturating_sub(done).max(0) as u64;
+        }
+        Ok(Some(lag))
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
 /// Keeps the last error librdkafka reported: a timed-out request alone does not say why.
 #[derive(Default)]
 struct LastError(std::sync::Mutex<Option<String>>);
