@@ -553,8 +553,9 @@ pub type RowImages = (Option<Vec<SqlValue>>, Option<Vec<SqlValue>>);
 /// diff instead of a document (refused in [`decode_value`]).
 pub struct EventRows<'a> {
     schema: &'a TableSchema,
-    before: Option<Vec<bool>>,
-    after: Option<Vec<bool>>,
+    /// Whether the event type has a before image (update, delete) and an after image.
+    before: bool,
+    after: bool,
     partial_update: bool,
     buf: ParseBuf<'a>,
     /// The images do not have every column: reported once, then nothing is read.
@@ -576,8 +577,8 @@ pub fn event_rows<'a>(schema: &'a TableSchema, rows: &'a RowsEventData<'a>) -> E
     let layout_error = layout_error(schema, rows.num_columns(), &before, &after);
     EventRows {
         schema,
-        before,
-        after,
+        before: before.is_some(),
+        after: after.is_some(),
         partial_update: matches!(rows, RowsEventData::PartialUpdateRowsEvent(_)),
         buf: ParseBuf(rows.rows_data()),
         layout_error,
@@ -607,11 +608,7 @@ fn layout_error(
 
 impl EventRows<'_> {
     /// Reads one image; `Ok(Err(_))` is a value that was read but does not decode.
-    fn image(
-        &mut self,
-        present: &[bool],
-        shared_image: bool,
-    ) -> std::io::Result<Result<Vec<SqlValue>, DecodeError>> {
+    fn image(&mut self, shared_image: bool) -> std::io::Result<Result<Vec<SqlValue>, DecodeError>> {
         let columns = &self.schema.columns;
         let mut partial_json: Option<(Vec<u8>, usize)> = None;
         if shared_image {
@@ -629,7 +626,7 @@ impl EventRows<'_> {
         let nulls: &[u8] = self.buf.parse(columns.len().div_ceil(8))?;
         let mut values = Vec::with_capacity(columns.len());
         let mut first_error = None;
-        for (i, (col, _)) in columns.iter().zip(present).enumerate() {
+        for (i, col) in columns.iter().enumerate() {
             let is_partial = match &mut partial_json {
                 Some((bits, next)) if col.column_type == ColumnType::MYSQL_TYPE_JSON => {
                     let bit = bits[*next / 8] >> (*next % 8) & 1 == 1;
@@ -676,21 +673,20 @@ impl Iterator for EventRows<'_> {
         if self.buf.is_empty() {
             return None;
         }
-        let (before, after) = (self.before.take(), self.after.take());
         let mut read = || -> std::io::Result<Result<RowImages, DecodeError>> {
-            let b = match &before {
-                Some(p) => Some(self.image(p, false)?),
-                None => None,
+            let b = if self.before {
+                Some(self.image(false)?)
+            } else {
+                None
             };
-            let a = match &after {
-                Some(p) => Some(self.image(p, self.partial_update)?),
-                None => None,
+            let a = if self.after {
+                Some(self.image(self.partial_update)?)
+            } else {
+                None
             };
             Ok((|| Ok((b.transpose()?, a.transpose()?)))())
         };
-        let result = read();
-        (self.before, self.after) = (before, after);
-        Some(match result {
+        Some(match read() {
             Ok(Ok(images)) => Ok(images),
             Ok(Err(e)) => Err(RowError::Undecodable(e)),
             Err(e) => {
@@ -2024,8 +2020,8 @@ mod tests {
         };
         let rows = EventRows {
             schema: &schema,
-            before: before.then(|| vec![true, true]),
-            after: Some(vec![true, true]),
+            before,
+            after: true,
             partial_update,
             buf: ParseBuf(data),
             layout_error,
