@@ -317,13 +317,16 @@ async fn check_captured_tables(cfg: &Config, conn: &mut Conn, items: &mut Vec<Ch
     let filter = TableFilter::new(&cfg.capture);
     let rows: Vec<(String, String, u64)> = match conn
         .query(
-            "SELECT t.TABLE_SCHEMA, t.TABLE_NAME, \
-               (SELECT COUNT(*) FROM information_schema.TABLE_CONSTRAINTS c \
-                 WHERE c.TABLE_SCHEMA = t.TABLE_SCHEMA AND c.TABLE_NAME = t.TABLE_NAME \
-                   AND c.CONSTRAINT_TYPE = 'PRIMARY KEY') \
+            // A join, not a subquery per table: MariaDB materializes information_schema for
+            // each subquery, which took minutes with two thousand tables.
+            "SELECT t.TABLE_SCHEMA, t.TABLE_NAME, COUNT(c.CONSTRAINT_NAME) \
              FROM information_schema.TABLES t \
+             LEFT JOIN information_schema.TABLE_CONSTRAINTS c \
+               ON c.TABLE_SCHEMA = t.TABLE_SCHEMA AND c.TABLE_NAME = t.TABLE_NAME \
+                 AND c.CONSTRAINT_TYPE = 'PRIMARY KEY' \
              WHERE t.TABLE_TYPE = 'BASE TABLE' \
-               AND t.TABLE_SCHEMA NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys')",
+               AND t.TABLE_SCHEMA NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys') \
+             GROUP BY t.TABLE_SCHEMA, t.TABLE_NAME",
         )
         .await
     {
