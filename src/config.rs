@@ -228,44 +228,60 @@ pub struct MysqlConfig {
     pub password_file: Option<String>,
     /// TLS for every connection to the source server (and to `[state] url`); absent: plain TCP.
     #[serde(default)]
-    pub tls: Option<MysqlTls>,
+    pub tls: Option<TlsConfig>,
 }
 
-/// `[mysql.tls]`: the connection must be encrypted, and the server's certificate is verified.
+/// `[mysql.tls]` and `[kafka.tls]`: connections must be encrypted, and the server's (broker's)
+/// certificate is verified. For Kafka it is `security.protocol = ssl` for every client.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct MysqlTls {
+pub struct TlsConfig {
     /// PEM file of the CA(s) that signed the server's certificate; then only those are trusted.
     /// Absent: the system's CA store.
     #[serde(default)]
     pub ca: Option<String>,
     /// Client certificate (PEM, optionally followed by its chain) and its unencrypted key (PEM),
-    /// for users created `REQUIRE X509` / `SUBJECT` / `ISSUER`.
+    /// for servers that authenticate clients (MySQL users created `REQUIRE X509` / `SUBJECT` /
+    /// `ISSUER`, Kafka brokers with `ssl.client.auth=required`).
     #[serde(default)]
     pub certificate: Option<String>,
     #[serde(default)]
     pub key: Option<String>,
-    /// Check that the certificate names the host of `url` (off: any certificate the CA signed).
+    /// Check that the certificate names the host connected to (off: any certificate the CA
+    /// signed).
     #[serde(default = "defaults::yes")]
     pub verify_identity: bool,
 }
 
-/// `[kafka.tls]`: `security.protocol = ssl` for every Kafka client.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct KafkaTls {
-    /// PEM file of the CA(s) that signed the brokers' certificates; absent: the system's store.
-    #[serde(default)]
-    pub ca: Option<String>,
-    /// Client certificate (PEM) and its key, for brokers that authenticate clients
-    /// (`ssl.client.auth=required`).
-    #[serde(default)]
-    pub certificate: Option<String>,
-    #[serde(default)]
-    pub key: Option<String>,
-    /// Check that the broker's certificate names the broker's host.
-    #[serde(default = "defaults::yes")]
-    pub verify_identity: bool,
+impl TlsConfig {
+    /// The files must exist now, not at the first connection; a key needs its certificate.
+    /// `section` is `mysql.tls` or `kafka.tls`, for the messages.
+    fn validate(&self, section: &str) -> Result<(), ConfigError> {
+        if self.certificate.is_some() != self.key.is_some() {
+            return Err(ConfigError::BadValue {
+                key: format!("{section}.key"),
+                value: format!("{:?}", self.key.as_deref().unwrap_or("(none)")),
+                allowed: format!("{section}.certificate and {section}.key together, or neither"),
+            });
+        }
+        let files = [
+            ("ca", &self.ca),
+            ("certificate", &self.certificate),
+            ("key", &self.key),
+        ];
+        for (key, path) in files {
+            if let Some(path) = path {
+                if let Err(e) = std::fs::File::open(path) {
+                    return Err(ConfigError::BadValue {
+                        key: format!("{section}.{key}"),
+                        value: format!("{path:?}"),
+                        allowed: format!("a readable PEM file ({e})"),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -507,7 +523,7 @@ pub struct KafkaConfig {
     pub apply_group: String,
     /// TLS to the brokers; absent: plaintext.
     #[serde(default)]
-    pub tls: Option<KafkaTls>,
+    pub tls: Option<TlsConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -949,43 +965,12 @@ impl Config {
         Ok(())
     }
 
-    /// TLS files must exist now, not at the first connection; a client key needs its certificate.
     fn validate_tls_files(&self) -> Result<(), ConfigError> {
-        let mut files = Vec::new();
-        let mut identities = Vec::new();
         if let Some(tls) = &self.mysql.tls {
-            files.push(("mysql.tls.ca", &tls.ca));
-            files.push(("mysql.tls.certificate", &tls.certificate));
-            files.push(("mysql.tls.key", &tls.key));
-            identities.push(("mysql.tls", &tls.certificate, &tls.key));
+            tls.validate("mysql.tls")?;
         }
         if let Some(tls) = self.kafka.as_ref().and_then(|k| k.tls.as_ref()) {
-            files.push(("kafka.tls.ca", &tls.ca));
-            files.push(("kafka.tls.certificate", &tls.certificate));
-            files.push(("kafka.tls.key", &tls.key));
-            identities.push(("kafka.tls", &tls.certificate, &tls.key));
-        }
-        for (section, certificate, key) in identities {
-            if certificate.is_some() != key.is_some() {
-                return Err(ConfigError::BadValue {
-                    key: format!("{section}.key"),
-                    value: format!("{:?}", key.as_deref().unwrap_or("(none)")),
-                    allowed: format!(
-                        "{section}.certificate and {section}.key together, or neither"
-                    ),
-                });
-            }
-        }
-        for (key, path) in files {
-            if let Some(path) = path {
-                if let Err(e) = std::fs::File::open(path) {
-                    return Err(ConfigError::BadValue {
-                        key: key.into(),
-                        value: format!("{path:?}"),
-                        allowed: format!("a readable PEM file ({e})"),
-                    });
-                }
-            }
+            tls.validate("kafka.tls")?;
         }
         Ok(())
     }

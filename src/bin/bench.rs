@@ -982,15 +982,9 @@ impl Daemon {
             .unwrap_or(0.0)
     }
 
+    /// Rows the bootstrap jobs have written (one job in the bench).
     fn bootstrap_rows(&self) -> f64 {
-        self.metrics()
-            .and_then(|m| {
-                m.lines()
-                    .find(|l| l.starts_with("mysql2hbase_bootstrap_rows_done{"))
-                    .and_then(|l| l.split_whitespace().last())
-                    .and_then(|v| v.parse::<f64>().ok())
-            })
-            .unwrap_or(0.0)
+        self.metric("mysql2hbase_bootstrap_rows_done")
     }
 
     fn memory(&self) -> (f64, f64) {

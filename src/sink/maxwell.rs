@@ -712,24 +712,11 @@ mod tests {
     fn table_without_key_gets_a_random_uuid_key() {
         let t = EventTable::new(&schema(vec![]), "t", &HashSet::new());
         let row = [SqlValue::Int(1), SqlValue::Int(2), SqlValue::Null];
-        let a = row_event(
-            &t,
-            EventType::Insert,
-            1,
-            None,
-            &EventOptions::default(),
-            None,
-            Some(&row),
-        );
-        let b = row_event(
-            &t,
-            EventType::Insert,
-            1,
-            None,
-            &EventOptions::default(),
-            None,
-            Some(&row),
-        );
+        let insert = || {
+            let opts = EventOptions::default();
+            row_event(&t, EventType::Insert, 1, None, &opts, None, Some(&row))
+        };
+        let (a, b) = (insert(), insert());
         assert!(parse(&a.key)["_uuid"].is_string());
         assert_ne!(a.key, b.key);
     }

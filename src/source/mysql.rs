@@ -3,7 +3,7 @@
 use mysql_async::prelude::Queryable;
 use mysql_async::{ClientIdentity, Conn, Opts, OptsBuilder, Pool, SslOpts};
 
-use crate::config::{MysqlConfig, MysqlTls, SecretUrl};
+use crate::config::{MysqlConfig, SecretUrl, TlsConfig};
 use crate::error::{Result, SyncError};
 
 /// Every identifier interpolated into SQL goes through here.
@@ -39,7 +39,7 @@ pub fn opts(url: &SecretUrl, cfg: &MysqlConfig, database: Option<&str>) -> Resul
 /// With a CA file only that CA is trusted, so a server certificate from anyone else is refused.
 /// A client certificate and key (PEM, like `[kafka.tls]`) go to the TLS library as an in-memory
 /// PKCS#12 archive, the form mysql_async's native-tls backend takes.
-fn ssl_opts(tls: &MysqlTls) -> Result<SslOpts> {
+fn ssl_opts(tls: &TlsConfig) -> Result<SslOpts> {
     let mut opts = SslOpts::default().with_danger_skip_domain_validation(!tls.verify_identity);
     if let Some(ca) = &tls.ca {
         opts = opts
