@@ -25,14 +25,15 @@ build=$!
 scripts/services.sh up
 wait "$build"
 
-# Unit and integration tests (doc-tests: there are none). The last line sums every binary's
+# Unit and integration tests (doc-tests: there are none), every binary even after a failure
+# (--no-fail-fast), so one failure does not hide another. The last line sums every binary's
 # results, so a reader of the log sees the total at the end.
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 figures=target/tmp/reliability.txt # the fault tests' figures (docs/RELIABILITY.md)
 rm -f "$figures"
 set +e
-cargo test --locked --all-targets "$@" 2>&1 | tee "$log"
+cargo test --locked --all-targets --no-fail-fast "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 if [[ -s "$figures" ]]; then
