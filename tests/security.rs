@@ -112,6 +112,16 @@ async fn bootstrap_and_stream(env: &TestEnv, c: &mut mysql_async::Conn) -> Daemo
     daemon
 }
 
+/// `check` as `env`: it fails to connect to MySQL and says `reason`; returns its stdout and
+/// stderr.
+fn check_refuses_mysql(env: &TestEnv, reason: &str) -> (String, String) {
+    let (code, out, err) = cli(env, &["check"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("[FAIL] mysql.connect"), "{out}");
+    assert!(out.contains(reason), "{out}");
+    (out, err)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_require_ssl_user_streams_over_tls_with_a_password_file_and_a_wrong_ca_is_refused() {
     let user = format!("m2h_tls_{}", std::process::id());
@@ -178,22 +188,16 @@ async fn a_require_ssl_user_streams_over_tls_with_a_password_file_and_a_wrong_ca
     };
     let text = std::fs::read_to_string(&env.config).unwrap();
     std::fs::write(&plain.config, text.split("[mysql.tls]").next().unwrap()).unwrap();
-    let (code, out, err) = cli(&plain, &["check"]);
-    assert_eq!(code, 1, "{out}{err}");
-    assert!(out.contains("[FAIL] mysql.connect"), "{out}");
-    assert!(out.contains("REQUIRE SSL needs [mysql.tls]"), "{out}");
+    let (out, err) = check_refuses_mysql(&plain, "REQUIRE SSL needs [mysql.tls]");
     shown += &format!("{out}{err}");
 
     // A CA that did not sign the server's certificate: refused, by `check` and by `run`.
     let wrong = env
         .clone()
         .set("MYSQL2HBASE__MYSQL__TLS__CA", &tls_file("wrong-ca.pem"));
-    let (code, out, err) = cli(&wrong, &["check"]);
-    assert_eq!(code, 1, "{out}{err}");
-    assert!(out.contains("[FAIL] mysql.connect"), "{out}");
-    assert!(
-        out.contains("TLS failed: check that [mysql.tls] ca is the CA that signed"),
-        "{out}"
+    let (out, err) = check_refuses_mysql(
+        &wrong,
+        "TLS failed: check that [mysql.tls] ca is the CA that signed",
     );
     shown += &format!("{out}{err}");
     let mut refused =
@@ -351,25 +355,16 @@ async fn a_require_x509_user_streams_with_a_client_certificate_and_a_wrong_key_i
     };
     let text = std::fs::read_to_string(&env.config).unwrap();
     std::fs::write(&no_identity.config, text.replace(&identity, "")).unwrap();
-    let (code, out, err) = cli(&no_identity, &["check"]);
-    assert_eq!(code, 1, "{out}{err}");
-    assert!(out.contains("[FAIL] mysql.connect"), "{out}");
-    assert!(
-        out.contains("REQUIRE X509, SUBJECT or ISSUER also needs [mysql.tls] certificate and key"),
-        "{out}"
+    check_refuses_mysql(
+        &no_identity,
+        "REQUIRE X509, SUBJECT or ISSUER also needs [mysql.tls] certificate and key",
     );
 
     // A key that is not the certificate's: refused before any connection, naming both files.
     let wrong_key = env
         .clone()
         .set("MYSQL2HBASE__MYSQL__TLS__KEY", &tls_file("server.key"));
-    let (code, out, err) = cli(&wrong_key, &["check"]);
-    assert_eq!(code, 1, "{out}{err}");
-    assert!(out.contains("[FAIL] mysql.connect"), "{out}");
-    assert!(
-        out.contains("the key is not the certificate's key"),
-        "{out}"
-    );
+    let (out, _) = check_refuses_mysql(&wrong_key, "the key is not the certificate's key");
     assert!(out.contains("server.key"), "{out}");
 
     // A certificate without its key is a config error naming the key.
