@@ -1,7 +1,16 @@
-//! Error types. Each definite error says what is wrong and how to fix it; transient ones
-//! (a lost connection, an HBase outage) are retried by the caller instead of shown to the user.
+//! Error types, each with a kind.
+//!
+//! - *Transient* errors (a lost connection, a server restarting, HBase or Kafka unreachable)
+//!   may go away: the restart strategy retries them from the checkpoint.
+//! - *Definite* errors cannot be retried away (a purged binlog, a server setting, a bad
+//!   configuration, a row that cannot be decoded): the service stops with a message that names
+//!   the problem, where it happened (table, binlog position) and the fix.
+//!
+//! [`SyncError::is_transient`] is the only place that decides which is which.
 
 use thiserror::Error;
+
+use crate::model::BinlogPosition;
 
 /// A configuration that cannot be used; the message names the key.
 #[derive(Debug, Error)]
@@ -24,9 +33,34 @@ pub mod mysql_codes {
     pub const ER_SOURCE_FATAL_ERROR_READING_BINLOG: u16 = 1236;
     /// `FLUSH TABLES WITH READ LOCK` without the RELOAD privilege.
     pub const ER_SPECIFIC_ACCESS_DENIED: u16 = 1227;
+    pub const ER_ACCESS_DENIED: u16 = 1045;
     pub const ER_NO_SUCH_TABLE: u16 = 1146;
     pub const ER_BAD_DB: u16 = 1049;
     pub const ER_LOCK_WAIT_TIMEOUT: u16 = 1205;
+}
+
+/// An error retrying cannot help with: what is wrong, where, and how to fix it.
+#[derive(Debug)]
+pub struct Definite {
+    pub problem: String,
+    /// `db.table`, when one table is concerned.
+    pub table: Option<String>,
+    /// The binlog position of the event concerned.
+    pub position: Option<BinlogPosition>,
+    pub fix: String,
+}
+
+impl std::fmt::Display for Definite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.problem)?;
+        match (&self.table, &self.position) {
+            (Some(t), Some(p)) => write!(f, " (table {t}, binlog position {p})")?,
+            (Some(t), None) => write!(f, " (table {t})")?,
+            (None, Some(p)) => write!(f, " (binlog position {p})")?,
+            (None, None) => {}
+        }
+        write!(f, "; {}", self.fix)
+    }
 }
 
 /// Errors of the sync pipeline.
@@ -51,8 +85,13 @@ pub enum SyncError {
     Kafka(String),
     #[error("state store: {0}")]
     State(String),
+    /// Something that may go away by itself: a lost connection, a component that stopped
+    /// because another failed.
     #[error("{0}")]
-    Other(String),
+    Transient(String),
+    /// Something retrying cannot fix.
+    #[error("{0}")]
+    Definite(Box<Definite>),
     /// The restart strategy gave up.
     #[error("giving up after {failures} failure(s) in a row (restart.strategy = {strategy}); last error: {last}")]
     GaveUp {
@@ -69,10 +108,70 @@ impl SyncError {
             SyncError::Mysql(e) => {
                 matches!(e, mysql_async::Error::Io(_) | mysql_async::Error::Driver(_))
             }
-            SyncError::Hbase(_) | SyncError::Kafka(_) => true,
-            _ => false,
+            SyncError::Hbase(_) | SyncError::Kafka(_) | SyncError::Transient(_) => true,
+            SyncError::BinlogPurged { .. }
+            | SyncError::ServerSetting { .. }
+            | SyncError::State(_)
+            | SyncError::Definite(_)
+            | SyncError::GaveUp { .. } => false,
         }
+    }
+
+    pub fn transient(message: impl Into<String>) -> SyncError {
+        SyncError::Transient(message.into())
+    }
+
+    /// A definite error: `problem`, then `fix`; add where with [`Self::in_table`] and
+    /// [`Self::at`].
+    pub fn definite(problem: impl Into<String>, fix: impl Into<String>) -> SyncError {
+        SyncError::Definite(Box::new(Definite {
+            problem: problem.into(),
+            table: None,
+            position: None,
+            fix: fix.into(),
+        }))
+    }
+
+    /// Names the table a definite error concerns (other kinds are returned unchanged).
+    pub fn in_table(mut self, table: impl Into<String>) -> SyncError {
+        if let SyncError::Definite(d) = &mut self {
+            d.table = Some(table.into());
+        }
+        self
+    }
+
+    /// Names the binlog position a definite error concerns (other kinds are returned unchanged).
+    pub fn at(mut self, position: &BinlogPosition) -> SyncError {
+        if let SyncError::Definite(d) = &mut self {
+            d.position = Some(position.clone());
+        }
+        self
     }
 }
 
 pub type Result<T, E = SyncError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn definite_errors_name_problem_place_and_fix_and_are_not_retried() {
+        let p = BinlogPosition::new("b.000003", 120).unwrap();
+        let e = SyncError::definite("a row cannot be decoded", "set [dead_letter] path")
+            .in_table("shop.t")
+            .at(&p);
+        assert_eq!(
+            e.to_string(),
+            "a row cannot be decoded (table shop.t, binlog position b.000003:120); set [dead_letter] path"
+        );
+        assert!(!e.is_transient());
+        assert!(SyncError::transient("connection lost").is_transient());
+        assert!(SyncError::Hbase("down".into()).is_transient());
+        let purged = SyncError::BinlogPurged {
+            file: "b.1".into(),
+            message: "gone".into(),
+        };
+        assert!(!purged.is_transient());
+    }
+}

@@ -1,14 +1,18 @@
 //! mysql2hbase: keeps HBase tables exactly in sync with MySQL.
 //!
-//! Data flow: [`source`] (binlog, snapshot) -> [`core`] (routing, partitioning, batching,
-//! checkpoints) -> [`sink`] (HBase, Kafka). Beside it: [`config`], the [`state`] store, [`check`]
-//! (preflight) and [`admin`]. `docs/ARCHITECTURE.md` describes the design.
+//! Data flow: [`source`] (binlog, snapshot) -> [`core`] (routing, partitioning, checkpoints) ->
+//! [`sink`] (HBase, Kafka). Below every stage: [`model`] (the shared types) and [`telemetry`]
+//! (metrics, health). Beside it: [`config`], [`error`], the [`state`] store and [`admin`]
+//! (commands, HTTP API, verify, check). An import only ever goes down this list:
+//! admin -> core -> sink, source -> state, config, error -> telemetry -> model.
+//! `docs/ARCHITECTURE.md` describes the design.
 
 pub mod admin;
-pub mod check;
 pub mod config;
 pub mod core;
 pub mod error;
+pub mod model;
 pub mod sink;
 pub mod source;
 pub mod state;
+pub mod telemetry;

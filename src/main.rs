@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use mysql2hbase::config::Config;
-use mysql2hbase::core::distributed::Role;
+use mysql2hbase::core::pipeline::Role;
 
 /// mimalloc instead of glibc malloc: decoding allocates per value and per row, and with glibc
 /// malloc/free took a quarter of the router's CPU (see bench/RESULTS.md).
@@ -135,15 +135,15 @@ async fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(code) => return code,
             };
-            let items = mysql2hbase::check::run_checks(&cfg).await;
+            let items = mysql2hbase::admin::check::run_checks(&cfg).await;
             let ok = if json {
                 let ok = items
                     .iter()
-                    .all(|i| i.outcome != mysql2hbase::check::Outcome::Fail);
+                    .all(|i| i.outcome != mysql2hbase::admin::check::Outcome::Fail);
                 println!("{}", serde_json::json!({ "ok": ok, "items": items }));
                 ok
             } else {
-                mysql2hbase::check::print_report(&items)
+                mysql2hbase::admin::check::print_report(&items)
             };
             if ok {
                 ExitCode::SUCCESS
@@ -161,12 +161,12 @@ async fn main() -> ExitCode {
                 shutdown_signal().await;
                 let _ = stop.send(true);
             });
-            let health = mysql2hbase::admin::http::SharedHealth::default();
+            let health = mysql2hbase::telemetry::health::SharedHealth::default();
             if let Err(e) = mysql2hbase::admin::http::serve(cfg.clone(), health.clone()).await {
                 eprintln!("error: {e}");
                 return ExitCode::FAILURE;
             }
-            match mysql2hbase::core::pipeline::run(cfg, role, stopped, health).await {
+            match mysql2hbase::core::supervisor::run(cfg, role, stopped, health).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!("{e}");
@@ -311,7 +311,7 @@ async fn shutdown_signal() {
 }
 
 fn peek(cfg: &Config, source: &str, limit: usize) -> anyhow::Result<()> {
-    use mysql2hbase::sink::hbase_client;
+    use mysql2hbase::sink::hbase::client as hbase_client;
     let (db, table) = source
         .split_once('.')
         .ok_or_else(|| anyhow::anyhow!("name the table as db.table, not {source:?}"))?;

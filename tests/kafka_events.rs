@@ -324,8 +324,6 @@ async fn stored_checkpoint(env: &TestEnv) -> i64 {
         .await
         .unwrap()
         .expect("a stored checkpoint");
-    let position = mysql2hbase::source::mysql::BinlogPosition { file, pos };
-    mysql2hbase::core::version::Version::of(&position)
-        .unwrap()
-        .0
+    let position = mysql2hbase::model::BinlogPosition::new(file, pos).unwrap();
+    mysql2hbase::model::Version::of(&position).0
 }

@@ -5,8 +5,9 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::config::Config;
-use crate::source::mysql::{self as my, BinlogPosition};
-use crate::source::snapshot::{validate_table, JobError};
+use crate::core::bootstrap::job::{validate_table, JobError};
+use crate::model::BinlogPosition;
+use crate::source::mysql as my;
 use crate::state::{BootstrapJob, StateStore};
 
 /// `mysql2hbase bootstrap`: records a job; with `wait`, follows it to its end.
@@ -139,7 +140,9 @@ pub async fn status(cfg: &Config) -> anyhow::Result<Status> {
     let stopped = store.stopped_tables().await?;
     let filter = crate::core::filter::TableFilter::new(&cfg.capture);
     let mut tables = Vec::new();
-    for (db, t) in crate::source::schema::captured_tables(&mut conn, &filter).await? {
+    for (db, t) in
+        crate::source::schema::captured_tables(&mut conn, |db, t| filter.captures(db, t)).await?
+    {
         let name = format!("{db}.{t}");
         let open_job = jobs.iter().find(|j| {
             j.database == db && j.table == t && matches!(j.status.as_str(), "pending" | "running")
@@ -218,21 +221,24 @@ async fn lag_bytes(
     to: &BinlogPosition,
 ) -> anyhow::Result<u64> {
     use mysql_async::prelude::Queryable;
-    if from.file == to.file {
-        return Ok(to.pos.saturating_sub(from.pos));
+    if from.file() == to.file() {
+        return Ok(to.offset().saturating_sub(from.offset()));
     }
     let logs: Vec<mysql_async::Row> = conn.query("SHOW BINARY LOGS").await?;
     let mut lag = 0u64;
     for row in logs {
         let name: String = row.get(0).unwrap_or_default();
         let size: u64 = row.get(1).unwrap_or_default();
-        if name < from.file || name > to.file {
+        let Ok(file) = BinlogPosition::new(name, 0) else {
+            continue;
+        };
+        if file.index() < from.index() || file.index() > to.index() {
             continue;
         }
-        lag += if name == from.file {
-            size.saturating_sub(from.pos)
-        } else if name == to.file {
-            to.pos
+        lag += if file.index() == from.index() {
+            size.saturating_sub(from.offset())
+        } else if file.index() == to.index() {
+            to.offset()
         } else {
             size
         };

@@ -7,7 +7,7 @@
 //! - `POST /bootstrap` with `{"table": "db.table", "where": "optional condition"}`: records a
 //!   bootstrap job (202 with its id, 400 with the reason when it cannot run).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -19,18 +19,7 @@ use serde_json::json;
 
 use crate::admin::commands;
 use crate::config::Config;
-
-/// What `/health` reports, updated by the pipeline.
-#[derive(Debug, Clone, Default)]
-pub struct Health {
-    pub streaming: bool,
-    /// Why the pipeline is not streaming (its last error).
-    pub reason: Option<String>,
-    /// The last HBase write failure, until a write succeeds again.
-    pub hbase_error: Option<String>,
-}
-
-pub type SharedHealth = Arc<Mutex<Health>>;
+use crate::telemetry::health::SharedHealth;
 
 #[derive(Clone)]
 struct AppState {
@@ -65,7 +54,7 @@ pub async fn serve(
         .route("/status", get(status_handler))
         .route(
             "/metrics",
-            get(|| async { crate::admin::metrics::render() }),
+            get(|| async { crate::telemetry::metrics::render() }),
         )
         .route("/bootstrap", post(bootstrap_handler))
         .with_state(AppState {

@@ -1,7 +1,8 @@
-//! Operating the service: commands that read and write the state store (`bootstrap`,
-//! `status`), and the admin HTTP API that exposes them beside health.
+//! Operating the service: the preflight (`check`), commands that read and write the state store
+//! (`bootstrap`, `status`), `verify --repair`, and the admin HTTP API that exposes them beside
+//! health and metrics.
 
+pub mod check;
 pub mod commands;
 pub mod http;
-pub mod metrics;
 pub mod verify;

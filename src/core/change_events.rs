@@ -1,7 +1,7 @@
 //! The router's side of the Maxwell change-event output (`[kafka] topic`): renders every row
 //! change of a captured table (see `sink::maxwell`), holds a transaction's events until its end
 //! (Maxwell puts the transaction's `xid` on every row and `commit` on the last), and hands them
-//! to the publisher task (`sink::kafka::event_publisher`) in binlog order.
+//! to the publisher (a sink: `sink::kafka::events`) in binlog order.
 //!
 //! The publisher is one more checkpoint slot beside the HBase writers: a commit marker follows
 //! the transaction's events and is acknowledged only once Kafka has all of them, so the
@@ -20,14 +20,14 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use crate::config::KafkaConfig;
-use crate::core::pipeline::InflightBytes;
+use crate::core::inflight::InflightBytes;
+use crate::core::router::Catalog;
 use crate::error::{Result, SyncError};
-use crate::sink::kafka::{EventMsg, Marker};
-use crate::sink::maxwell::{
+use crate::model::{BinlogPosition, SqlValue, TableSchema};
+use crate::sink::kafka::maxwell::{
     self, EventOptions, EventTable, EventType, RowEvent, TransactionBuffer,
 };
-use crate::source::decode::{SqlValue, TableSchema};
-use crate::source::mysql::BinlogPosition;
+use crate::sink::SinkMsg;
 
 /// Events sent to the publisher per message (and per in-flight permit).
 const EVENTS_PER_MESSAGE: usize = 1000;
@@ -35,8 +35,8 @@ const EVENTS_PER_MESSAGE: usize = 1000;
 /// A transaction's events kept in memory before the rest spills to a temporary file.
 const TRANSACTION_MEMORY_BYTES: usize = 16 << 20;
 
-pub(crate) struct ChangeEvents {
-    tx: mpsc::Sender<EventMsg>,
+pub struct ChangeEvents {
+    tx: mpsc::Sender<SinkMsg<RowEvent>>,
     topic_template: String,
     opts: EventOptions,
     /// Rendering plans by (database, table); dropped at every DDL.
@@ -51,7 +51,7 @@ impl ChangeEvents {
     pub fn new(
         kafka: &KafkaConfig,
         topic_template: &str,
-        tx: mpsc::Sender<EventMsg>,
+        tx: mpsc::Sender<SinkMsg<RowEvent>>,
         inflight: InflightBytes,
     ) -> Self {
         ChangeEvents {
@@ -71,15 +71,14 @@ impl ChangeEvents {
     /// The rendering plan of a table, built once per schema version.
     pub async fn table(
         &mut self,
-        source: &mysql_async::Pool,
+        catalog: &impl Catalog,
         schema: &TableSchema,
     ) -> Result<Arc<EventTable>> {
         let name = (schema.database.clone(), schema.table.clone());
         if let Some(t) = self.tables.get(&name) {
             return Ok(t.clone());
         }
-        let mut conn = source.get_conn().await?;
-        let json = crate::source::schema::json_columns(&mut conn, &name.0, &name.1).await?;
+        let json = catalog.json_columns(&name.0, &name.1).await?;
         let t = Arc::new(EventTable::new(schema, &self.topic_template, &json));
         self.tables.insert(name, t.clone());
         Ok(t)
@@ -108,8 +107,8 @@ impl ChangeEvents {
         let pos = self.position_text(position);
         let event = maxwell::row_event(table, kind, ts, pos.as_deref(), &self.opts, before, after);
         self.transaction.push(event).map_err(|e| {
-            SyncError::Other(format!(
-                "cannot buffer a transaction's change events on disk: {e}"
+            SyncError::transient(format!(
+                "cannot buffer a transaction's change events on disk: {e}; free the temporary directory's disk (TMPDIR)"
             ))
         })
     }
@@ -121,7 +120,7 @@ impl ChangeEvents {
                 .transaction
                 .take(EVENTS_PER_MESSAGE, xid)
                 .map_err(|e| {
-                    SyncError::Other(format!(
+                    SyncError::transient(format!(
                         "cannot read a transaction's change events back: {e}"
                     ))
                 })?;
@@ -156,7 +155,7 @@ impl ChangeEvents {
     /// A bootstrap of `db.table` started (`first`: not a resumption): `bootstrap-start`.
     pub async fn bootstrap_started(
         &mut self,
-        source: &mysql_async::Pool,
+        catalog: &impl Catalog,
         job: u64,
         db: &str,
         table: &str,
@@ -165,7 +164,7 @@ impl ChangeEvents {
     ) -> Result<()> {
         self.jobs.insert(job, (db.to_string(), table.to_string()));
         if first {
-            self.bootstrap_marker(source, db, table, EventType::BootstrapStart, position)
+            self.bootstrap_marker(catalog, db, table, EventType::BootstrapStart, position)
                 .await?;
         }
         Ok(())
@@ -174,13 +173,13 @@ impl ChangeEvents {
     /// A bootstrap ended; `complete`: all its rows were handed over: `bootstrap-complete`.
     pub async fn bootstrap_ended(
         &mut self,
-        source: &mysql_async::Pool,
+        catalog: &impl Catalog,
         job: u64,
         complete: bool,
         position: &BinlogPosition,
     ) -> Result<()> {
         if let (Some((db, table)), true) = (self.jobs.remove(&job), complete) {
-            self.bootstrap_marker(source, &db, &table, EventType::BootstrapComplete, position)
+            self.bootstrap_marker(catalog, &db, &table, EventType::BootstrapComplete, position)
                 .await?;
         }
         Ok(())
@@ -188,16 +187,13 @@ impl ChangeEvents {
 
     async fn bootstrap_marker(
         &mut self,
-        source: &mysql_async::Pool,
+        catalog: &impl Catalog,
         db: &str,
         table: &str,
         kind: EventType,
         position: &BinlogPosition,
     ) -> Result<()> {
-        let schema = {
-            let mut conn = source.get_conn().await?;
-            crate::source::schema::load_table_schema(&mut conn, db, table).await?
-        };
+        let schema = catalog.table_schema(db, table).await?;
         // A table dropped meanwhile has no key columns to name; its markers carry none.
         let schema = schema.unwrap_or_else(|| TableSchema {
             database: db.to_string(),
@@ -205,7 +201,7 @@ impl ChangeEvents {
             columns: Vec::new(),
             primary_key: Vec::new(),
         });
-        let t = self.table(source, &schema).await?;
+        let t = self.table(catalog, &schema).await?;
         let pos = self.position_text(position);
         let event =
             maxwell::row_event(&t, kind, now_secs(), pos.as_deref(), &self.opts, None, None);
@@ -214,9 +210,7 @@ impl ChangeEvents {
 
     /// Maxwell's `position` field (`file:offset`), when configured.
     fn position_text(&self, position: &BinlogPosition) -> Option<String> {
-        self.opts
-            .include_position
-            .then(|| format!("{}:{}", position.file, position.pos))
+        self.opts.include_position.then(|| position.to_string())
     }
 
     /// Sends events to the publisher, holding in-flight permits for their bytes until delivered.
@@ -229,18 +223,22 @@ impl ChangeEvents {
             .acquire(events.iter().map(RowEvent::size).sum())
             .await?;
         self.tx
-            .send(EventMsg::Events { events, permit })
+            .send(SinkMsg::Items {
+                items: events,
+                permit,
+            })
             .await
-            .map_err(|_| SyncError::Other("the Kafka change-event publisher stopped".into()))
+            .map_err(|_| publisher_stopped())
     }
 
-    /// Queues a commit or barrier behind the events sent so far.
-    pub async fn mark(&self, marker: Marker) -> Result<()> {
-        self.tx
-            .send(EventMsg::Marker(marker))
-            .await
-            .map_err(|_| SyncError::Other("the Kafka change-event publisher stopped".into()))
+    /// Queues a commit point or barrier behind the events sent so far.
+    pub async fn mark(&self, marker: SinkMsg<RowEvent>) -> Result<()> {
+        self.tx.send(marker).await.map_err(|_| publisher_stopped())
     }
+}
+
+fn publisher_stopped() -> SyncError {
+    SyncError::transient("the Kafka change-event publisher stopped")
 }
 
 fn now_secs() -> u64 {

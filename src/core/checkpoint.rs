@@ -1,92 +1,155 @@
-//! The checkpoint: the binlog position below which every sink has acknowledged everything.
+//! The checkpoint: the binlog position below which every sink has made everything durable, and
+//! the task that stores it.
 //!
-//! The reader sends each writer, in order with its changes, `Commit(P)` markers at transaction
-//! ends. A writer acknowledges `P` once everything it received before the marker is written
-//! (immediately when its batch is empty). The checkpoint is the lowest acknowledged position over
-//! all writers: every change before it is in HBase, and it is always a transaction boundary, so
-//! a restart from it replays whole transactions (with their TABLE_MAP events) and rewrites the
-//! same versions.
+//! The router sends each sink, in order with its items, a commit point at every transaction end.
+//! A sink acknowledges the point on its [`CommitSlot`] once everything it received before the
+//! point is durable (see `sink::run`). The checkpoint is the lowest acknowledged point over all
+//! slots: every change before it is in every sink, and it is always a transaction boundary, so a
+//! restart from it replays whole transactions (with their TABLE_MAP events) and rewrites the same
+//! versions.
+//!
+//! [`checkpoint_task`] stores the checkpoint in the state store whenever it moved, at most once
+//! per `pipeline.checkpoint_interval`, with the GTID set executed up to it: the one followed
+//! along the stream (MySQL), or the one the server computes for the position (MariaDB, at most
+//! once a minute, see [`GTID_REFRESH`]). [`store_final`] stores it once more at shutdown with an
+//! exact GTID set.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use crate::core::version::Version;
-use crate::source::mysql::BinlogPosition;
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
 
-/// An acknowledged transaction end: its version, position and, on MySQL with GTIDs, the GTID
-/// set executed up to it.
-type Acked = (Version, BinlogPosition, Option<Arc<str>>);
+use crate::error::Result;
+use crate::model::{BinlogPosition, CommitPoint, CommitSlot};
+use crate::source::mysql as my;
+use crate::state::{Checkpoint, StateStore};
+use crate::telemetry::metrics::METRICS;
 
+/// How often the checkpoint task asks MariaDB for the GTID set of the checkpoint. The server
+/// answers `BINLOG_GTID_POS` by reading the binlog file from its start (a quarter of a second of
+/// server CPU deep into a 1 GB file), too much for every checkpoint. In between, the last answer
+/// is stored: a GTID set behind its position is still a safe place to resume from, since a
+/// replay rewrites identical versions. The checkpoint stored at shutdown gets an exact one.
+const GTID_REFRESH: Duration = Duration::from_secs(60);
+
+/// The commit slots of every sink; the checkpoint is the lowest of them.
 pub struct CheckpointTracker {
-    acked: Vec<Mutex<Acked>>,
+    slots: Vec<CommitSlot>,
 }
 
 impl CheckpointTracker {
-    /// Every writer starts at the position the stream starts from.
-    pub fn new(
-        writers: usize,
-        start: &BinlogPosition,
-        start_gtid: Option<Arc<str>>,
-    ) -> crate::error::Result<Self> {
-        let v = Version::of(start)?;
-        Ok(CheckpointTracker {
-            acked: (0..writers)
-                .map(|_| Mutex::new((v, start.clone(), start_gtid.clone())))
-                .collect(),
-        })
-    }
-
-    pub fn ack(
-        &self,
-        writer: usize,
-        version: Version,
-        position: &BinlogPosition,
-        gtid: &Option<Arc<str>>,
-    ) {
-        let mut slot = self.acked[writer].lock().expect("checkpoint lock");
-        if version > slot.0 {
-            *slot = (version, position.clone(), gtid.clone());
+    /// `sinks` slots, every one starting at the point the stream starts from.
+    pub fn new(sinks: usize, start: CommitPoint) -> Self {
+        CheckpointTracker {
+            slots: (0..sinks).map(|_| CommitSlot::new(start.clone())).collect(),
         }
     }
 
-    /// The lowest acknowledged position over all writers.
-    pub fn low_watermark(&self) -> BinlogPosition {
-        self.low_watermark_with_gtid().0
+    /// The slot sink `idx` acknowledges on.
+    pub fn slot(&self, idx: usize) -> CommitSlot {
+        self.slots[idx].clone()
     }
 
-    /// The lowest acknowledged position and the GTID set executed up to it, where followed.
-    pub fn low_watermark_with_gtid(&self) -> (BinlogPosition, Option<Arc<str>>) {
-        self.acked
+    /// The lowest acknowledged point over all sinks.
+    pub fn low_watermark(&self) -> CommitPoint {
+        self.slots
             .iter()
-            .map(|m| m.lock().expect("checkpoint lock").clone())
-            .min_by_key(|(v, _, _)| *v)
-            .map(|(_, p, g)| (p, g))
-            .expect("at least one writer")
+            .map(CommitSlot::get)
+            .min_by_key(|p| p.version)
+            .expect("at least one sink")
     }
+}
+
+/// Stores the low watermark whenever it moved, at most once per `interval`, until `stop`.
+pub async fn checkpoint_task(
+    store: StateStore,
+    source: mysql_async::Pool,
+    tracker: Arc<CheckpointTracker>,
+    interval: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut last: Option<BinlogPosition> = None;
+    // MariaDB: the last GTID set the server computed, and when.
+    let mut computed_gtid: Option<(Instant, Option<String>)> = None;
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let point = tracker.low_watermark();
+        if last.as_ref() == Some(&point.position) {
+            continue;
+        }
+        let gtid_set = match (point.gtid, &computed_gtid) {
+            (Some(followed), _) => Some(followed.to_string()),
+            (None, Some((at, computed))) if at.elapsed() < GTID_REFRESH => computed.clone(),
+            (None, _) => {
+                let computed = my::gtid_set_at(&source, &point.position).await;
+                computed_gtid = Some((Instant::now(), computed.clone()));
+                computed
+            }
+        };
+        let checkpoint = Checkpoint {
+            position: point.position,
+            gtid_set,
+        };
+        match store.store_checkpoint(&checkpoint).await {
+            Ok(()) => {
+                debug!(position = %checkpoint.position, "checkpoint stored");
+                METRICS.checkpoint_stored(&checkpoint.position);
+                last = Some(checkpoint.position);
+            }
+            Err(e) => warn!(error = %e, "cannot store the checkpoint; will retry"),
+        }
+    }
+}
+
+/// Stores the low watermark with an exact GTID set: the one followed along the stream (MySQL),
+/// else what the server computes for the position (MariaDB), else none.
+pub async fn store_final(
+    store: &StateStore,
+    source: &mysql_async::Pool,
+    tracker: &CheckpointTracker,
+) -> Result<()> {
+    let point = tracker.low_watermark();
+    let gtid_set = match point.gtid {
+        Some(g) => Some(g.to_string()),
+        None => my::gtid_set_at(source, &point.position).await,
+    };
+    store
+        .store_checkpoint(&Checkpoint {
+            position: point.position.clone(),
+            gtid_set,
+        })
+        .await?;
+    info!(position = %point.position, "checkpoint stored");
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn pos(file: &str, p: u64) -> BinlogPosition {
-        BinlogPosition {
-            file: file.into(),
-            pos: p,
-        }
+    fn point(file: &str, offset: u64, gtid: Option<&str>) -> CommitPoint {
+        CommitPoint::new(
+            BinlogPosition::new(file, offset).unwrap(),
+            gtid.map(Arc::from),
+        )
     }
 
     #[test]
-    fn the_slowest_writer_holds_the_checkpoint() {
-        let t = CheckpointTracker::new(2, &pos("b.000001", 4), None).unwrap();
-        let p1 = pos("b.000001", 100);
-        t.ack(0, Version::of(&p1).unwrap(), &p1, &None);
-        assert_eq!(t.low_watermark(), pos("b.000001", 4));
-        let p2 = pos("b.000002", 50);
-        t.ack(1, Version::of(&p2).unwrap(), &p2, &Some("g2".into()));
-        assert_eq!(t.low_watermark(), p1);
+    fn the_slowest_sink_holds_the_checkpoint() {
+        let t = CheckpointTracker::new(2, point("b.000001", 4, None));
+        t.slot(0).ack(&point("b.000001", 100, None));
+        assert_eq!(t.low_watermark(), point("b.000001", 4, None));
+        t.slot(1).ack(&point("b.000002", 50, Some("g2")));
+        assert_eq!(t.low_watermark(), point("b.000001", 100, None));
         // Never moves back.
-        t.ack(1, Version::of(&p1).unwrap(), &p1, &None);
-        t.ack(0, Version::of(&p2).unwrap(), &p2, &Some("g2".into()));
-        assert_eq!(t.low_watermark_with_gtid(), (p2, Some("g2".into())));
+        t.slot(1).ack(&point("b.000001", 100, None));
+        t.slot(0).ack(&point("b.000002", 50, Some("g2")));
+        assert_eq!(t.low_watermark(), point("b.000002", 50, Some("g2")));
     }
 }

@@ -1,4 +1,5 @@
-//! Hand-over between a bootstrap (table snapshot) and the binlog stream, inside the router.
+//! Hand-over between a bootstrap (table snapshot) and the binlog stream, inside the router:
+//! the change tracker, and the requests a bootstrap job sends the router.
 //!
 //! The algorithm (DBLog's watermarks, applied to every locking mode):
 //! 1. Before a job reads anything it registers its table here; from then on the router records,
@@ -18,12 +19,11 @@
 //!    the job records the chunk as done (a crash resumes after it).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
-use crate::core::version::Version;
+use crate::model::{BinlogPosition, SqlValue, TableSchema, Version};
 
 /// Keys changed by the stream while bootstraps of their tables run, per job.
 #[derive(Default)]
@@ -70,27 +70,36 @@ impl ChangeTracker {
     }
 }
 
-/// Fires once every writer has written everything it received before the barrier.
-pub struct ChunkBarrier {
-    remaining: AtomicUsize,
-    done: Mutex<Option<oneshot::Sender<()>>>,
+/// Rows of one bootstrap chunk on their way to the router.
+pub struct SnapshotChunk {
+    pub job_id: u64,
+    pub schema: Arc<TableSchema>,
+    /// The rows are exact as of this position unless the stream changed them after it.
+    pub low: BinlogPosition,
+    /// The stream must have routed everything up to here before the rows are handed over.
+    pub ready_at: BinlogPosition,
+    pub rows: Vec<Vec<SqlValue>>,
+    /// Fires when every sink has made the chunk durable.
+    pub written: oneshot::Sender<()>,
 }
 
-impl ChunkBarrier {
-    pub fn new(writers: usize, done: oneshot::Sender<()>) -> Self {
-        ChunkBarrier {
-            remaining: AtomicUsize::new(writers),
-            done: Mutex::new(Some(done)),
-        }
-    }
-
-    pub fn arrive(&self) {
-        if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
-            if let Some(tx) = self.done.lock().expect("barrier lock").take() {
-                let _ = tx.send(());
-            }
-        }
-    }
+/// What a bootstrap job asks of the router: the one typed request between the two sides.
+pub enum HandoverRequest {
+    /// Start recording changes of `db.table` for `job`; replies once recording.
+    Track {
+        job: u64,
+        db: String,
+        table: String,
+        /// Not a resumption: nothing was copied yet.
+        first: bool,
+        reply: oneshot::Sender<()>,
+    },
+    Chunk(SnapshotChunk),
+    Untrack {
+        job: u64,
+        /// Every chunk was handed over.
+        complete: bool,
+    },
 }
 
 #[cfg(test)]
@@ -114,15 +123,5 @@ mod tests {
         assert!(t.changed_after(1, b"k2", Version(20)));
         t.untrack(1);
         assert!(t.is_empty() && !t.changed_after(1, b"k2", Version(0)));
-    }
-
-    #[test]
-    fn barrier_fires_after_the_last_writer() {
-        let (tx, mut rx) = oneshot::channel();
-        let b = ChunkBarrier::new(2, tx);
-        b.arrive();
-        assert!(rx.try_recv().is_err());
-        b.arrive();
-        assert!(rx.try_recv().is_ok());
     }
 }

@@ -1,4 +1,5 @@
-//! Per-table mapping from MySQL rows to HBase cells (the default mapping, exactly):
+//! Per-table mapping from MySQL rows to HBase rows, in both directions (the default mapping,
+//! exactly):
 //! - HBase table `{db}_{table}` (template `[mapping] table`), family `d`, qualifier = column name;
 //! - cell value = MySQL's text rendering of the value (`encoding = "string"`), NULL = no cell;
 //! - row key: a one-column key is its text value; a composite key is each value with `\` written
@@ -6,12 +7,25 @@
 //!   `hash(key) % buckets` is put in front.
 //!
 //! `[[mapping.tables]]` overrides the table name, family, row-key columns, salt and encoding.
+//!
+//! This is the one place that turns a row image into its row key and cells ([`TableMapping::
+//! row_key`], [`TableMapping::cells`]) and an HBase row key back into primary-key values
+//! ([`TableMapping::decode_key`], for `verify`).
+//!
+//! Native encoding (`encoding = "native"`): HBase `Bytes.toBytes`-compatible bytes for numbers:
+//! every integer column is an 8-byte big-endian Java long (`Bytes.toBytes(long)`); an unsigned
+//! BIGINT above `i64::MAX` keeps its 8 bytes, so Java reads it as a negative long
+//! (`Long.toUnsignedString` gives it back). FLOAT is `Bytes.toBytes(float)` (4 bytes), DOUBLE
+//! `Bytes.toBytes(double)` (8 bytes). DECIMAL stays text, because `Bytes.toBytes(BigDecimal)`
+//! (scale + unscaled two's complement) is HBase-specific and loses nothing over the text.
+//! Everything else is the text form.
 
 use std::sync::Arc;
 
 use crate::config::{Config, ValueEncoding};
 use crate::core::filter::TableFilter;
-use crate::source::decode::{SqlValue, TableSchema};
+use crate::model::naming::{fnv1a, hbase_table_name, is_legal_hbase_table_name};
+use crate::model::{Cell, SqlValue, TableSchema};
 
 /// How one source table is written to HBase, resolved against its current schema.
 #[derive(Debug, Clone)]
@@ -38,17 +52,6 @@ pub enum MappingError {
     UnknownRowKeyColumn { table: String, column: String },
     #[error("table {table} maps to the HBase table name {name:?}, which HBase does not allow (letters, digits, `_`, `-` and `.`, not first; an optional `namespace:` of letters, digits and `_`); name it in a [[mapping.tables]] entry: source = \"{table}\", table = \"...\"")]
     IllegalHbaseName { table: String, name: String },
-}
-
-/// Whether HBase accepts `name` as a table name (`TableName.isLegalFullyQualifiedTableName`).
-pub fn is_legal_hbase_table_name(name: &str) -> bool {
-    let (namespace, qualifier) = name.split_once(':').unwrap_or(("default", name));
-    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
-    !namespace.is_empty()
-        && namespace.chars().all(word)
-        && !qualifier.is_empty()
-        && !qualifier.starts_with(['.', '-'])
-        && qualifier.chars().all(|c| word(c) || c == '-' || c == '.')
 }
 
 impl TableMapping {
@@ -143,8 +146,60 @@ impl TableMapping {
     pub fn cell_value(&self, value: &SqlValue) -> Option<Vec<u8>> {
         match self.encoding {
             ValueEncoding::String => value.to_text(),
-            ValueEncoding::Native => value.to_native(),
+            ValueEncoding::Native => native_bytes(value),
         }
+    }
+
+    /// The cells of a full row image: every mapped column, `None` for NULL.
+    pub fn cells(&self, values: &[SqlValue]) -> Vec<Cell> {
+        self.qualifiers
+            .iter()
+            .zip(values)
+            .filter_map(|(q, v)| {
+                q.as_ref().map(|q| Cell {
+                    column: q.clone(),
+                    value: self.cell_value(v),
+                })
+            })
+            .collect()
+    }
+
+    /// The primary-key values (as text) an HBase row key stands for; `None` when it cannot be
+    /// one of this table's keys.
+    pub fn decode_key(&self, key: &[u8]) -> Option<Vec<Vec<u8>>> {
+        let body = match self.salt_buckets {
+            Some(_) => key.get(2..)?,
+            None => key,
+        };
+        if self.row_key.len() == 1 {
+            return Some(vec![body.to_vec()]);
+        }
+        split_composite(body).filter(|parts| parts.len() == self.row_key.len())
+    }
+}
+
+/// A composite row key split on unescaped `|`, with `\|` and `\\` unescaped.
+fn split_composite(body: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let mut parts = vec![Vec::new()];
+    let mut it = body.iter();
+    while let Some(&b) = it.next() {
+        match b {
+            b'\\' => parts.last_mut().expect("non-empty").push(*it.next()?),
+            b'|' => parts.push(Vec::new()),
+            _ => parts.last_mut().expect("non-empty").push(b),
+        }
+    }
+    Some(parts)
+}
+
+/// Native encoding (see the module doc); `None` for NULL.
+fn native_bytes(value: &SqlValue) -> Option<Vec<u8>> {
+    match value {
+        SqlValue::Int(i) => Some(i.to_be_bytes().to_vec()),
+        SqlValue::UInt(u) => Some(u.to_be_bytes().to_vec()),
+        SqlValue::Float(f) => Some(f.to_bits().to_be_bytes().to_vec()),
+        SqlValue::Double(d) => Some(d.to_bits().to_be_bytes().to_vec()),
+        other => other.to_text(),
     }
 }
 
@@ -161,35 +216,11 @@ pub fn hbase_target(cfg: &Config, db: &str, table: &str) -> (String, String) {
     )
 }
 
-/// `{db}` and `{table}` replaced in the template.
-pub fn hbase_table_name(template: &str, db: &str, table: &str) -> String {
-    template.replace("{db}", db).replace("{table}", table)
-}
-
-/// 32-bit FNV-1a: stable across releases and platforms, unlike std's hasher.
-pub fn fnv1a(bytes: &[u8]) -> u32 {
-    let mut h: u32 = 0x811c_9dc5;
-    for &b in bytes {
-        h ^= b as u32;
-        h = h.wrapping_mul(0x0100_0193);
-    }
-    h
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn hbase_table_names() {
-        for ok in ["shop_orders", "ns:t", "a-b.c_1", "default:x"] {
-            assert!(is_legal_hbase_table_name(ok), "{ok}");
-        }
-        for bad in ["my table", "café", "a$b", ".t", "-t", "", "n-s:t", "a:b:c"] {
-            assert!(!is_legal_hbase_table_name(bad), "{bad}");
-        }
-    }
-    use crate::source::decode::ColumnSchema;
+    use crate::model::ColumnSchema;
     use mysql_common::constants::ColumnType;
 
     fn col(name: &str) -> ColumnSchema {
@@ -278,5 +309,90 @@ mod tests {
             key[..2],
             format!("{:02x}", fnv1a(b"key") % 16).into_bytes()[..]
         );
+    }
+
+    #[test]
+    fn row_keys_decode_back_into_key_values() {
+        assert_eq!(
+            split_composite(b"a\\|b|c\\\\d").unwrap(),
+            vec![b"a|b".to_vec(), b"c\\d".to_vec()]
+        );
+        assert_eq!(split_composite(b"x|").unwrap(), vec![b"x".to_vec(), vec![]]);
+        assert_eq!(split_composite(b"bad\\"), None);
+        let c = cfg("[[mapping.tables]]\nsource = \"shop.t\"\nsalt_buckets = 16\n");
+        let m =
+            TableMapping::resolve(&c, &TableFilter::new(&c.capture), schema(vec![0, 1])).unwrap();
+        let key = m
+            .row_key(&[text("a|b"), text("c"), SqlValue::Null])
+            .unwrap();
+        assert_eq!(
+            m.decode_key(&key).unwrap(),
+            vec![b"a|b".to_vec(), b"c".to_vec()]
+        );
+        assert_eq!(m.decode_key(b"00only-one-part"), None);
+    }
+
+    #[test]
+    fn cells_follow_the_encoding_and_nulls_are_column_deletes() {
+        let c = cfg("[[mapping.tables]]\nsource = \"shop.t\"\nencoding = \"native\"\n");
+        let m = TableMapping::resolve(&c, &TableFilter::new(&c.capture), schema(vec![0])).unwrap();
+        let cells = m.cells(&[SqlValue::Int(-1), SqlValue::Null, text("s")]);
+        assert_eq!(cells.len(), 2, "the excluded column has no cell");
+        assert_eq!(cells[0].value.as_deref(), Some(&[0xFF; 8][..]));
+        assert_eq!(&cells[1].column[..], b"d:b");
+        assert_eq!(cells[1].value, None);
+        assert_eq!(native_bytes(&SqlValue::UInt(u64::MAX)), Some(vec![0xFF; 8]));
+        assert_eq!(
+            native_bytes(&SqlValue::Double(1.5)),
+            Some(1.5f64.to_bits().to_be_bytes().to_vec())
+        );
+        assert_eq!(
+            native_bytes(&SqlValue::Decimal("1.50".into())),
+            Some(b"1.50".to_vec())
+        );
+        assert_eq!(native_bytes(&SqlValue::Null), None);
+    }
+
+    /// Native encoding of values as the binlog decoder makes them (`Bytes.toBytes`).
+    #[test]
+    fn native_encoding_of_decoded_values() {
+        use crate::source::decode::test_support::{bytes, col, dec};
+        use mysql_common::Value;
+        use ColumnType::*;
+        let native = |c: &ColumnSchema, v: Value| native_bytes(&dec(c, v)).unwrap();
+        let c = col(MYSQL_TYPE_LONGLONG, &[], true, None);
+        assert_eq!(native(&c, Value::UInt(u64::MAX)), vec![0xFF; 8]);
+        let c = col(MYSQL_TYPE_LONGLONG, &[], false, None);
+        assert_eq!(
+            native(&c, Value::Int(i64::MIN)),
+            i64::MIN.to_be_bytes().to_vec()
+        );
+        assert_eq!(native(&c, Value::Int(-1)), vec![0xFF; 8]);
+        assert_eq!(native(&c, Value::Int(1)), vec![0, 0, 0, 0, 0, 0, 0, 1]);
+        let c = col(MYSQL_TYPE_TINY, &[], true, None);
+        assert_eq!(native(&c, Value::Int(255)), 255u64.to_be_bytes().to_vec());
+        let c = col(MYSQL_TYPE_VARCHAR, &[40, 0], false, Some(45));
+        assert_eq!(native(&c, bytes("")), Vec::<u8>::new());
+        let year = col(MYSQL_TYPE_YEAR, &[], true, None);
+        assert_eq!(native(&year, bytes("2155")), b"2155");
+        let bit64 = col(MYSQL_TYPE_BIT, &[0, 8], false, None);
+        let raw = vec![0x80, 0, 0, 0, 0, 0, 0, 1];
+        assert_eq!(native(&bit64, Value::Bytes(raw.clone())), raw);
+        let f = col(MYSQL_TYPE_FLOAT, &[4], false, None);
+        assert_eq!(native(&f, Value::Float(1.5)), vec![0x3F, 0xC0, 0, 0]);
+        let d = col(MYSQL_TYPE_DOUBLE, &[8], false, None);
+        assert_eq!(
+            native(&d, Value::Double(1.5)),
+            1.5f64.to_be_bytes().to_vec()
+        );
+        let t = SqlValue::Time {
+            negative: true,
+            hours: 1,
+            minutes: 2,
+            seconds: 3,
+            micros: 450_000,
+            fsp: 2,
+        };
+        assert_eq!(native_bytes(&t).unwrap(), b"-01:02:03.45");
     }
 }

@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tracing::warn;
 
-use crate::admin::metrics::METRICS;
 use crate::config::{RestartConfig, RestartStrategy};
 use crate::error::{Result, SyncError};
+use crate::telemetry::metrics::METRICS;
 
 pub struct Restarts {
     cfg: RestartConfig,

@@ -22,8 +22,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
 use crate::config::Config;
 use crate::error::{Result, SyncError};
-use crate::source::decode::{SqlValue, TableSchema};
-use crate::source::mysql::BinlogPosition;
+use crate::model::{BinlogPosition, SqlValue, TableSchema};
 
 pub enum DeadLetter {
     File {
@@ -45,7 +44,10 @@ impl DeadLetter {
             (Some(path), _) => Self::open(path).map(Some),
             (None, Some(topic)) => {
                 let kafka = cfg.kafka.as_ref().ok_or_else(|| {
-                    SyncError::Other("[dead_letter] topic needs [kafka] brokers".into())
+                    SyncError::definite(
+                        "[dead_letter] topic is set but there is no Kafka",
+                        "add a [kafka] section with brokers, or use [dead_letter] path",
+                    )
                 })?;
                 let producer = crate::sink::kafka::client_config(kafka)
                     .set("enable.idempotence", "true")
@@ -129,7 +131,7 @@ impl DeadLetter {
                 *unflushed = true;
             }
         }
-        crate::admin::metrics::METRICS.dead_letters.inc();
+        crate::telemetry::metrics::METRICS.dead_letters.inc();
         Ok(())
     }
 
@@ -170,7 +172,8 @@ fn row_json(schema: &TableSchema, row: &[SqlValue]) -> Value {
 }
 
 fn io_error(path: &str, e: std::io::Error) -> SyncError {
-    SyncError::Other(format!(
-        "dead-letter file {path}: {e}; fix [dead_letter] path"
+    // Transient: a full disk may be freed; the restart strategy retries from the checkpoint.
+    SyncError::transient(format!(
+        "cannot write the dead-letter file {path}: {e}; fix [dead_letter] path or free the disk"
     ))
 }

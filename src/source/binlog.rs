@@ -21,7 +21,8 @@ use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use crate::error::{mysql_codes, Result, SyncError};
-use crate::source::mysql::{self as my, BinlogPosition};
+use crate::model::BinlogPosition;
+use crate::source::mysql as my;
 
 pub struct BinlogTailer {
     events: mpsc::Receiver<Result<(Event, BinlogPosition)>>,
@@ -34,8 +35,8 @@ const READ_AHEAD: usize = 1024;
 /// The reading side: the stream and the file of the events being read.
 struct Reader {
     stream: BinlogStream,
-    /// File of the events being read.
-    file: String,
+    /// A position in the file of the events being read (the file name is shared by all).
+    file: BinlogPosition,
     /// No event (not even a heartbeat) for this long means the connection is dead.
     idle_timeout: Duration,
 }
@@ -48,15 +49,15 @@ impl BinlogTailer {
         conn.query_drop(format!("SET @master_heartbeat_period = {period_ns}"))
             .await?;
         let request = BinlogStreamRequest::new(cfg.mysql.server_id)
-            .with_filename(from.file.as_bytes())
-            .with_pos(from.pos);
+            .with_filename(from.file().as_bytes())
+            .with_pos(from.offset());
         let stream = conn
             .get_binlog_stream(request)
             .await
-            .map_err(|e| purged_or(e, &from.file))?;
+            .map_err(|e| purged_or(e, from.file()))?;
         let mut reader = Reader {
             stream,
-            file: from.file.clone(),
+            file: from.clone(),
             idle_timeout: cfg.mysql.heartbeat * 3 + Duration::from_secs(1),
         };
         let (tx, events) = mpsc::channel(READ_AHEAD);
@@ -77,7 +78,7 @@ impl BinlogTailer {
     pub async fn next(&mut self) -> Result<(Event, BinlogPosition)> {
         match self.events.recv().await {
             Some(next) => next,
-            None => Err(SyncError::Other("the binlog reader stopped".into())),
+            None => Err(SyncError::transient("the binlog reader stopped")),
         }
     }
 
@@ -99,33 +100,32 @@ impl Reader {
     async fn next(&mut self) -> Result<(Event, BinlogPosition)> {
         let event = match tokio::time::timeout(self.idle_timeout, self.stream.next()).await {
             Err(_) => {
-                return Err(SyncError::Other(format!(
+                return Err(SyncError::transient(format!(
                     "no binlog event or heartbeat for {:?}: the connection to MySQL is dead",
                     self.idle_timeout
                 )))
             }
-            Ok(None) => {
-                return Err(SyncError::Other(
-                    "the server closed the binlog stream".into(),
-                ))
-            }
-            Ok(Some(Err(e))) => return Err(purged_or(e, &self.file)),
+            Ok(None) => return Err(SyncError::transient("the server closed the binlog stream")),
+            Ok(Some(Err(e))) => return Err(purged_or(e, self.file.file())),
             Ok(Some(Ok(event))) => event,
         };
         if let Ok(Some(EventData::RotateEvent(rotate))) = event.read_data() {
-            self.file = clean_file_name(rotate.name_raw(), &self.file);
+            let name = clean_file_name(rotate.name_raw(), self.file.file());
             // A rotate announces the next file; its own position is where that file starts.
-            let pos = BinlogPosition {
-                file: self.file.clone(),
-                pos: rotate.position(),
+            self.file = if name == self.file.file() {
+                self.file.at(rotate.position())
+            } else {
+                BinlogPosition::new(name, rotate.position()).map_err(|e| {
+                    SyncError::definite(
+                        format!("the server rotated to a binlog file that cannot be followed: {e}"),
+                        "set log_bin to a base name (log_bin = mysql-bin) so binlog files are numbered",
+                    )
+                })?
             };
-            return Ok((event, pos));
+            return Ok((event, self.file.clone()));
         }
-        let pos = BinlogPosition {
-            file: self.file.clone(),
-            pos: event.header().log_pos() as u64,
-        };
-        Ok((event, pos))
+        let position = self.file.at(event.header().log_pos() as u64);
+        Ok((event, position))
     }
 }
 

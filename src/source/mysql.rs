@@ -5,6 +5,7 @@ use mysql_async::{ClientIdentity, Conn, Opts, OptsBuilder, Pool, SslOpts};
 
 use crate::config::{MysqlConfig, SecretUrl, TlsConfig};
 use crate::error::{Result, SyncError};
+use crate::model::BinlogPosition;
 
 /// Every identifier interpolated into SQL goes through here.
 pub fn quote_identifier(name: &str) -> String {
@@ -20,10 +21,10 @@ pub fn quote_table(db: &str, table: &str) -> String {
 /// query relies on: UTC, so TIMESTAMP values read as text equal the binlog's UTC seconds.
 pub fn opts(url: &SecretUrl, cfg: &MysqlConfig, database: Option<&str>) -> Result<Opts> {
     let base = Opts::from_url(url.expose()).map_err(|e| {
-        SyncError::Other(format!(
-            "mysql.url {} is not a valid URL: {e}",
-            url.redacted()
-        ))
+        SyncError::definite(
+            format!("mysql.url {} is not a valid URL: {e}", url.redacted()),
+            "write it as mysql://user[:password]@host:port",
+        )
     })?;
     let builder = OptsBuilder::from_opts(base)
         .db_name(database)
@@ -48,9 +49,10 @@ fn ssl_opts(tls: &TlsConfig) -> Result<SslOpts> {
     }
     if let (Some(certificate), Some(key)) = (&tls.certificate, &tls.key) {
         let archive = pkcs12_from_pem(certificate, key).map_err(|e| {
-            SyncError::Other(format!(
-                "[mysql.tls] certificate {certificate:?} and key {key:?}: {e}"
-            ))
+            SyncError::definite(
+                format!("[mysql.tls] certificate {certificate:?} and key {key:?}: {e}"),
+                "point [mysql.tls] certificate and key at the client's PEM certificate and its unencrypted key",
+            )
         })?;
         opts =
             opts.with_client_identity(Some(ClientIdentity::new(archive.into()).with_password("")));
@@ -99,12 +101,13 @@ pub async fn connect(url: &SecretUrl, cfg: &MysqlConfig, database: Option<&str>)
     let opts = opts(url, cfg, database)?;
     match tokio::time::timeout(cfg.connect_timeout * 2, Conn::new(opts)).await {
         Ok(Ok(conn)) => Ok(conn),
-        Ok(Err(e)) => Err(SyncError::Other(format!(
+        // Transient: the server may be restarting; the restart strategy retries.
+        Ok(Err(e)) => Err(SyncError::transient(format!(
             "cannot connect to MySQL at {}: {e}; {}",
             url.redacted(),
             connect_hint(&e, cfg)
         ))),
-        Err(_) => Err(SyncError::Other(format!(
+        Err(_) => Err(SyncError::transient(format!(
             "cannot connect to MySQL at {}: timed out after {:?}",
             url.redacted(),
             cfg.connect_timeout * 2
@@ -129,21 +132,6 @@ pub fn pool(url: &SecretUrl, cfg: &MysqlConfig, database: Option<&str>) -> Resul
     Ok(Pool::new(opts(url, cfg, database)?))
 }
 
-/// A position in one server's binlog.
-#[derive(
-    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
-pub struct BinlogPosition {
-    pub file: String,
-    pub pos: u64,
-}
-
-impl std::fmt::Display for BinlogPosition {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}", self.file, self.pos)
-    }
-}
-
 /// The server's current binlog position and GTID set (empty when the server has no GTIDs).
 pub async fn current_position(conn: &mut Conn) -> Result<(BinlogPosition, Option<String>)> {
     let row: Option<mysql_async::Row> = match conn.query_first("SHOW MASTER STATUS").await {
@@ -163,7 +151,17 @@ pub async fn current_position(conn: &mut Conn) -> Result<(BinlogPosition, Option
     let file: String = row.get(0).unwrap_or_default();
     let pos: u64 = row.get(1).unwrap_or_default();
     let gtid = gtid_executed(conn).await?;
-    Ok((BinlogPosition { file, pos }, gtid))
+    Ok((server_position(file, pos)?, gtid))
+}
+
+/// A position the server reported.
+fn server_position(file: String, pos: u64) -> Result<BinlogPosition> {
+    BinlogPosition::new(file, pos).map_err(|e| {
+        SyncError::definite(
+            format!("the server reports a binlog position that cannot be followed: {e}"),
+            "set log_bin to a base name (log_bin = mysql-bin) so binlog files are numbered",
+        )
+    })
 }
 
 /// GTID set of the server: MySQL's `gtid_executed` when GTID mode is on, MariaDB's
@@ -193,7 +191,7 @@ pub async fn gtid_set_at(pool: &Pool, position: &BinlogPosition) -> Option<Strin
     let gtid: Option<Option<String>> = conn
         .exec_first(
             "SELECT BINLOG_GTID_POS(?, ?)",
-            (&position.file, position.pos),
+            (position.file(), position.offset()),
         )
         .await
         .ok()?;
@@ -212,9 +210,10 @@ pub async fn snapshot_position(conn: &mut Conn) -> Result<Option<BinlogPosition>
             .map(|(_, v)| v.clone())
     };
     match (get("Binlog_snapshot_file"), get("Binlog_snapshot_position")) {
-        (Some(file), Some(pos)) if !file.is_empty() => {
-            Ok(pos.parse().ok().map(|pos| BinlogPosition { file, pos }))
-        }
+        (Some(file), Some(pos)) if !file.is_empty() => match pos.parse() {
+            Ok(pos) => Ok(Some(server_position(file, pos)?)),
+            Err(_) => Ok(None),
+        },
         _ => Ok(None),
     }
 }

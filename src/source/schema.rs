@@ -7,7 +7,7 @@ use mysql_async::Conn;
 use mysql_common::constants::ColumnType;
 
 use crate::error::Result;
-use crate::source::decode::{ColumnSchema, TableSchema};
+use crate::model::{ColumnSchema, TableSchema};
 
 /// The current schema of `db.table`; `None` when the table does not exist.
 pub async fn load_table_schema(
@@ -226,10 +226,10 @@ fn parse_quoted_list(s: &str) -> Vec<String> {
     out
 }
 
-/// Base tables the filter captures, outside the system schemas.
+/// Base tables `captures(db, table)` accepts, outside the system schemas.
 pub async fn captured_tables(
     conn: &mut Conn,
-    filter: &crate::core::filter::TableFilter,
+    captures: impl Fn(&str, &str) -> bool,
 ) -> Result<Vec<(String, String)>> {
     let all: Vec<(String, String)> = conn
         .query(
@@ -239,10 +239,7 @@ pub async fn captured_tables(
              ORDER BY TABLE_SCHEMA, TABLE_NAME",
         )
         .await?;
-    Ok(all
-        .into_iter()
-        .filter(|(db, t)| filter.captures(db, t))
-        .collect())
+    Ok(all.into_iter().filter(|(db, t)| captures(db, t)).collect())
 }
 
 /// The columns of `db.table` holding JSON documents: MySQL's JSON type, and MariaDB's (a

@@ -5,7 +5,7 @@
 
 use mysql_common::constants::ColumnType;
 
-use crate::source::decode::{ColumnSchema, SqlValue};
+use crate::model::{ColumnSchema, SqlValue};
 
 /// Why a text value does not parse as its column's type.
 #[derive(Debug, thiserror::Error)]

@@ -9,7 +9,8 @@ use mysql_async::Pool;
 
 use crate::config::Config;
 use crate::error::{Result, SyncError};
-use crate::source::mysql::{self as my, quote_identifier, BinlogPosition};
+use crate::model::BinlogPosition;
+use crate::source::mysql::{self as my, quote_identifier};
 
 refinery::embed_migrations!("migrations");
 
@@ -98,10 +99,16 @@ impl StateStore {
                 (self.server_id,),
             )
             .await?;
-        Ok(row.map(|(file, pos, gtid_set)| Checkpoint {
-            position: BinlogPosition { file, pos },
-            gtid_set,
-        }))
+        let Some((file, pos, gtid_set)) = row else {
+            return Ok(None);
+        };
+        let position = BinlogPosition::new(file, pos).map_err(|e| {
+            SyncError::State(format!(
+                "the stored checkpoint is not a binlog position: {e}; delete the row of server_id {} from `{}`.checkpoint to start over",
+                self.server_id, self.database
+            ))
+        })?;
+        Ok(Some(Checkpoint { position, gtid_set }))
     }
 
     pub async fn store_checkpoint(&self, cp: &Checkpoint) -> Result<()> {
@@ -110,7 +117,7 @@ impl StateStore {
             "INSERT INTO checkpoint (server_id, binlog_file, binlog_pos, gtid_set) VALUES (?, ?, ?, ?) \
              ON DUPLICATE KEY UPDATE binlog_file = VALUES(binlog_file), binlog_pos = VALUES(binlog_pos), \
              gtid_set = VALUES(gtid_set)",
-            (self.server_id, &cp.position.file, cp.position.pos, &cp.gtid_set),
+            (self.server_id, cp.position.file(), cp.position.offset(), &cp.gtid_set),
         )
         .await?;
         Ok(())
@@ -226,7 +233,7 @@ impl StateStore {
             "INSERT INTO checkpoint (server_id, binlog_file, binlog_pos, gtid_set) VALUES (?, ?, ?, ?) \
              ON DUPLICATE KEY UPDATE binlog_file = VALUES(binlog_file), binlog_pos = VALUES(binlog_pos), \
              gtid_set = VALUES(gtid_set)",
-            (self.server_id, &cp.position.file, cp.position.pos, &cp.gtid_set),
+            (self.server_id, cp.position.file(), cp.position.offset(), &cp.gtid_set),
         )
         .await?;
         tx.commit().await?;
@@ -337,7 +344,7 @@ impl StateStore {
         let mut conn = self.pool.get_conn().await?;
         conn.exec_drop(
             "UPDATE bootstrap_jobs SET snapshot_file = ?, snapshot_pos = ?, lock_held_ms = COALESCE(?, lock_held_ms) WHERE id = ?",
-            (&position.file, position.pos, lock_held_ms, id),
+            (position.file(), position.offset(), lock_held_ms, id),
         )
         .await?;
         Ok(())

@@ -11,7 +11,7 @@ use hbase_thrift::hbase::THbaseSyncClient;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row, Value};
 
-use mysql2hbase::sink::hbase_client::{self, ThriftClient};
+use mysql2hbase::sink::hbase::client::{self as hbase_client, ThriftClient};
 
 pub const MYSQL_URL: &str = "mysql://root@127.0.0.1:3306";
 pub const THRIFT: &str = "127.0.0.1:9090";
@@ -59,7 +59,7 @@ impl TestEnv {
         let pid = std::process::id();
         let db = format!("{name}_{pid}");
         let state_db = format!("m2h_{name}_{pid}");
-        let server_id = 10_000 + (mysql2hbase::core::mapping::fnv1a(db.as_bytes()) % 50_000);
+        let server_id = 10_000 + (mysql2hbase::model::naming::fnv1a(db.as_bytes()) % 50_000);
         let dir = std::env::temp_dir().join(format!("m2h-test-{db}"));
         std::fs::create_dir_all(&dir).unwrap();
         let config = dir.join("config.toml");
@@ -530,7 +530,7 @@ pub async fn current_version() -> i64 {
     let (pos, _) = mysql2hbase::source::mysql::current_position(&mut c)
         .await
         .unwrap();
-    mysql2hbase::core::version::Version::of(&pos).unwrap().0
+    mysql2hbase::model::Version::of(&pos).0
 }
 
 /// Writes one cell behind the service's back at timestamp `ts`.

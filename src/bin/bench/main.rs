@@ -1,0 +1,548 @@
+//! `bench`: measures mysql2hbase against the raw ceilings of the servers it runs against, in
+//! one run (issue 8). Run through `scripts/bench.sh [--quick]`, which builds it in release mode,
+//! starts the services, draws the plot and prints the JSON summary last.
+//!
+//! Phases, on a fresh database `bench` and fresh `bench_*` HBase tables:
+//! 1. load `rows` rows into `bench.events` (11 columns; 10% single-row transactions, the rest in
+//!    multi-row transactions of 10 to 1,000 rows) while the daemon is stopped at P0;
+//! 2. raw binlog (bare mysql_async stream P0..P1, rows parsed by mysql_common) and decode (the
+//!    daemon's own tailer + decoder + router, writers that drop what they get);
+//! 3. HBase ceiling: the same rows as the daemon's cells, batched `mutateRowsTs` with the
+//!    daemon's batch size and writer count, then the stream: the real daemon resumes at P0; the
+//!    clock runs from `/health` 200 until HBase has the load's last 64 rows (see
+//!    `Daemon::follow_until`); `/metrics` and `/proc` are sampled for the plot;
+//! 4. latency: 20-row transactions every 10 ms while the daemon runs; each one's last row is
+//!    polled with `getRow` from the moment COMMIT returns (resolution: one `getRow`, ~1 ms);
+//! 5. one `rows`-row transaction through the daemon (peak RSS);
+//! 6. SELECT ceiling (bare streaming `SELECT *`) and a bootstrap of `bench.events` by a daemon
+//!    with `snapshot.mode = "initial_only"` (from `/health` 200 to its exit; peak RSS).
+
+mod ceilings;
+mod daemon;
+
+use ceilings::*;
+use daemon::*;
+
+use std::collections::VecDeque;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use futures_util::StreamExt;
+use hbase_thrift::hbase::{BatchMutation, Mutation, THbaseSyncClient};
+use mysql_async::prelude::Queryable;
+use mysql_async::{BinlogStreamRequest, Conn, Opts};
+use mysql_common::binlog::events::{EventData, TableMapEvent};
+use serde_json::json;
+
+use mysql2hbase::config::Config;
+use mysql2hbase::model::BinlogPosition;
+use mysql2hbase::sink::hbase::client::{self as hbase_client, ThriftClient};
+
+/// The daemon's allocator, so the decode figure measures what the daemon runs.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const MYSQL_URL: &str = "mysql://root@127.0.0.1:3306";
+const THRIFT: &str = "127.0.0.1:9090";
+const ADMIN: &str = "127.0.0.1:18686";
+const SERVER_ID: u32 = 77001;
+/// The daemon's defaults, used by the ceiling too.
+const WRITERS: usize = 2;
+const BATCH_ROWS: usize = 2000;
+const COLUMNS: [&str; 11] = [
+    "id",
+    "user_id",
+    "kind",
+    "amount",
+    "qty",
+    "price",
+    "status",
+    "note",
+    "created_at",
+    "updated_at",
+    "flag",
+];
+
+#[derive(Parser)]
+struct Args {
+    /// 200k rows and shorter phases (under ~5 minutes).
+    #[arg(long)]
+    quick: bool,
+    /// Rows of the stream, big-transaction and bootstrap phases (default 1M, quick 200k).
+    #[arg(long)]
+    rows: Option<u64>,
+    /// Repetitions of the short ceiling/decode measurements (median reported).
+    #[arg(long, default_value_t = 3)]
+    reps: usize,
+    /// Seconds of the steady-rate latency phase (default 60, quick 20).
+    #[arg(long)]
+    latency_secs: Option<u64>,
+    /// Load, then only repeat the decode measurement `reps` times (for profiling).
+    #[arg(long)]
+    only_decode: bool,
+    /// The daemon binary.
+    #[arg(long, default_value = "target/release/mysql2hbase")]
+    daemon: PathBuf,
+    /// Where configs, logs, time series and the summary go.
+    #[arg(long, default_value = "bench/out")]
+    out: PathBuf,
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    let rows = args
+        .rows
+        .unwrap_or(if args.quick { 200_000 } else { 1_000_000 });
+    let latency_secs = args
+        .latency_secs
+        .unwrap_or(if args.quick { 20 } else { 60 });
+    std::fs::create_dir_all(&args.out)?;
+    let b = Bench {
+        daemon: std::fs::canonicalize(&args.daemon)
+            .with_context(|| format!("daemon binary {}", args.daemon.display()))?,
+        out: args.out.clone(),
+        reps: args.reps.max(1),
+    };
+    let mut s = serde_json::Map::new();
+
+    b.clean().await?;
+    let mut conn = mysql().await?;
+    conn.query_drop("CREATE DATABASE bench").await?;
+    for t in ["events", "bigtxn"] {
+        conn.query_drop(format!("CREATE TABLE bench.{t} ({})", TABLE_DDL))
+            .await?;
+    }
+
+    // The daemon's HBase tables exist before the clocks start, as the ceiling's does: creating
+    // a table takes about a second on this HBase, once per table in a daemon's life.
+    tokio::task::spawn_blocking(|| -> Result<()> {
+        let mut c = thrift()?;
+        for t in ["bench_events", "bench_bigtxn", "bench_events_snap"] {
+            mysql2hbase::sink::hbase::mutations::ensure_table(&mut c, t, "d", 3)?;
+        }
+        Ok(())
+    })
+    .await??;
+
+    // 1. The daemon records P0 as its checkpoint, stops; the load goes into the binlog.
+    let stream_cfg = b.config(
+        "stream",
+        "bench.events,bench.bigtxn",
+        "never",
+        "{db}_{table}",
+    )?;
+    let mut d = b.start(&stream_cfg, "stream0")?;
+    d.wait_checkpoint(None, Duration::from_secs(60))?;
+    d.stop()?;
+    let p0 = position(&mut conn).await?;
+    let t = Instant::now();
+    let progress = load(&mut conn, "events", 0, rows).await?;
+    let load_secs = t.elapsed().as_secs_f64();
+    let p1 = position(&mut conn).await?;
+    eprintln!(
+        "loaded {rows} rows in {load_secs:.1}s ({:.0} rows/s); binlog {p0} .. {p1}",
+        rows as f64 / load_secs
+    );
+    s.insert("load_rows_per_s".into(), json!(rows as f64 / load_secs));
+
+    // 2. Raw binlog and decode, alternating so both see the same machine load; medians.
+    let decode_cfg = Config::load(&stream_cfg)?;
+    let cpu = CpuMeter::start(None);
+    let (mut raws, mut raws_events, mut decodes) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..b.reps {
+        let (n, secs, events_secs) = raw_binlog(&p0, &p1).await?;
+        check_rows("raw binlog", n, rows)?;
+        raws.push(n as f64 / secs);
+        raws_events.push(n as f64 / events_secs);
+        let t = Instant::now();
+        let n = mysql2hbase::core::router::bench::route_without_sink(&decode_cfg, &p0, &p1).await?;
+        check_rows("decode", n, rows)?;
+        decodes.push(n as f64 / t.elapsed().as_secs_f64());
+    }
+    let ratios: Vec<f64> = decodes.iter().zip(&raws).map(|(d, r)| d / r).collect();
+    let raw = (median_of(raws.clone()), median_of(raws_events));
+    let decode = (median_of(decodes.clone()),);
+    s.insert("decode_cpu_cores".into(), cpu.cores());
+    if args.only_decode {
+        eprintln!(
+            "decode: {decodes:.0?} rows/s; raw binlog {raws:.0?} rows/s; ratios {ratios:.2?}"
+        );
+        return b.clean().await;
+    }
+    s.insert("raw_binlog_rows_per_s".into(), json!(raw.0.round()));
+    s.insert(
+        "raw_binlog_events_only_rows_per_s".into(),
+        json!(raw.1.round()),
+    );
+    s.insert("decode_rows_per_s".into(), json!(decode.0.round()));
+    s.insert(
+        "decode_to_raw_ratio_median".into(),
+        json!((median_of(ratios) * 100.0).round() / 100.0),
+    );
+
+    // 3. HBase ceiling and the stream (ceiling measured before and after; median of all).
+    let cpu = CpuMeter::start(None);
+    let mut ceilings = vec![hbase_ceiling(rows, "bench_ceiling").await?];
+    s.insert("hbase_ceiling_cpu_cores".into(), cpu.cores());
+    let uptime_stream = load_average();
+    let mut d = b.start(&stream_cfg, "stream")?;
+    let cpu = CpuMeter::start(Some(d.child.id()));
+    // The clock starts when the daemon streams (/health 200), not at process start.
+    let streaming_at = d.wait_streaming(Duration::from_secs(60))?;
+    let (caught_up_at, series) = d.follow_until(
+        ("bench_events", rows),
+        Some(&progress),
+        Duration::from_secs(3600),
+    )?;
+    let stream_secs = caught_up_at - streaming_at;
+    s.insert("stream_startup_secs".into(), json!(streaming_at));
+    s.insert("stream_cpu_cores".into(), cpu.cores());
+    // How full the writers' batches were (`pipeline.batch_rows` is the most).
+    let batches = d.metric("mysql2hbase_hbase_batch_seconds_count");
+    s.insert("stream_hbase_batches".into(), json!(batches));
+    s.insert(
+        "stream_rows_per_batch".into(),
+        json!((rows as f64 / batches.max(1.0)).round()),
+    );
+    s.insert(
+        "stream_batch_ms_mean".into(),
+        json!(
+            (d.metric("mysql2hbase_hbase_batch_seconds_sum") * 1e3 / batches.max(1.0) * 10.0)
+                .round()
+                / 10.0
+        ),
+    );
+    let stream_rss = d.stop()?;
+    write_series(&b.out.join("stream.csv"), &series)?;
+    ceilings.push(hbase_ceiling(rows, "bench_ceiling").await?);
+    for _ in 2..b.reps {
+        ceilings.push(hbase_ceiling(rows, "bench_ceiling").await?);
+    }
+    let ceiling = median_of(ceilings.clone());
+    s.insert(
+        "stream_rows_per_s".into(),
+        json!((rows as f64 / stream_secs).round()),
+    );
+    s.insert("hbase_ceiling_rows_per_s".into(), json!(ceiling.round()));
+    s.insert(
+        "hbase_ceiling_runs".into(),
+        json!(ceilings.iter().map(|c| c.round()).collect::<Vec<_>>()),
+    );
+    s.insert("stream_load_avg".into(), json!(uptime_stream));
+    s.insert("stream_peak_rss_mb".into(), json!(stream_rss.0));
+
+    // 4. Latency at a steady rate.
+    let mut d = b.start(&stream_cfg, "latency")?;
+    d.wait_checkpoint(Some(&p1), Duration::from_secs(60))?;
+    let lat = latency(
+        &mut conn,
+        rows,
+        2000,
+        latency_secs,
+        &b.out.join("latency.csv"),
+    )
+    .await?;
+    let latency_rss = d.stop()?;
+    s.insert("p50_latency_ms".into(), json!(lat.0));
+    s.insert("p99_latency_ms".into(), json!(lat.1));
+    s.insert("max_latency_ms".into(), json!(lat.2));
+    s.insert("latency_peak_rss_mb".into(), json!(latency_rss.0));
+
+    // 5. One transaction of `rows` rows.
+    let mut d = b.start(&stream_cfg, "bigtxn")?;
+    let before = position(&mut conn).await?;
+    let t = Instant::now();
+    conn.query_drop(format!(
+        "INSERT INTO bench.bigtxn SELECT * FROM bench.events WHERE id < {rows}"
+    ))
+    .await?;
+    let commit_secs = t.elapsed().as_secs_f64();
+    // The binlog has the transaction from its commit on: the clock starts there.
+    let committed_at = d.started.elapsed().as_secs_f64();
+    let p2 = position(&mut conn).await?;
+    let (big_secs, big_series) = d.follow_until(
+        ("bench_bigtxn", rows),
+        Some(&vec![(version(&before), 0), (version(&p2), rows)]),
+        Duration::from_secs(3600),
+    )?;
+    let big_rss = d.stop()?;
+    write_series(&b.out.join("bigtxn.csv"), &big_series)?;
+    s.insert("bigtxn_commit_secs".into(), json!(commit_secs));
+    s.insert(
+        "bigtxn_rows_per_s".into(),
+        json!((rows as f64 / (big_secs - committed_at)).round()),
+    );
+    s.insert("bigtxn_peak_rss_mb".into(), json!(big_rss.0));
+
+    // 6. SELECT ceiling and bootstrap.
+    let table_rows: u64 = conn
+        .query_first("SELECT COUNT(*) FROM bench.events")
+        .await?
+        .unwrap_or(0);
+    let select = median(b.reps, || async {
+        let (n, secs) = select_ceiling().await?;
+        check_rows("select", n, table_rows)?;
+        Ok((n as f64 / secs, 0.0))
+    })
+    .await?;
+    let snap_cfg = b.config(
+        "snapshot",
+        "bench.events",
+        "initial_only",
+        "{db}_{table}_snap",
+    )?;
+    let uptime_snap = load_average();
+    let mut d = b.start(&snap_cfg, "snapshot")?;
+    let cpu = CpuMeter::start(Some(d.child.id()));
+    // From streaming (the bootstrap starts then) to the exit after the last chunk.
+    let streaming_at = d.wait_streaming(Duration::from_secs(60))?;
+    let (exited_at, snap_series, snap_rss, snap_cpu) =
+        d.until_exit(Duration::from_secs(3600), cpu)?;
+    let snap_secs = exited_at - streaming_at;
+    s.insert("snapshot_cpu_cores".into(), snap_cpu);
+    write_series(&b.out.join("snapshot.csv"), &snap_series)?;
+    s.insert(
+        "snapshot_rows_per_s".into(),
+        json!((table_rows as f64 / snap_secs).round()),
+    );
+    s.insert("select_ceiling_rows_per_s".into(), json!(select.0.round()));
+    s.insert("snapshot_load_avg".into(), json!(uptime_snap));
+    s.insert("snapshot_peak_rss_mb".into(), json!(snap_rss));
+    s.insert(
+        "peak_rss_mb".into(),
+        json!(big_rss.0.max(snap_rss).max(stream_rss.0)),
+    );
+    s.insert("rows".into(), json!(rows));
+    s.insert("quick".into(), json!(args.quick));
+
+    b.clean().await?;
+    let summary = serde_json::Value::Object(s);
+    std::fs::write(b.out.join("summary.json"), summary.to_string() + "\n")?;
+    print_table(&summary);
+    Ok(())
+}
+
+const TABLE_DDL: &str = "id BIGINT NOT NULL PRIMARY KEY, user_id INT NOT NULL, \
+    kind VARCHAR(16) NOT NULL, amount DECIMAL(12,2) NOT NULL, qty INT NOT NULL, \
+    price DOUBLE NOT NULL, status ENUM('new','paid','shipped','done') NOT NULL, \
+    note VARCHAR(64), created_at DATETIME(6) NOT NULL, updated_at TIMESTAMP NULL, \
+    flag TINYINT NOT NULL";
+
+/// Row `i` of the workload, as MySQL's text protocol renders it (`None` = NULL): the daemon
+/// writes exactly these cell values, so the ceiling writes the same bytes.
+fn row_values(i: u64) -> [Option<String>; 11] {
+    let kinds = ["click", "view", "purchase", "refund"];
+    let statuses = ["new", "paid", "shipped", "done"];
+    let t = i % (28 * 86400);
+    let (d, h, m, sec) = (1 + t / 86400, t % 86400 / 3600, t % 3600 / 60, t % 60);
+    [
+        Some(i.to_string()),
+        Some((i * 7919 % 100_000).to_string()),
+        Some(kinds[(i % 4) as usize].to_string()),
+        Some(format!("{}.{:02}", i * 37 % 100_000, i % 100)),
+        Some((i % 50).to_string()),
+        Some(((i % 1000) as f64 * 1.25).to_string()),
+        Some(statuses[(i / 3 % 4) as usize].to_string()),
+        (!i.is_multiple_of(7)).then(|| format!("note for event {i}: lorem ipsum dolor")),
+        Some(format!(
+            "2024-01-{d:02} {h:02}:{m:02}:{sec:02}.{:06}",
+            i * 13 % 1_000_000
+        )),
+        (!i.is_multiple_of(10)).then(|| format!("2024-02-{d:02} {h:02}:{m:02}:{sec:02}")),
+        Some((i % 2).to_string()),
+    ]
+}
+
+fn sql_row(i: u64) -> String {
+    let v = row_values(i);
+    let cols: Vec<String> = v
+        .iter()
+        .enumerate()
+        .map(|(c, x)| match x {
+            None => "NULL".into(),
+            Some(x) if matches!(c, 0 | 1 | 3 | 4 | 5 | 10) => x.clone(),
+            Some(x) => format!("'{x}'"),
+        })
+        .collect();
+    format!("({})", cols.join(","))
+}
+
+/// Binlog versions and how many workload rows were committed before each, to turn a
+/// checkpoint into rows (the binlog may rotate, and other clients may write meanwhile).
+type Progress = Vec<(i64, u64)>;
+
+/// Rows committed before the checkpoint `cp`, interpolated between the recorded positions.
+fn rows_at(progress: &Progress, cp: i64) -> f64 {
+    let after = progress.partition_point(|&(v, _)| v <= cp);
+    match (
+        after.checked_sub(1).map(|i| progress[i]),
+        progress.get(after),
+    ) {
+        (None, _) => 0.0,
+        (Some((_, n)), None) => n as f64,
+        (Some((v0, n0)), Some(&(v1, n1))) => {
+            // Within one binlog file bytes are proportional to rows; across files, step.
+            if v1 >> 32 != v0 >> 32 {
+                n0 as f64
+            } else {
+                n0 as f64 + (n1 - n0) as f64 * (cp - v0) as f64 / (v1 - v0) as f64
+            }
+        }
+    }
+}
+
+/// Inserts rows `from..from+n`: per 2,000 rows, 200 single-row transactions, then transactions
+/// of 10, 90, 200, 500 and 1,000 rows (one multi-row INSERT each). Records the binlog position
+/// after every 2,000 rows.
+async fn load(conn: &mut Conn, table: &str, from: u64, n: u64) -> Result<Progress> {
+    const SIZES: [u64; 6] = [1, 10, 90, 200, 500, 1000];
+    let mut i = from;
+    let end = from + n;
+    let mut progress = vec![(version(&position(conn).await?), 0)];
+    while i < end {
+        progress.push((version(&position(conn).await?), i - from));
+        for (k, size) in SIZES.iter().enumerate() {
+            let count = if k == 0 { 200 } else { 1 };
+            for _ in 0..count {
+                if i >= end {
+                    break;
+                }
+                let hi = (i + size).min(end);
+                let values: Vec<String> = (i..hi).map(sql_row).collect();
+                conn.query_drop(format!(
+                    "INSERT INTO bench.{table} VALUES {}",
+                    values.join(",")
+                ))
+                .await?;
+                i = hi;
+            }
+        }
+    }
+    progress.push((version(&position(conn).await?), n));
+    Ok(progress)
+}
+
+async fn mysql() -> Result<Conn> {
+    let mut conn = Conn::new(Opts::from_url(MYSQL_URL)?).await?;
+    conn.query_drop("SET time_zone = '+00:00'").await?;
+    Ok(conn)
+}
+
+async fn position(conn: &mut Conn) -> Result<BinlogPosition> {
+    let row: (String, u64) = conn
+        .query_first("SHOW MASTER STATUS")
+        .await?
+        .map(|r: mysql_async::Row| (r.get(0).unwrap(), r.get(1).unwrap()))
+        .context("no binlog")?;
+    Ok(BinlogPosition::new(row.0, row.1)?)
+}
+
+fn version(p: &BinlogPosition) -> i64 {
+    mysql2hbase::model::Version::of(p).0
+}
+
+fn check_rows(what: &str, got: u64, want: u64) -> Result<()> {
+    if got != want {
+        bail!("{what}: saw {got} rows, expected {want}");
+    }
+    Ok(())
+}
+
+/// Median of `reps` runs of `f` (each returning two figures, medians taken separately).
+async fn median<F, Fut>(reps: usize, f: F) -> Result<(f64, f64)>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<(f64, f64)>>,
+{
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..reps {
+        let (x, y) = f().await?;
+        a.push(x);
+        b.push(y);
+    }
+    Ok((median_of(a), median_of(b)))
+}
+
+fn median_of(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn print_table(s: &serde_json::Value) {
+    let f = |k: &str| s[k].as_f64().unwrap_or(f64::NAN);
+    let ratio = |a: &str, b: f64| f(a) / b;
+    let snap_bound = f("hbase_ceiling_rows_per_s").min(f("select_ceiling_rows_per_s"));
+    println!("| figure | value | ceiling | ratio | goal |");
+    println!("| --- | ---: | ---: | ---: | --- |");
+    println!(
+        "| stream (binlog -> HBase) | {:.0} rows/s | {:.0} rows/s (HBase) | {:.2} | >= 0.8 |",
+        f("stream_rows_per_s"),
+        f("hbase_ceiling_rows_per_s"),
+        ratio("stream_rows_per_s", f("hbase_ceiling_rows_per_s"))
+    );
+    println!(
+        "| snapshot (bootstrap) | {:.0} rows/s | {:.0} rows/s (min of HBase, SELECT {:.0}) | {:.2} | >= 0.8 |",
+        f("snapshot_rows_per_s"),
+        snap_bound,
+        f("select_ceiling_rows_per_s"),
+        ratio("snapshot_rows_per_s", snap_bound)
+    );
+    println!(
+        "| decode + routing, no sink | {:.0} rows/s | {:.0} rows/s (raw binlog) | {:.2} | >= 0.6 |",
+        f("decode_rows_per_s"),
+        f("raw_binlog_rows_per_s"),
+        ratio("decode_rows_per_s", f("raw_binlog_rows_per_s"))
+    );
+    println!(
+        "| latency at 2,000 rows/s | p50 {} ms, p99 {} ms, max {} ms | | | p99 <= 1000 ms |",
+        s["p50_latency_ms"], s["p99_latency_ms"], s["max_latency_ms"]
+    );
+    println!(
+        "| peak RSS | {:.0} MB (stream {:.0}, {}-row txn {:.0}, bootstrap {:.0}) | | | <= 300 MB |",
+        f("peak_rss_mb"),
+        f("stream_peak_rss_mb"),
+        s["rows"],
+        f("bigtxn_peak_rss_mb"),
+        f("snapshot_peak_rss_mb")
+    );
+    println!(
+        "| one {}-row transaction | {:.0} rows/s (commit in MySQL {:.1} s) | | | |",
+        s["rows"],
+        f("bigtxn_rows_per_s"),
+        f("bigtxn_commit_secs")
+    );
+    println!(
+        "| stream's HBase batches | {:.0}, {:.0} rows each, {:.1} ms each (mean) | {BATCH_ROWS} rows | | |",
+        f("stream_hbase_batches"),
+        f("stream_rows_per_batch"),
+        f("stream_batch_ms_mean")
+    );
+    println!(
+        "| MySQL load (for reference) | {:.0} rows/s | | | |",
+        f("load_rows_per_s")
+    );
+    println!(
+        "| raw binlog, events only (no row parsing) | {:.0} rows/s | | | |",
+        f("raw_binlog_events_only_rows_per_s")
+    );
+    println!();
+    println!("CPU cores used per phase (2 cores in all):");
+    for k in [
+        "hbase_ceiling_cpu_cores",
+        "stream_cpu_cores",
+        "snapshot_cpu_cores",
+        "decode_cpu_cores",
+    ] {
+        println!("  {k}: {}", s[k]);
+    }
+    println!(
+        "load average: stream {}, snapshot {}",
+        s["stream_load_avg"], s["snapshot_load_avg"]
+    );
+}

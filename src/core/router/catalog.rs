@@ -1,0 +1,45 @@
+//! What the router asks of the servers besides the binlog: table schemas where the binlog does
+//! not describe them fully, which columns hold JSON (for change events), and where to record a
+//! resync job. The pipeline gives it [`ServerCatalog`] (the source server and the state store);
+//! the router's unit tests give it a fixed table list.
+
+use std::collections::HashSet;
+
+use crate::error::Result;
+use crate::model::{TableSchema, Version};
+use crate::source::schema;
+use crate::state::StateStore;
+
+#[allow(async_fn_in_trait)]
+pub trait Catalog {
+    /// The table's schema from `information_schema` now; `None` when it does not exist.
+    async fn table_schema(&self, db: &str, table: &str) -> Result<Option<TableSchema>>;
+
+    /// The columns of `db.table` holding JSON documents (MariaDB's JSON is LONGTEXT).
+    async fn json_columns(&self, db: &str, table: &str) -> Result<HashSet<String>>;
+
+    /// Records a resync job for `db.table` after a DDL at `version`; returns its id.
+    async fn record_resync(&self, db: &str, table: &str, version: Version) -> Result<u64>;
+}
+
+/// The real servers.
+pub struct ServerCatalog {
+    pub source: mysql_async::Pool,
+    pub store: StateStore,
+}
+
+impl Catalog for ServerCatalog {
+    async fn table_schema(&self, db: &str, table: &str) -> Result<Option<TableSchema>> {
+        let mut conn = self.source.get_conn().await?;
+        schema::load_table_schema(&mut conn, db, table).await
+    }
+
+    async fn json_columns(&self, db: &str, table: &str) -> Result<HashSet<String>> {
+        let mut conn = self.source.get_conn().await?;
+        schema::json_columns(&mut conn, db, table).await
+    }
+
+    async fn record_resync(&self, db: &str, table: &str, version: Version) -> Result<u64> {
+        self.store.create_resync_job(db, table, version.0).await
+    }
+}

@@ -1,0 +1,704 @@
+//! The router: turns binlog events into row changes for the sinks, in binlog order, with a
+//! commit point behind every transaction.
+//!
+//! For each event, at the event's end position P (its version `V = Version::of(P)`):
+//! 1. TABLE_MAP: resolves the table once per schema: ignored (not captured), captured with its
+//!    [`TableMapping`], or captured but not mappable (no row key: rows go to the dead letter).
+//!    Schemas come from the event's `binlog_row_metadata=FULL` metadata, or from the
+//!    [`Catalog`] when the server logs less.
+//! 2. Rows: decodes each row's images with the table's schema and maps them to [`RowChange`]s
+//!    stamped V: an insert or update is a put of the full image, a delete a row delete, an update
+//!    that moves the row key a delete of the old key plus a put of the new one. A change goes to
+//!    sink `hash(table, row key) % sinks` (see [`RowChange::partition`]): one row's changes
+//!    always to the same sink, in binlog order. A row that cannot be decoded, keyed or written
+//!    (a cell over `hbase.max_cell_bytes`) goes to the dead-letter output when there is one.
+//!    Change events (`[kafka] topic`) are rendered beside.
+//! 3. Transaction ends (XID, `COMMIT`, DDL, which commits implicitly): a [`CommitPoint`] for P to
+//!    every sink (see `core::checkpoint`), unless the transaction only wrote the state schema.
+//! 4. DDL: forgets the table cache (the next TABLE_MAP events carry the new schemas) and records
+//!    a resync job for every captured table whose rows the statement changed without row
+//!    events (see `core::ddl`), before the DDL's commit point, so the checkpoint cannot pass the
+//!    DDL without its job.
+//! 5. Bootstrap chunks wait in [`Router::hand_over_ready_chunks`] until the stream has routed
+//!    everything up to their ready position, then go to the sinks in stream order (see
+//!    `core::handover`).
+//!
+//! Every message to a sink holds in-flight byte permits ([`InflightBytes`]) and the queues are
+//! bounded: a slow sink slows the router, and with it the binlog reader.
+
+pub mod bench;
+pub mod catalog;
+pub mod query;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+
+use mysql_common::binlog::events::{Event, EventData, RowsEventData, TableMapEvent};
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use crate::config::Config;
+use crate::core::change_events::ChangeEvents;
+use crate::core::ddl::{self, DdlEffect, UnparsedDdl};
+use crate::core::filter::TableFilter;
+use crate::core::handover::{ChangeTracker, HandoverRequest, SnapshotChunk};
+use crate::core::inflight::InflightBytes;
+use crate::core::mapping::TableMapping;
+use crate::error::{Result, SyncError};
+use crate::model::gtid::{uuid_text, GtidSet};
+use crate::model::{
+    Barrier, BinlogPosition, CommitPoint, RowChange, RowOp, SqlValue, TableSchema, Version,
+};
+use crate::sink::dead_letter::DeadLetter;
+use crate::sink::hbase::mutations::serialized_cell_size;
+use crate::sink::kafka::maxwell::EventTable;
+use crate::sink::SinkMsg;
+use crate::source::decode;
+use crate::telemetry::metrics::METRICS;
+
+pub use self::catalog::{Catalog, ServerCatalog};
+use self::query::{classify_query, QueryKind};
+
+/// How the router treats a table id.
+enum Route {
+    Captured(Arc<TableMapping>),
+    /// Captured but not mappable (no row key): rows go to the dead-letter output.
+    Unmappable {
+        schema: Arc<TableSchema>,
+        reason: String,
+    },
+    Ignored,
+}
+
+struct TableEntry {
+    /// The TABLE_MAP event, to decode its rows events.
+    tme: TableMapEvent<'static>,
+    route: Route,
+    /// How its changes render as Maxwell events, when they are published.
+    events: Option<Arc<EventTable>>,
+}
+
+/// Backpressure gauges: the in-flight byte budget and each sink's queue.
+struct QueueGauges {
+    inflight: prometheus::IntGauge,
+    sinks: Vec<prometheus::IntGauge>,
+}
+
+/// Turns binlog events into per-sink changes.
+pub struct Router<C> {
+    cfg: Config,
+    /// Schemas the binlog does not describe fully; where resync jobs are recorded.
+    catalog: C,
+    /// Where rows that cannot be written to HBase go (`[dead_letter] path` or `topic`).
+    dead_letter: Option<DeadLetter>,
+    /// Queue-fill gauges, looked up once.
+    queue_gauges: QueueGauges,
+    /// The MySQL GTID set executed up to the routed position, once known completely.
+    gtids: Option<GtidSet>,
+    filter: TableFilter,
+    /// TABLE_MAP events by table id, with how their rows are routed.
+    tables: HashMap<u64, TableEntry>,
+    /// The row-change sinks (HBase writers, or the capture writer), by partition.
+    sinks: Vec<mpsc::Sender<SinkMsg<RowChange>>>,
+    inflight: InflightBytes,
+    /// Tables already warned about (no primary key), to warn once.
+    warned: HashSet<String>,
+    /// End of the last routed event.
+    position: BinlogPosition,
+    /// Keys the stream changed while bootstraps of their tables run.
+    changes: ChangeTracker,
+    /// Bootstrap chunks waiting for the stream to reach their `ready_at`.
+    pending_chunks: VecDeque<SnapshotChunk>,
+    /// Whether the current transaction touched a table outside the state schema. Transactions
+    /// that only wrote the state store (our own checkpoints and job progress) do not move the
+    /// checkpoint: storing it would write the binlog again, and so on forever.
+    txn_external: bool,
+    /// Maxwell change events (`[kafka] topic`).
+    events: Option<ChangeEvents>,
+    /// Commit timestamp (seconds) of the event being routed.
+    event_ts: u64,
+}
+
+impl<C: Catalog> Router<C> {
+    /// A router from `start`, sending row changes to `sinks` under the `inflight` budget.
+    pub fn new(
+        cfg: &Config,
+        catalog: C,
+        sinks: Vec<mpsc::Sender<SinkMsg<RowChange>>>,
+        start: BinlogPosition,
+        inflight: InflightBytes,
+    ) -> Result<Self> {
+        let dead_letter = DeadLetter::from_config(cfg)?;
+        Ok(Router {
+            cfg: cfg.clone(),
+            catalog,
+            queue_gauges: QueueGauges {
+                inflight: METRICS
+                    .queue_fill_percent
+                    .with_label_values(&["inflight_bytes"]),
+                sinks: (0..sinks.len())
+                    .map(|i| {
+                        METRICS
+                            .queue_fill_percent
+                            .with_label_values(&[&format!("writer_{i}")])
+                    })
+                    .collect(),
+            },
+            dead_letter,
+            gtids: None,
+            filter: TableFilter::new(&cfg.capture),
+            tables: HashMap::new(),
+            sinks,
+            inflight,
+            warned: Default::default(),
+            position: start,
+            changes: ChangeTracker::default(),
+            pending_chunks: VecDeque::new(),
+            txn_external: false,
+            events: None,
+            event_ts: 0,
+        })
+    }
+
+    /// Follows MySQL GTIDs from `start` (the set executed up to the start position).
+    pub fn with_gtids(mut self, start: Option<GtidSet>) -> Self {
+        self.gtids = start;
+        self
+    }
+
+    /// Also renders Maxwell change events.
+    pub fn with_events(mut self, events: ChangeEvents) -> Self {
+        self.events = Some(events);
+        self
+    }
+
+    /// A bootstrap job's request.
+    pub async fn handover(&mut self, request: HandoverRequest) -> Result<()> {
+        match request {
+            HandoverRequest::Track {
+                job,
+                db,
+                table,
+                first,
+                reply,
+            } => {
+                self.changes.track(job, &format!("{db}.{table}"));
+                if let Some(events) = self.events.as_mut() {
+                    events
+                        .bootstrap_started(&self.catalog, job, &db, &table, first, &self.position)
+                        .await?;
+                }
+                let _ = reply.send(());
+            }
+            HandoverRequest::Untrack { job, complete } => {
+                self.changes.untrack(job);
+                self.pending_chunks.retain(|c| c.job_id != job);
+                if let Some(events) = self.events.as_mut() {
+                    events
+                        .bootstrap_ended(&self.catalog, job, complete, &self.position)
+                        .await?;
+                }
+            }
+            HandoverRequest::Chunk(chunk) => {
+                self.pending_chunks.push_back(chunk);
+                self.hand_over_ready_chunks().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands the bootstrap chunks the stream has caught up with over to the sinks.
+    async fn hand_over_ready_chunks(&mut self) -> Result<()> {
+        let now = Version::of(&self.position);
+        while let Some(front) = self.pending_chunks.front() {
+            if Version::of(&front.ready_at) > now {
+                break;
+            }
+            let chunk = self.pending_chunks.pop_front().expect("front exists");
+            self.hand_over(chunk, now).await?;
+        }
+        Ok(())
+    }
+
+    /// See `core::handover`: rows changed after the chunk's low position are the stream's;
+    /// the rest are written as of the current position, in stream order.
+    async fn hand_over(&mut self, chunk: SnapshotChunk, now: Version) -> Result<()> {
+        let low = Version::of(&chunk.low);
+        let mapping = TableMapping::resolve(&self.cfg, &self.filter, chunk.schema.clone())
+            .map_err(|e| {
+                SyncError::definite(
+                    format!("a bootstrap chunk cannot be mapped: {e}"),
+                    "fix the table's [[mapping.tables]] entry",
+                )
+            })?;
+        let table: Arc<str> = Arc::from(mapping.hbase_table.as_str());
+        let family: Arc<str> = Arc::from(mapping.family.as_str());
+        let n = self.sinks.len();
+        let mut per_sink: Vec<Vec<RowChange>> = vec![Vec::new(); n];
+        let mut kept: Vec<&[SqlValue]> = Vec::new();
+        for row in &chunk.rows {
+            let Some(key) = mapping.row_key(row) else {
+                continue;
+            };
+            if self.changes.changed_after(chunk.job_id, &key, low) {
+                continue;
+            }
+            if self.events.is_some() {
+                kept.push(row);
+            }
+            let change = RowChange {
+                table: table.clone(),
+                family: family.clone(),
+                key,
+                op: RowOp::Put(mapping.cells(row)),
+                version: now,
+            };
+            per_sink[change.partition(n)].push(change);
+        }
+        self.changes.prune(chunk.job_id, low);
+        self.send_changes(per_sink).await?;
+        let mut arrivals = n;
+        if let Some(events) = self.events.as_mut() {
+            let table = events.table(&self.catalog, &chunk.schema).await?;
+            for rows in kept.chunks(1000) {
+                let rendered = events.bootstrap_rows(&table, &self.position, rows.iter().copied());
+                events.send(rendered).await?;
+            }
+            arrivals += 1;
+        }
+        let barrier = Arc::new(Barrier::new(arrivals, chunk.written));
+        for idx in 0..n {
+            self.send(idx, SinkMsg::Barrier(barrier.clone())).await?;
+        }
+        if let Some(events) = &self.events {
+            events.mark(SinkMsg::Barrier(barrier)).await?;
+        }
+        Ok(())
+    }
+
+    /// Routes one binlog event that ends at `position`.
+    pub async fn route(&mut self, event: &Event, position: &BinlogPosition) -> Result<()> {
+        let data = event.read_data().map_err(|e| {
+            SyncError::definite(
+                format!("cannot parse a binlog event: {e}"),
+                "the binlog is damaged or of a server version mysql_common cannot read; report it with the server version",
+            )
+            .at(position)
+        })?;
+        self.position = position.clone();
+        let m = &*METRICS;
+        let kind = match &data {
+            Some(EventData::RowsEvent(_)) => "rows",
+            Some(EventData::TableMapEvent(_)) => "table_map",
+            Some(EventData::XidEvent(_)) => "xid",
+            Some(EventData::QueryEvent(_)) => "query",
+            Some(EventData::HeartbeatEvent) => "heartbeat",
+            Some(EventData::RotateEvent(_)) => "rotate",
+            _ => "other",
+        };
+        m.events.with_label_values(&[kind]).inc();
+        if kind == "heartbeat" {
+            m.lag_seconds.set(0);
+        } else {
+            self.event_ts = u64::from(event.header().timestamp());
+            if event.header().timestamp() > 0 {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64);
+                m.lag_seconds
+                    .set((now - event.header().timestamp() as i64).max(0));
+            }
+            m.reader_at(position);
+        }
+        let routed = self.route_data(data, position).await;
+        if !self.pending_chunks.is_empty() {
+            self.hand_over_ready_chunks().await?;
+        }
+        routed
+    }
+
+    async fn route_data(
+        &mut self,
+        data: Option<EventData<'_>>,
+        position: &BinlogPosition,
+    ) -> Result<()> {
+        match data {
+            Some(EventData::TableMapEvent(tme)) => self.table_map(tme).await,
+            Some(EventData::RowsEvent(rows)) => self.rows(rows, position).await,
+            Some(EventData::XidEvent(x)) => self.transaction_end(position, Some(x.xid)).await,
+            // MySQL GTIDs; followed only from a complete starting set (checkpoint, or the
+            // PREVIOUS_GTIDS event at the top of a file).
+            Some(EventData::GtidEvent(g)) => {
+                if let Some(set) = self.gtids.as_mut() {
+                    set.add(g.sid(), g.gno());
+                }
+                Ok(())
+            }
+            Some(EventData::PreviousGtidsEvent(p)) => {
+                let mut previous = GtidSet::default();
+                for sid in p.sids() {
+                    let uuid = uuid_text(sid.uuid());
+                    for i in sid.intervals() {
+                        // Intervals are half-open on the wire.
+                        if i.end() > i.start() {
+                            previous.add_range(&uuid, i.start(), i.end() - 1);
+                        }
+                    }
+                }
+                self.gtids
+                    .get_or_insert_with(GtidSet::default)
+                    .union(&previous);
+                Ok(())
+            }
+            Some(EventData::QueryEvent(q)) => match classify_query(&q.query()) {
+                QueryKind::InTransaction => Ok(()),
+                QueryKind::TransactionEnd => self.transaction_end(position, None).await,
+                QueryKind::Ddl => {
+                    self.ddl(&q.schema(), q.query().trim(), position).await?;
+                    // DDL statements commit implicitly.
+                    self.commit(position).await
+                }
+            },
+            _ => Ok(()),
+        }
+    }
+
+    async fn table_map(&mut self, tme: TableMapEvent<'_>) -> Result<()> {
+        if tme.database_name() != self.cfg.state.database.as_str() {
+            self.txn_external = true;
+        }
+        let id = tme.table_id();
+        if let Some(entry) = self.tables.get(&id) {
+            if entry.tme == tme {
+                return Ok(());
+            }
+        }
+        let tme = tme.into_owned();
+        let (db, table) = (
+            tme.database_name().into_owned(),
+            tme.table_name().into_owned(),
+        );
+        let route = if !self.filter.captures(&db, &table) {
+            Route::Ignored
+        } else {
+            let schema = match decode::table_schema(&tme) {
+                Err(decode::DecodeError::MissingColumnNames { .. }) => {
+                    // binlog_row_metadata is not FULL: names and keys from information_schema.
+                    let current = self.catalog.table_schema(&db, &table).await?;
+                    decode::table_schema_with(&tme, current.as_ref())
+                }
+                other => other,
+            }
+            .map_err(|e| {
+                SyncError::definite(
+                    format!("cannot read the table's schema from the binlog: {e}"),
+                    "set binlog_row_metadata = FULL on the server",
+                )
+                .in_table(format!("{db}.{table}"))
+                .at(&self.position)
+            })?;
+            let schema = Arc::new(schema);
+            match TableMapping::resolve(&self.cfg, &self.filter, schema.clone()) {
+                Ok(mapping) => Route::Captured(Arc::new(mapping)),
+                Err(e) => {
+                    if self.warned.insert(format!("{db}.{table}")) {
+                        let to = match &self.dead_letter {
+                            Some(dl) => format!("they go to {}", dl.describe()),
+                            None => "set [dead_letter] path or topic to keep them".to_string(),
+                        };
+                        warn!(table = %format!("{db}.{table}"), "{e}; its changes are not written to HBase: {to}");
+                    }
+                    Route::Unmappable {
+                        schema,
+                        reason: e.to_string(),
+                    }
+                }
+            }
+        };
+        let events = match (&route, self.events.as_mut()) {
+            (Route::Captured(m), Some(ev)) => Some(ev.table(&self.catalog, &m.schema).await?),
+            (Route::Unmappable { schema, .. }, Some(ev)) => {
+                Some(ev.table(&self.catalog, schema).await?)
+            }
+            _ => None,
+        };
+        self.tables.insert(id, TableEntry { tme, route, events });
+        Ok(())
+    }
+
+    async fn rows(&mut self, rows: RowsEventData<'_>, position: &BinlogPosition) -> Result<()> {
+        let Some(entry) = self.tables.get(&rows.table_id()) else {
+            return Err(SyncError::definite(
+                format!(
+                    "a rows event for table id {} comes without its TABLE_MAP event",
+                    rows.table_id()
+                ),
+                "the binlog is damaged, or the stream started inside a transaction; restart from a transaction boundary",
+            )
+            .at(position));
+        };
+        let event_table = entry.events.clone();
+        let mapping = match &entry.route {
+            Route::Captured(mapping) => mapping.clone(),
+            Route::Ignored => return Ok(()),
+            Route::Unmappable { schema, reason } => {
+                let (schema, reason) = (schema.clone(), reason.clone());
+                return self
+                    .unmappable_rows(&schema, &reason, event_table, &rows, position)
+                    .await;
+            }
+        };
+        let version = Version::of(position);
+        let n = self.sinks.len();
+        let table: Arc<str> = Arc::from(mapping.hbase_table.as_str());
+        let family: Arc<str> = Arc::from(mapping.family.as_str());
+        let undecodable = |e: &dyn std::fmt::Display| {
+            SyncError::definite(
+                format!("a row cannot be decoded: {e}"),
+                "set [dead_letter] path (or topic) to keep such rows aside and go on",
+            )
+            .in_table(mapping.source.clone())
+            .at(position)
+        };
+        let mut per_sink: Vec<Vec<RowChange>> = vec![Vec::new(); n];
+        let (mut puts, mut deletes) = (0u64, 0u64);
+        for row in decode::event_rows(&mapping.schema, &rows) {
+            let key_of = |values: &[SqlValue]| -> Result<Vec<u8>> {
+                mapping.row_key(values).ok_or_else(|| {
+                    SyncError::definite(
+                        "a row has NULL in a row-key column",
+                        "choose non-nullable row_key columns in [[mapping.tables]], or set [dead_letter] path to keep such rows aside",
+                    )
+                    .in_table(mapping.source.clone())
+                    .at(position)
+                })
+            };
+            // A row that cannot be decoded or keyed goes to the dead-letter output when there
+            // is one; otherwise it stops the pipeline.
+            let broken_event = matches!(row, Err(decode::RowError::Unreadable(_)));
+            let images = row
+                .map_err(|e| undecodable(&e))
+                .and_then(|(before, after)| {
+                    let before_key = before.as_deref().map(key_of).transpose()?;
+                    let after_key = after.as_deref().map(key_of).transpose()?;
+                    Ok((before, before_key, after, after_key))
+                });
+            let (before, before_key, after, after_key) = match images {
+                Ok(images) => images,
+                Err(e) => match self.dead_letter.as_mut() {
+                    Some(dl) => {
+                        dl.record(&mapping.schema, position, &e.to_string(), None, None)?;
+                        if broken_event {
+                            break; // the rest of the event cannot be read reliably
+                        }
+                        continue;
+                    }
+                    None => return Err(e),
+                },
+            };
+            if let (Some(t), Some(events)) = (&event_table, self.events.as_mut()) {
+                events.record(
+                    t,
+                    self.event_ts,
+                    position,
+                    before.as_deref(),
+                    after.as_deref(),
+                )?;
+            }
+            let put = after_key.zip(after);
+            // A delete, or an update that moved the row to another key, removes the old key.
+            let mut changes = Vec::with_capacity(2);
+            if let Some(old) = before_key {
+                if put.as_ref().is_none_or(|(new, _)| *new != old) {
+                    changes.push((old, RowOp::Delete));
+                }
+            }
+            if let Some((key, values)) = put {
+                let cells = mapping.cells(&values);
+                match self.oversized_cell(&key, &cells) {
+                    None => changes.push((key, RowOp::Put(cells))),
+                    // HBase would refuse the whole batch again and again: the row goes aside.
+                    Some(reason) => match self.dead_letter.as_mut() {
+                        Some(dl) => dl.record(
+                            &mapping.schema,
+                            position,
+                            &reason,
+                            before.as_deref(),
+                            Some(&values),
+                        )?,
+                        None => {
+                            tracing::error!(table = %mapping.source, %position, key = %String::from_utf8_lossy(&key), %reason, "row not written to HBase; set [dead_letter] path to keep such rows")
+                        }
+                    },
+                }
+            }
+            for (key, op) in changes {
+                if matches!(op, RowOp::Put(_)) {
+                    puts += 1;
+                } else {
+                    deletes += 1;
+                }
+                if !self.changes.is_empty() {
+                    self.changes.changed(&mapping.source, &key, version);
+                }
+                let change = RowChange {
+                    table: table.clone(),
+                    family: family.clone(),
+                    key,
+                    op,
+                    version,
+                };
+                per_sink[change.partition(n)].push(change);
+            }
+        }
+        // Counted per event, not per row: label lookups are not free on this path.
+        for (op, count) in [("put", puts), ("delete", deletes)] {
+            if count > 0 {
+                METRICS
+                    .rows_applied
+                    .with_label_values(&[mapping.source.as_str(), op])
+                    .inc_by(count);
+            }
+        }
+        self.send_changes(per_sink).await
+    }
+
+    /// Why HBase would refuse a row (a cell over `hbase.max_cell_bytes` as HBase counts it).
+    fn oversized_cell(&self, key: &[u8], cells: &[crate::model::Cell]) -> Option<String> {
+        let limit = self.cfg.hbase.max_cell_bytes;
+        let size = |v: &Vec<u8>, column: &[u8]| serialized_cell_size(key, column, v);
+        cells
+            .iter()
+            .find(|c| c.value.as_ref().is_some_and(|v| size(v, &c.column) > limit))
+            .map(|big| {
+                format!(
+                    "cell {} is {} bytes as HBase counts it, over hbase.max_cell_bytes = {limit}",
+                    String::from_utf8_lossy(&big.column),
+                    big.value.as_ref().map_or(0, |v| size(v, &big.column))
+                )
+            })
+    }
+
+    /// Rows of a captured table without a row key: to the change events and the dead letter.
+    async fn unmappable_rows(
+        &mut self,
+        schema: &TableSchema,
+        reason: &str,
+        event_table: Option<Arc<EventTable>>,
+        rows: &RowsEventData<'_>,
+        position: &BinlogPosition,
+    ) -> Result<()> {
+        if self.dead_letter.is_none() && self.events.is_none() {
+            return Ok(());
+        }
+        for row in decode::event_rows(schema, rows) {
+            let (before, after) = row.map_err(|e| {
+                SyncError::definite(
+                    format!("a row cannot be decoded: {e}"),
+                    "report it with the table's definition",
+                )
+                .in_table(format!("{}.{}", schema.database, schema.table))
+                .at(position)
+            })?;
+            if let (Some(t), Some(events)) = (&event_table, self.events.as_mut()) {
+                events.record(
+                    t,
+                    self.event_ts,
+                    position,
+                    before.as_deref(),
+                    after.as_deref(),
+                )?;
+            }
+            if let Some(dead_letter) = self.dead_letter.as_mut() {
+                dead_letter.record(
+                    schema,
+                    position,
+                    reason,
+                    before.as_deref(),
+                    after.as_deref(),
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends each sink its share, holding in-flight permits for the bytes until durable.
+    async fn send_changes(&mut self, per_sink: Vec<Vec<RowChange>>) -> Result<()> {
+        self.queue_gauges.inflight.set(self.inflight.used_percent());
+        for (tx, gauge) in self.sinks.iter().zip(&self.queue_gauges.sinks) {
+            gauge.set(((tx.max_capacity() - tx.capacity()) * 100 / tx.max_capacity()) as i64);
+        }
+        for (idx, items) in per_sink.into_iter().enumerate() {
+            if items.is_empty() {
+                continue;
+            }
+            let permit = self
+                .inflight
+                .acquire(items.iter().map(RowChange::size).sum())
+                .await?;
+            self.send(idx, SinkMsg::Items { items, permit }).await?;
+        }
+        Ok(())
+    }
+
+    async fn transaction_end(&mut self, position: &BinlogPosition, xid: Option<u64>) -> Result<()> {
+        if let Some(dead_letter) = self.dead_letter.as_mut() {
+            dead_letter.flush()?;
+        }
+        if let Some(events) = self.events.as_mut() {
+            events.end_transaction(xid).await?;
+        }
+        if std::mem::take(&mut self.txn_external) {
+            self.commit(position).await
+        } else {
+            Ok(())
+        }
+    }
+
+    async fn commit(&mut self, position: &BinlogPosition) -> Result<()> {
+        let gtid: Option<Arc<str>> = self.gtids.as_ref().map(|g| Arc::from(g.render()));
+        let point = CommitPoint::new(position.clone(), gtid);
+        for idx in 0..self.sinks.len() {
+            self.send(idx, SinkMsg::Commit(point.clone())).await?;
+        }
+        if let Some(events) = &self.events {
+            events.mark(SinkMsg::Commit(point)).await?;
+        }
+        Ok(())
+    }
+
+    /// Schemas come from the TABLE_MAP events that follow; tables whose rows the DDL changed
+    /// without row events get a resync job (see `core::ddl`), recorded before the DDL's commit
+    /// point so the checkpoint cannot pass the DDL without it.
+    async fn ddl(&mut self, schema: &str, query: &str, position: &BinlogPosition) -> Result<()> {
+        self.tables.clear();
+        if let Some(events) = self.events.as_mut() {
+            events.forget_tables();
+        }
+        match ddl::effects(query, schema) {
+            Ok(effects) => {
+                for DdlEffect::Resync { db, table } in effects {
+                    if !self.filter.captures(&db, &table) {
+                        continue;
+                    }
+                    let version = Version::of(position);
+                    let job = self.catalog.record_resync(&db, &table, version).await?;
+                    info!(job, table = %format!("{db}.{table}"), %position, query, "DDL may change rows without row events: resyncing the table");
+                }
+            }
+            Err(UnparsedDdl(reason)) => {
+                tracing::error!(%position, query, %reason, "cannot tell which tables this DDL changes; if it changed a captured table, run `mysql2hbase bootstrap --config F db.table` for it");
+            }
+        }
+        Ok(())
+    }
+
+    async fn send(&self, idx: usize, msg: SinkMsg<RowChange>) -> Result<()> {
+        self.sinks[idx]
+            .send(msg)
+            .await
+            .map_err(|_| SyncError::transient(format!("sink {idx} stopped")))
+    }
+}

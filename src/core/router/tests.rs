@@ -1,0 +1,543 @@
+//! The router without servers: binlog events built here byte by byte (as MariaDB and MySQL
+//! write them with `binlog_row_metadata=FULL`), read back by mysql_common, routed, and the
+//! messages each sink receives checked.
+
+use std::sync::{Arc, Mutex};
+
+use mysql_common::binlog::consts::BinlogVersion;
+use mysql_common::binlog::events::{Event, FormatDescriptionEvent};
+use tokio::sync::mpsc;
+
+use super::*;
+use crate::config::Config;
+
+// ---- events, byte by byte ----------------------------------------------------------------
+
+const QUERY_EVENT: u8 = 2;
+const XID_EVENT: u8 = 16;
+const TABLE_MAP_EVENT: u8 = 19;
+const WRITE_ROWS_EVENT: u8 = 30;
+const UPDATE_ROWS_EVENT: u8 = 31;
+const DELETE_ROWS_EVENT: u8 = 32;
+const MYSQL_TYPE_LONG: u8 = 3;
+const MYSQL_TYPE_VARCHAR: u8 = 15;
+const UTF8MB4_GENERAL_CI: u8 = 45;
+
+fn lenenc(out: &mut Vec<u8>, n: usize) {
+    assert!(n < 251, "short lengths only");
+    out.push(n as u8);
+}
+
+fn lenenc_str(out: &mut Vec<u8>, s: &[u8]) {
+    lenenc(out, s.len());
+    out.extend_from_slice(s);
+}
+
+/// A test table: `id INT` primary key first, then VARCHAR(64) columns.
+struct Table {
+    id: u64,
+    db: &'static str,
+    name: &'static str,
+    /// Names of the VARCHAR columns after `id`.
+    texts: Vec<&'static str>,
+}
+
+impl Table {
+    fn new(id: u64, db: &'static str, name: &'static str, texts: &[&'static str]) -> Table {
+        Table {
+            id,
+            db,
+            name,
+            texts: texts.to_vec(),
+        }
+    }
+
+    fn columns(&self) -> usize {
+        1 + self.texts.len()
+    }
+
+    /// TABLE_MAP body with FULL optional metadata (names, primary key, default charset).
+    fn table_map(&self) -> Vec<u8> {
+        let n = self.columns();
+        let mut b = Vec::new();
+        b.extend_from_slice(&self.id.to_le_bytes()[..6]);
+        b.extend_from_slice(&[0, 0]);
+        for name in [self.db, self.name] {
+            b.push(name.len() as u8);
+            b.extend_from_slice(name.as_bytes());
+            b.push(0);
+        }
+        lenenc(&mut b, n);
+        b.push(MYSQL_TYPE_LONG);
+        b.extend(std::iter::repeat_n(MYSQL_TYPE_VARCHAR, self.texts.len()));
+        let mut meta = Vec::new();
+        for _ in &self.texts {
+            meta.extend_from_slice(&64u16.to_le_bytes());
+        }
+        lenenc_str(&mut b, &meta);
+        b.extend(std::iter::repeat_n(0xFF, n.div_ceil(8))); // every column nullable
+        let mut tlv = |kind: u8, value: Vec<u8>| {
+            b.push(kind);
+            lenenc_str(&mut b, &value);
+        };
+        let mut names = Vec::new();
+        lenenc_str(&mut names, b"id");
+        for t in &self.texts {
+            lenenc_str(&mut names, t.as_bytes());
+        }
+        tlv(2, vec![UTF8MB4_GENERAL_CI]); // DEFAULT_CHARSET, no exceptions
+        tlv(4, names); // COLUMN_NAME
+        tlv(8, vec![0]); // SIMPLE_PRIMARY_KEY: column 0
+        b
+    }
+
+    /// One image: `None` values are NULL.
+    fn image(&self, out: &mut Vec<u8>, id: i32, texts: &[Option<&str>]) {
+        assert_eq!(texts.len(), self.texts.len());
+        let mut nulls = vec![0u8; self.columns().div_ceil(8)];
+        for (i, t) in texts.iter().enumerate() {
+            if t.is_none() {
+                nulls[(i + 1) / 8] |= 1 << ((i + 1) % 8);
+            }
+        }
+        out.extend_from_slice(&nulls);
+        out.extend_from_slice(&id.to_le_bytes());
+        for t in texts.iter().flatten() {
+            lenenc_str(out, t.as_bytes());
+        }
+    }
+
+    /// A v2 rows event body of `images` (pairs for updates).
+    fn rows(&self, update: bool, images: &[(i32, Vec<Option<&str>>)]) -> Vec<u8> {
+        let n = self.columns();
+        let mut b = Vec::new();
+        b.extend_from_slice(&self.id.to_le_bytes()[..6]);
+        b.extend_from_slice(&[0, 0]); // flags
+        b.extend_from_slice(&2u16.to_le_bytes()); // extra data: just its length
+        lenenc(&mut b, n);
+        let present = vec![0xFF; n.div_ceil(8)];
+        b.extend_from_slice(&present);
+        if update {
+            b.extend_from_slice(&present);
+        }
+        for (id, texts) in images {
+            self.image(&mut b, *id, texts);
+        }
+        b
+    }
+}
+
+fn query_body(schema: &str, query: &str) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(&1u32.to_le_bytes()); // thread id
+    b.extend_from_slice(&0u32.to_le_bytes()); // execution time
+    b.push(schema.len() as u8);
+    b.extend_from_slice(&0u16.to_le_bytes()); // error code
+    b.extend_from_slice(&0u16.to_le_bytes()); // status vars length
+    b.extend_from_slice(schema.as_bytes());
+    b.push(0);
+    b.extend_from_slice(query.as_bytes());
+    b
+}
+
+/// A binlog file being written: each event ends where the next starts.
+struct Binlog {
+    fde: FormatDescriptionEvent<'static>,
+    end: BinlogPosition,
+}
+
+impl Binlog {
+    fn new() -> Binlog {
+        Binlog {
+            fde: FormatDescriptionEvent::new(BinlogVersion::Version4),
+            end: BinlogPosition::new("binlog.000007", 4).unwrap(),
+        }
+    }
+
+    fn event(&mut self, kind: u8, body: &[u8]) -> (Event, BinlogPosition) {
+        let size = 19 + body.len();
+        self.end = self.end.at(self.end.offset() + size as u64);
+        let mut bytes = Vec::with_capacity(size);
+        bytes.extend_from_slice(&1_700_000_000u32.to_le_bytes());
+        bytes.push(kind);
+        bytes.extend_from_slice(&1u32.to_le_bytes()); // server id
+        bytes.extend_from_slice(&(size as u32).to_le_bytes());
+        bytes.extend_from_slice(&(self.end.offset() as u32).to_le_bytes());
+        bytes.extend_from_slice(&0u16.to_le_bytes());
+        bytes.extend_from_slice(body);
+        let event = Event::read(&self.fde, &bytes[..]).expect("a well-formed event");
+        (event, self.end.clone())
+    }
+}
+
+// ---- the router under test ---------------------------------------------------------------
+
+/// Records resync jobs; knows no table (FULL metadata needs none).
+#[derive(Clone, Default)]
+struct FixedCatalog {
+    resyncs: Arc<Mutex<Vec<(String, String, Version)>>>,
+}
+
+impl Catalog for FixedCatalog {
+    async fn table_schema(&self, _: &str, _: &str) -> Result<Option<TableSchema>> {
+        Ok(None)
+    }
+    async fn json_columns(&self, _: &str, _: &str) -> Result<HashSet<String>> {
+        Ok(HashSet::new())
+    }
+    async fn record_resync(&self, db: &str, table: &str, version: Version) -> Result<u64> {
+        let mut r = self.resyncs.lock().unwrap();
+        r.push((db.into(), table.into(), version));
+        Ok(r.len() as u64)
+    }
+}
+
+struct Harness {
+    router: Router<FixedCatalog>,
+    sinks: Vec<mpsc::Receiver<SinkMsg<RowChange>>>,
+    catalog: FixedCatalog,
+    binlog: Binlog,
+}
+
+/// What a sink received, simplified.
+#[derive(Debug, PartialEq)]
+enum Got {
+    Put {
+        table: String,
+        key: String,
+        cells: Vec<(String, Option<String>)>,
+        version: Version,
+    },
+    Delete {
+        key: String,
+        version: Version,
+    },
+    Commit(BinlogPosition),
+}
+
+impl Harness {
+    fn new(sinks: usize, capture: &str) -> Harness {
+        let cfg = Config::from_toml(&format!(
+            "[mysql]\nurl = \"mysql://root@h:1\"\nserver_id = 7\n[hbase]\nthrift = \"h:9090\"\n[pipeline]\nwriters = {sinks}\n{capture}"
+        ))
+        .unwrap();
+        let (senders, receivers): (Vec<_>, Vec<_>) =
+            (0..sinks).map(|_| mpsc::channel(1000)).unzip();
+        let catalog = FixedCatalog::default();
+        let binlog = Binlog::new();
+        let router = Router::new(
+            &cfg,
+            catalog.clone(),
+            senders,
+            binlog.end.clone(),
+            InflightBytes::new(1 << 20),
+        )
+        .unwrap();
+        Harness {
+            router,
+            sinks: receivers,
+            catalog,
+            binlog,
+        }
+    }
+
+    async fn route(&mut self, kind: u8, body: &[u8]) -> BinlogPosition {
+        let (event, position) = self.binlog.event(kind, body);
+        self.router.route(&event, &position).await.unwrap();
+        position
+    }
+
+    async fn xid(&mut self) -> BinlogPosition {
+        self.route(XID_EVENT, &42u64.to_le_bytes()).await
+    }
+
+    /// Everything sink `idx` received so far.
+    fn received(&mut self, idx: usize) -> Vec<Got> {
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let mut out = Vec::new();
+        while let Ok(msg) = self.sinks[idx].try_recv() {
+            match msg {
+                SinkMsg::Items { items, .. } => {
+                    for c in items {
+                        out.push(match c.op {
+                            RowOp::Put(cells) => Got::Put {
+                                table: c.table.to_string(),
+                                key: text(&c.key),
+                                cells: cells
+                                    .iter()
+                                    .map(|cell| {
+                                        (text(&cell.column), cell.value.as_deref().map(text))
+                                    })
+                                    .collect(),
+                                version: c.version,
+                            },
+                            RowOp::Delete => Got::Delete {
+                                key: text(&c.key),
+                                version: c.version,
+                            },
+                        })
+                    }
+                }
+                SinkMsg::Commit(point) => out.push(Got::Commit(point.position)),
+                SinkMsg::Barrier(_) => panic!("no bootstrap runs"),
+            }
+        }
+        out
+    }
+}
+
+fn put(key: &str, cells: &[(&str, Option<&str>)], at: &BinlogPosition) -> Got {
+    Got::Put {
+        table: "shop_t".into(),
+        key: key.into(),
+        cells: cells
+            .iter()
+            .map(|(c, v)| (c.to_string(), v.map(str::to_string)))
+            .collect(),
+        version: Version::of(at),
+    }
+}
+
+const CAPTURE_SHOP: &str = "[capture]\ninclude = [\"shop.*\"]\n";
+
+#[tokio::test]
+async fn a_multi_statement_transaction_becomes_full_images_then_one_commit() {
+    let mut h = Harness::new(1, CAPTURE_SHOP);
+    let t = Table::new(70, "shop", "t", &["name", "note"]);
+    h.route(QUERY_EVENT, &query_body("shop", "BEGIN")).await;
+    h.route(TABLE_MAP_EVENT, &t.table_map()).await;
+    let inserted = h
+        .route(
+            WRITE_ROWS_EVENT,
+            &t.rows(
+                false,
+                &[(1, vec![Some("a"), None]), (2, vec![Some("b"), Some("x")])],
+            ),
+        )
+        .await;
+    let updated = h
+        .route(
+            UPDATE_ROWS_EVENT,
+            &t.rows(
+                true,
+                &[(1, vec![Some("a"), None]), (1, vec![Some("a2"), Some("n")])],
+            ),
+        )
+        .await;
+    let deleted = h
+        .route(
+            DELETE_ROWS_EVENT,
+            &t.rows(false, &[(2, vec![Some("b"), Some("x")])]),
+        )
+        .await;
+    let commit = h.xid().await;
+    assert_eq!(
+        h.received(0),
+        [
+            // A NULL column is a cell without value: a column delete at the version.
+            put(
+                "1",
+                &[("d:id", Some("1")), ("d:name", Some("a")), ("d:note", None)],
+                &inserted
+            ),
+            put(
+                "2",
+                &[
+                    ("d:id", Some("2")),
+                    ("d:name", Some("b")),
+                    ("d:note", Some("x"))
+                ],
+                &inserted
+            ),
+            put(
+                "1",
+                &[
+                    ("d:id", Some("1")),
+                    ("d:name", Some("a2")),
+                    ("d:note", Some("n"))
+                ],
+                &updated
+            ),
+            Got::Delete {
+                key: "2".into(),
+                version: Version::of(&deleted)
+            },
+            Got::Commit(commit),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_update_that_changes_the_key_deletes_the_old_row_on_its_own_sink() {
+    let mut h = Harness::new(4, CAPTURE_SHOP);
+    let t = Table::new(71, "shop", "t", &["name"]);
+    h.route(TABLE_MAP_EVENT, &t.table_map()).await;
+    let at = h
+        .route(
+            UPDATE_ROWS_EVENT,
+            &t.rows(true, &[(5, vec![Some("v")]), (6, vec![Some("v")])]),
+        )
+        .await;
+    let commit = h.xid().await;
+    let all: Vec<Vec<Got>> = (0..4).map(|i| h.received(i)).collect();
+    let old = RowChange {
+        table: "shop_t".into(),
+        family: "d".into(),
+        key: b"5".to_vec(),
+        op: RowOp::Delete,
+        version: Version::of(&at),
+    };
+    let new = RowChange {
+        key: b"6".to_vec(),
+        ..old.clone()
+    };
+    let delete_sink = &all[old.partition(4)];
+    assert!(delete_sink.contains(&Got::Delete {
+        key: "5".into(),
+        version: Version::of(&at)
+    }));
+    assert!(all[new.partition(4)].contains(&put(
+        "6",
+        &[("d:id", Some("6")), ("d:name", Some("v"))],
+        &at
+    )));
+    // Every sink gets the commit point, after its changes.
+    for got in &all {
+        assert_eq!(got.last(), Some(&Got::Commit(commit.clone())));
+    }
+    let rows: usize = all.iter().map(|g| g.len() - 1).sum();
+    assert_eq!(rows, 2, "one delete and one put: {all:?}");
+}
+
+#[tokio::test]
+async fn filters_decide_tables_and_columns_and_state_only_transactions_do_not_commit() {
+    let mut h = Harness::new(
+        1,
+        "[capture]\ninclude = [\"shop.*\"]\nexclude = [\"shop.tmp\"]\nexclude_columns = [\"shop.t.secret\"]\n",
+    );
+    let t = Table::new(72, "shop", "t", &["name", "secret"]);
+    let tmp = Table::new(73, "shop", "tmp", &["name"]);
+    let other = Table::new(74, "other", "t", &["name"]);
+    h.route(TABLE_MAP_EVENT, &tmp.table_map()).await;
+    h.route(WRITE_ROWS_EVENT, &tmp.rows(false, &[(1, vec![Some("x")])]))
+        .await;
+    h.route(TABLE_MAP_EVENT, &other.table_map()).await;
+    h.route(
+        WRITE_ROWS_EVENT,
+        &other.rows(false, &[(1, vec![Some("x")])]),
+    )
+    .await;
+    let first = h.xid().await;
+    h.route(TABLE_MAP_EVENT, &t.table_map()).await;
+    let at = h
+        .route(
+            WRITE_ROWS_EVENT,
+            &t.rows(false, &[(9, vec![Some("n"), Some("password")])]),
+        )
+        .await;
+    let second = h.xid().await;
+    // A transaction that only wrote the state schema (our own checkpoints) moves nothing.
+    let state = Table::new(75, "mysql2hbase", "checkpoint", &["binlog_file"]);
+    h.route(TABLE_MAP_EVENT, &state.table_map()).await;
+    h.route(
+        UPDATE_ROWS_EVENT,
+        &state.rows(true, &[(1, vec![Some("a")]), (1, vec![Some("b")])]),
+    )
+    .await;
+    h.xid().await;
+    assert_eq!(
+        h.received(0),
+        [
+            // Tables outside the capture still end transactions the checkpoint may pass.
+            Got::Commit(first),
+            put("9", &[("d:id", Some("9")), ("d:name", Some("n"))], &at),
+            Got::Commit(second),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn ddl_records_a_resync_before_its_commit_and_forgets_the_table_maps() {
+    let mut h = Harness::new(2, CAPTURE_SHOP);
+    let t = Table::new(76, "shop", "t", &["name"]);
+    h.route(TABLE_MAP_EVENT, &t.table_map()).await;
+    h.route(WRITE_ROWS_EVENT, &t.rows(false, &[(1, vec![Some("a")])]))
+        .await;
+    h.xid().await;
+    let ddl = h
+        .route(
+            QUERY_EVENT,
+            &query_body("shop", "ALTER TABLE t ADD COLUMN c INT DEFAULT 5"),
+        )
+        .await;
+    // Not captured: no job.
+    h.route(QUERY_EVENT, &query_body("other", "TRUNCATE TABLE t"))
+        .await;
+    // Changes nothing stored: no job.
+    h.route(
+        QUERY_EVENT,
+        &query_body("shop", "CREATE TABLE n (id INT PRIMARY KEY)"),
+    )
+    .await;
+    assert_eq!(
+        *h.catalog.resyncs.lock().unwrap(),
+        [("shop".to_string(), "t".to_string(), Version::of(&ddl))]
+    );
+    for idx in 0..2 {
+        assert!(h.received(idx).contains(&Got::Commit(ddl.clone())));
+    }
+    // The old TABLE_MAP is gone: rows need the new one.
+    let (event, position) = h
+        .binlog
+        .event(WRITE_ROWS_EVENT, &t.rows(false, &[(2, vec![Some("b")])]));
+    let err = h.router.route(&event, &position).await.unwrap_err();
+    assert!(!err.is_transient());
+    assert!(
+        err.to_string().contains("without its TABLE_MAP event"),
+        "{err}"
+    );
+    assert!(err.to_string().contains(&position.to_string()), "{err}");
+}
+
+#[tokio::test]
+async fn begin_commit_queries_end_transactions_like_xid() {
+    let mut h = Harness::new(1, CAPTURE_SHOP);
+    let t = Table::new(77, "shop", "t", &["name"]);
+    h.route(QUERY_EVENT, &query_body("shop", "BEGIN")).await;
+    h.route(TABLE_MAP_EVENT, &t.table_map()).await;
+    let at = h
+        .route(WRITE_ROWS_EVENT, &t.rows(false, &[(3, vec![Some("c")])]))
+        .await;
+    h.route(QUERY_EVENT, &query_body("shop", "SAVEPOINT s1"))
+        .await;
+    let commit = h.route(QUERY_EVENT, &query_body("shop", "COMMIT")).await;
+    assert_eq!(
+        h.received(0),
+        [
+            put("3", &[("d:id", Some("3")), ("d:name", Some("c"))], &at),
+            Got::Commit(commit)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_row_without_key_value_stops_with_the_table_and_position() {
+    let mut h = Harness::new(
+        1,
+        "[capture]\ninclude = [\"shop.*\"]\n[[mapping.tables]]\nsource = \"shop.t\"\nrow_key = [\"name\"]\n",
+    );
+    let t = Table::new(78, "shop", "t", &["name"]);
+    h.route(TABLE_MAP_EVENT, &t.table_map()).await;
+    let (event, position) = h
+        .binlog
+        .event(WRITE_ROWS_EVENT, &t.rows(false, &[(1, vec![None])]));
+    let err = h.router.route(&event, &position).await.unwrap_err();
+    let text = err.to_string();
+    assert!(!err.is_transient());
+    assert!(text.contains("NULL in a row-key column"), "{text}");
+    assert!(
+        text.contains("shop.t") && text.contains(&position.to_string()),
+        "{text}"
+    );
+    assert!(text.contains("[dead_letter]"), "names the fix: {text}");
+}

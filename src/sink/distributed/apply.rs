@@ -1,0 +1,252 @@
+//! The apply worker of the distributed mode: consumes its share of the internal topic's
+//! partitions (a consumer group), keeps one batch per partition, writes each batch to HBase at
+//! its last version, then commits the partition's offset. Why that is exact: the module doc of
+//! [`crate::sink::distributed`].
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+
+use crate::config::{Config, KafkaConfig};
+use crate::error::{Result, SyncError};
+use crate::sink::distributed::codec;
+use crate::sink::hbase::batch::Batch;
+use crate::sink::hbase::mutations::{write_batch, HbaseWriter};
+use crate::sink::kafka::client_config;
+use crate::telemetry::health::SharedHealth;
+use crate::telemetry::metrics::METRICS;
+
+/// How long an apply worker keeps consuming through nothing but errors before it fails.
+const CONSUMER_ERRORS_TOLERATED: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Logs the partitions a worker gets and loses, so operators see the work move.
+struct ApplyContext;
+
+impl ClientContext for ApplyContext {}
+
+impl ConsumerContext for ApplyContext {
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let list = |l: &TopicPartitionList| {
+            l.elements()
+                .iter()
+                .map(|e| e.partition().to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        match rebalance {
+            Rebalance::Assign(l) => {
+                info!(partitions = %list(l), "apply worker: partitions assigned")
+            }
+            Rebalance::Revoke(l) => {
+                info!(partitions = %list(l), "apply worker: partitions revoked")
+            }
+            Rebalance::Error(e) => warn!(error = %e, "apply worker: rebalance failed"),
+        }
+    }
+}
+
+/// One partition's batch: a gapless slice of one capture run's sequence.
+struct PartitionBatch {
+    batch: Batch,
+    run: u64,
+    next_seq: u64,
+    /// Offset of the batch's last message.
+    last_offset: i64,
+    deadline: Option<tokio::time::Instant>,
+}
+
+struct ApplyWorker<'a> {
+    cfg: &'a Config,
+    topic: String,
+    consumer: StreamConsumer<ApplyContext>,
+    hbase: Option<HbaseWriter>,
+    health: SharedHealth,
+    partitions: HashMap<i32, PartitionBatch>,
+}
+
+/// Consumes the internal topic into HBase until `shutdown` (then flushes and commits) or an
+/// error; the caller restarts it (see `core::supervisor`).
+pub async fn apply_once(
+    cfg: &Config,
+    kafka: &KafkaConfig,
+    mut shutdown: watch::Receiver<bool>,
+    health: &SharedHealth,
+) -> Result<()> {
+    // Workers may start before the capture process: the topic is created by whoever is first.
+    crate::sink::kafka::ensure_internal_topic(kafka).await?;
+    let consumer: StreamConsumer<ApplyContext> = client_config(kafka)
+        .set("group.id", &kafka.apply_group)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "10000")
+        .set("heartbeat.interval.ms", "1000")
+        .create_with_context(ApplyContext)
+        .map_err(|e| SyncError::Kafka(format!("apply consumer: {e}")))?;
+    consumer.subscribe(&[&kafka.internal_topic]).map_err(|e| {
+        SyncError::Kafka(format!("cannot subscribe to {}: {e}", kafka.internal_topic))
+    })?;
+    info!(topic = %kafka.internal_topic, group = %kafka.apply_group, "apply worker: consuming");
+    let mut w = ApplyWorker {
+        cfg,
+        topic: kafka.internal_topic.clone(),
+        consumer,
+        hbase: Some(HbaseWriter::new(
+            &cfg.hbase.thrift,
+            cfg.hbase.timeout,
+            cfg.hbase.max_versions,
+        )),
+        health: health.clone(),
+        partitions: HashMap::new(),
+    };
+    {
+        let mut h = health.lock().expect("health lock");
+        h.streaming = true;
+        h.reason = None;
+    }
+    // Consumer errors are mostly transient (a broker restarting, a coordinator moving) and
+    // librdkafka recovers from them by itself; only a minute of nothing but errors fails the
+    // worker (and the restart strategy takes over).
+    let mut failing_since: Option<Instant> = None;
+    loop {
+        let next_deadline = w.partitions.values().filter_map(|p| p.deadline).min();
+        tokio::select! {
+            received = w.consumer.recv() => {
+                let (partition, offset, payload) = match received {
+                    Ok(m) => (m.partition(), m.offset(), m.payload().unwrap_or_default().to_vec()),
+                    Err(e) => {
+                        let since = *failing_since.get_or_insert_with(Instant::now);
+                        if since.elapsed() > CONSUMER_ERRORS_TOLERATED {
+                            return Err(SyncError::Kafka(format!(
+                                "consuming {} failed for {CONSUMER_ERRORS_TOLERATED:?}: {e}",
+                                w.topic
+                            )));
+                        }
+                        warn!(error = %e, "apply worker: consumer error; retrying");
+                        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                        continue;
+                    }
+                };
+                failing_since = None;
+                let encoded = codec::decode(&payload).map_err(|e| {
+                    SyncError::definite(
+                        format!("message {}/{partition}@{offset} is not a mysql2hbase change ({e})", w.topic),
+                        "make sure only `run --role capture` writes to [kafka] internal_topic (or give this service a topic of its own)",
+                    )
+                })?;
+                w.add(partition, offset, encoded).await?;
+            }
+            _ = tokio::time::sleep_until(next_deadline.unwrap_or_else(tokio::time::Instant::now)), if next_deadline.is_some() => {
+                let now = tokio::time::Instant::now();
+                let due: Vec<i32> = w
+                    .partitions
+                    .iter()
+                    .filter(|(_, p)| p.deadline.is_some_and(|d| d <= now))
+                    .map(|(&p, _)| p)
+                    .collect();
+                for p in due {
+                    w.flush(p).await?;
+                }
+            }
+            _ = shutdown.changed() => {
+                info!("shutdown requested: flushing what is in flight");
+                let all: Vec<i32> = w.partitions.keys().copied().collect();
+                for p in all {
+                    w.flush(p).await?;
+                }
+                // Make the last commits before the consumer leaves the group.
+                let _ = w.consumer.commit_consumer_state(CommitMode::Sync);
+                return Ok(());
+            }
+        }
+    }
+}
+
+impl ApplyWorker<'_> {
+    async fn add(&mut self, partition: i32, offset: i64, encoded: codec::Encoded) -> Result<()> {
+        let continues = self.partitions.get(&partition).is_none_or(|p| {
+            p.batch.is_empty() || (p.run == encoded.run && p.next_seq == encoded.seq)
+        });
+        if !continues {
+            debug!(
+                partition,
+                offset, "message does not continue the batch (new run or sequence gap): flushing"
+            );
+            self.flush(partition).await?;
+        }
+        let p = self
+            .partitions
+            .entry(partition)
+            .or_insert_with(|| PartitionBatch {
+                batch: Batch::default(),
+                run: encoded.run,
+                next_seq: encoded.seq,
+                last_offset: offset,
+                deadline: None,
+            });
+        p.run = encoded.run;
+        p.next_seq = encoded.seq + 1;
+        p.last_offset = offset;
+        p.batch.add(encoded.change);
+        p.deadline
+            .get_or_insert_with(|| tokio::time::Instant::now() + self.cfg.pipeline.batch_delay);
+        let full = p.batch.len() >= self.cfg.pipeline.batch_rows
+            || p.batch.bytes() >= self.cfg.pipeline.batch_bytes;
+        if full {
+            self.flush(partition).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes the partition's batch, then commits its offset. A batch of a partition this worker
+    /// no longer owns is dropped: its new owner reads it again from the committed offset.
+    async fn flush(&mut self, partition: i32) -> Result<()> {
+        let Some(p) = self.partitions.get_mut(&partition) else {
+            return Ok(());
+        };
+        p.deadline = None;
+        let Some((version, tables)) = p.batch.take() else {
+            return Ok(());
+        };
+        let next_offset = p.last_offset + 1;
+        let owned = self
+            .consumer
+            .assignment()
+            .map(|a| a.find_partition(&self.topic, partition).is_some())
+            .unwrap_or(false);
+        if !owned {
+            info!(
+                partition,
+                "partition reassigned: its unwritten batch is left to the new owner"
+            );
+            self.partitions.remove(&partition);
+            return Ok(());
+        }
+        let changes: usize = tables.iter().map(|(_, rows)| rows.len()).sum();
+        write_batch(
+            &mut self.hbase,
+            partition as usize,
+            version,
+            tables,
+            &self.health,
+        )
+        .await?;
+        METRICS.applied_changes.inc_by(changes as u64);
+        let mut offsets = TopicPartitionList::new();
+        offsets
+            .add_partition_offset(&self.topic, partition, Offset::Offset(next_offset))
+            .map_err(|e| SyncError::Kafka(format!("offset list: {e}")))?;
+        // Async: a lost commit only means the next owner rewrites the same versions.
+        if let Err(e) = self.consumer.commit(&offsets, CommitMode::Async) {
+            warn!(partition, error = %e, "offset commit failed; the partition's last batch may be applied again");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,136 @@
+//! A writer's batch: consecutive changes of its partition collapsed to one final state per row.
+//!
+//! Thrift1's `mutateRowsTs` takes one timestamp per call, so a batch is written with the version
+//! of its last change. This is exact because the batch holds every change of its rows over a
+//! contiguous binlog range ending at that version (one row always goes to the same writer, and a
+//! writer receives its changes in binlog order): each row's final state in the batch is its true
+//! state as of the batch's version. Collapsing also guarantees that no row gets a put and a
+//! delete at the same version.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::model::RowChange;
+use crate::model::Version;
+
+/// A batch's rows grouped by HBase table, ready for one `mutateRowsTs` per table.
+pub type TableRows = Vec<(Arc<str>, Vec<RowChange>)>;
+
+#[derive(Default)]
+pub struct Batch {
+    /// Final state per (table, row key), in first-seen order.
+    rows: Vec<RowChange>,
+    index: HashMap<(Arc<str>, Vec<u8>), usize>,
+    bytes: usize,
+    version: Option<Version>,
+}
+
+impl Batch {
+    pub fn add(&mut self, change: RowChange) {
+        debug_assert!(
+            self.version.is_none_or(|v| v <= change.version),
+            "changes arrive in binlog order"
+        );
+        self.version = Some(
+            self.version
+                .map_or(change.version, |v| v.max(change.version)),
+        );
+        let size = change.size();
+        match self.index.get(&(change.table.clone(), change.key.clone())) {
+            Some(&i) => {
+                self.bytes = self.bytes - self.rows[i].size() + size;
+                self.rows[i] = change;
+            }
+            None => {
+                self.index
+                    .insert((change.table.clone(), change.key.clone()), self.rows.len());
+                self.rows.push(change);
+                self.bytes += size;
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+    /// The version the whole batch is written with.
+    pub fn version(&self) -> Option<Version> {
+        self.version
+    }
+
+    /// The final states grouped by HBase table, and the batch version.
+    pub fn take(&mut self) -> Option<(Version, TableRows)> {
+        let version = self.version.take()?;
+        self.index.clear();
+        self.bytes = 0;
+        let mut by_table: TableRows = Vec::new();
+        for row in self.rows.drain(..) {
+            match by_table.iter_mut().find(|(t, _)| *t == row.table) {
+                Some((_, rows)) => rows.push(row),
+                None => by_table.push((row.table.clone(), vec![row])),
+            }
+        }
+        Some((version, by_table))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Cell, RowOp};
+
+    fn change(table: &str, key: &str, op: RowOp, v: i64) -> RowChange {
+        RowChange {
+            table: table.into(),
+            family: "d".into(),
+            key: key.as_bytes().to_vec(),
+            op,
+            version: Version(v),
+        }
+    }
+    fn put(v: &str) -> RowOp {
+        RowOp::Put(vec![Cell {
+            column: Arc::from(&b"d:c"[..]),
+            value: Some(v.as_bytes().to_vec()),
+        }])
+    }
+
+    #[test]
+    fn collapses_to_final_state_per_row_and_stamps_the_last_version() {
+        let mut b = Batch::default();
+        b.add(change("t", "1", put("a"), 10));
+        b.add(change("t", "2", put("b"), 11));
+        b.add(change("t", "1", RowOp::Delete, 12));
+        b.add(change("u", "1", put("x"), 13));
+        b.add(change("t", "1", put("c"), 14));
+        assert_eq!(b.len(), 3);
+        let (v, tables) = b.take().unwrap();
+        assert_eq!(v, Version(14));
+        assert_eq!(tables.len(), 2);
+        let t = &tables.iter().find(|(n, _)| &**n == "t").unwrap().1;
+        assert_eq!(
+            t[0].op,
+            put("c"),
+            "row 1 ends re-inserted; no delete at the same version"
+        );
+        assert_eq!(t[1].op, put("b"));
+        assert!(b.is_empty() && b.take().is_none());
+    }
+
+    #[test]
+    fn byte_count_follows_replacements() {
+        let mut b = Batch::default();
+        b.add(change("t", "1", put("aaaaaaaaaa"), 1));
+        let one = b.bytes();
+        b.add(change("t", "1", RowOp::Delete, 2));
+        assert!(b.bytes() < one);
+        b.add(change("t", "2", RowOp::Delete, 3));
+        assert_eq!(b.bytes(), 2 * change("t", "1", RowOp::Delete, 0).size());
+    }
+}

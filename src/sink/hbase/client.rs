@@ -1,0 +1,211 @@
+//! A blocking Thrift1 connection to HBase (the `hbase-thrift` crate), with socket timeouts so a
+//! hung server is an error instead of a stuck writer, and every read the service makes (table
+//! names, scans, gets). Writes go through `sink::hbase::mutations`. Writers own one connection
+//! each and run on their own threads; async code reaches HBase through `spawn_blocking`.
+
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use hbase_thrift::hbase::{HbaseSyncClient, THbaseSyncClient};
+use thrift::protocol::{TBinaryInputProtocol, TBinaryOutputProtocol};
+use thrift::transport::{
+    ReadHalf, TBufferedReadTransport, TBufferedWriteTransport, TIoChannel, TTcpChannel, WriteHalf,
+};
+
+use crate::error::{Result, SyncError};
+
+pub type ThriftClient = HbaseSyncClient<
+    TBinaryInputProtocol<TBufferedReadTransport<ReadHalf<TTcpChannel>>>,
+    TBinaryOutputProtocol<TBufferedWriteTransport<WriteHalf<TTcpChannel>>>,
+>;
+
+/// Opens a connection to the Thrift1 server at `addr` (`host:port`).
+pub fn connect(addr: &str, timeout: Duration) -> Result<ThriftClient> {
+    let unreachable = |e: &dyn std::fmt::Display| {
+        SyncError::Hbase(format!(
+            "HBase Thrift server at {addr} is unreachable: {e}; check [hbase] thrift and that the HBase Thrift1 server runs (scripts/services.sh up hbase)"
+        ))
+    };
+    let sockaddr = addr
+        .to_socket_addrs()
+        .map_err(|e| unreachable(&e))?
+        .next()
+        .ok_or_else(|| unreachable(&"no address"))?;
+    let stream = TcpStream::connect_timeout(&sockaddr, timeout.min(Duration::from_secs(10)))
+        .map_err(|e| unreachable(&e))?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .map_err(|e| unreachable(&e))?;
+    stream
+        .set_write_timeout(Some(timeout))
+        .map_err(|e| unreachable(&e))?;
+    stream.set_nodelay(true).map_err(|e| unreachable(&e))?;
+    let (i, o) = TTcpChannel::with_stream(stream)
+        .split()
+        .map_err(|e| unreachable(&e))?;
+    Ok(HbaseSyncClient::new(
+        TBinaryInputProtocol::new(TBufferedReadTransport::with_capacity(64 << 10, i), true),
+        TBinaryOutputProtocol::new(TBufferedWriteTransport::with_capacity(1 << 20, o), true),
+    ))
+}
+
+/// Maps a Thrift error to ours, naming HBase.
+pub fn hbase_err(what: &str, e: thrift::Error) -> SyncError {
+    SyncError::Hbase(format!("HBase/Thrift {what} failed: {e}"))
+}
+
+/// Table names, as a liveness probe and for existence checks.
+pub fn table_names(client: &mut ThriftClient) -> Result<Vec<String>> {
+    let names = client
+        .get_table_names()
+        .map_err(|e| hbase_err("getTableNames", e))?;
+    Ok(names
+        .into_iter()
+        .map(|n| String::from_utf8_lossy(&n).into_owned())
+        .collect())
+}
+
+/// One HBase row as read back: key and `(family:qualifier, value)` pairs of the latest versions.
+pub type ScannedRow = (Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>);
+
+/// Reads up to `limit` rows of `table` from the start (all rows with `None`), calling `each` on
+/// every page so callers need not hold the whole table.
+pub fn scan_rows(
+    client: &mut ThriftClient,
+    table: &str,
+    limit: Option<usize>,
+    each: impl FnMut(ScannedRow),
+) -> Result<usize> {
+    scan(client, table, limit, each)
+}
+
+fn scan(
+    client: &mut ThriftClient,
+    table: &str,
+    limit: Option<usize>,
+    mut each: impl FnMut(ScannedRow),
+) -> Result<usize> {
+    let page = limit.unwrap_or(1000).min(1000) as i32;
+    let scan = scan_spec(None, page, false);
+    let id = client
+        .scanner_open_with_scan(table.as_bytes().to_vec(), scan, Default::default())
+        .map_err(|e| hbase_err(&format!("scannerOpen on {table}"), e))?;
+    let mut seen = 0usize;
+    let result = (|| {
+        while limit.is_none_or(|l| seen < l) {
+            let rows = client
+                .scanner_get_list(id, page)
+                .map_err(|e| hbase_err(&format!("scannerGetList on {table}"), e))?;
+            if rows.is_empty() {
+                break;
+            }
+            for r in rows {
+                if limit.is_some_and(|l| seen >= l) {
+                    break;
+                }
+                let cells = r
+                    .columns
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(col, cell)| (col, cell.value.unwrap_or_default()))
+                    .collect();
+                each((r.row.unwrap_or_default(), cells));
+                seen += 1;
+            }
+        }
+        Ok(seen)
+    })();
+    let _ = client.scanner_close(id);
+    result
+}
+
+/// One HBase row's cells of one family as read by [`get_rows`]: `(family:qualifier, value,
+/// timestamp)`, sorted by column.
+pub type VersionedRow = (Vec<u8>, Vec<(Vec<u8>, Vec<u8>, i64)>);
+
+/// Whether `table` exists.
+pub fn table_exists(client: &mut ThriftClient, table: &str) -> Result<bool> {
+    Ok(table_names(client)?.iter().any(|t| t == table))
+}
+
+/// The latest cells of `family` of exactly the rows `keys` (Thrift1 `getRowsWithColumns`); rows
+/// that do not exist are left out.
+pub fn get_rows(
+    client: &mut ThriftClient,
+    table: &str,
+    family: &str,
+    keys: &[Vec<u8>],
+) -> Result<Vec<VersionedRow>> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = client
+        .get_rows_with_columns(
+            table.as_bytes().to_vec(),
+            keys.to_vec(),
+            vec![family.as_bytes().to_vec()],
+            Default::default(),
+        )
+        .map_err(|e| hbase_err(&format!("getRowsWithColumns on {table}"), e))?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| {
+            let cells: Vec<(Vec<u8>, Vec<u8>, i64)> = r
+                .columns
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(col, cell)| {
+                    (
+                        col,
+                        cell.value.unwrap_or_default(),
+                        cell.timestamp.unwrap_or_default(),
+                    )
+                })
+                .collect();
+            (!cells.is_empty()).then(|| (r.row.unwrap_or_default(), cells))
+        })
+        .collect())
+}
+
+/// Up to `limit` row keys of `table` from `start` (inclusive; the table's start with `None`),
+/// in HBase's byte order (key-only scan). Page through a table by starting the next call at the
+/// last key with a zero byte appended: nothing stays open between pages.
+pub fn scan_keys_page(
+    client: &mut ThriftClient,
+    table: &str,
+    start: Option<&[u8]>,
+    limit: usize,
+) -> Result<Vec<Vec<u8>>> {
+    let limit = limit.clamp(1, 10_000) as i32;
+    let scan = scan_spec(start, limit, true);
+    let id = client
+        .scanner_open_with_scan(table.as_bytes().to_vec(), scan, Default::default())
+        .map_err(|e| hbase_err(&format!("scannerOpen on {table}"), e))?;
+    let result = client
+        .scanner_get_list(id, limit)
+        .map_err(|e| hbase_err(&format!("scannerGetList on {table}"), e));
+    let _ = client.scanner_close(id);
+    Ok(result?.into_iter().filter_map(|r| r.row).collect())
+}
+
+/// A scan from `start` (the whole table with `None`), `caching` rows per round trip, of the row
+/// keys only or of every latest cell. Every field is set: `TScan`'s `Default` fills in values
+/// (timestamp 0, an empty filter) that HBase would apply.
+pub(super) fn scan_spec(
+    start: Option<&[u8]>,
+    caching: i32,
+    keys_only: bool,
+) -> hbase_thrift::hbase::TScan {
+    hbase_thrift::hbase::TScan {
+        start_row: start.map(<[u8]>::to_vec),
+        stop_row: None,
+        timestamp: None,
+        columns: None,
+        caching: Some(caching),
+        filter_string: keys_only.then(|| b"KeyOnlyFilter() AND FirstKeyOnlyFilter()".to_vec()),
+        batch_size: None,
+        sort_columns: None,
+        reversed: None,
+        cache_blocks: Some(!keys_only),
+    }
+}

@@ -1,0 +1,108 @@
+//! The HBase sink: one writer per partition of the row keys, each batching its changes and
+//! writing them with explicit versions.
+//!
+//! A writer collapses the changes it receives into a batch (one final state per row, see
+//! [`batch`]), and writes the batch when it holds `pipeline.batch_rows` rows or
+//! `pipeline.batch_bytes` bytes, or `pipeline.batch_delay` after its first change; the batch is
+//! stamped with the version of its last change ([`mutations::write_batch`]). Everything the
+//! batch covered is durable once the write returns, which is what the sink loop
+//! ([`crate::sink::run`]) needs to acknowledge commit points and barriers.
+
+pub mod batch;
+pub mod client;
+pub mod mutations;
+
+use crate::config::Config;
+use crate::error::Result;
+use crate::model::RowChange;
+use crate::sink::Sink;
+use crate::telemetry::health::SharedHealth;
+
+use self::batch::Batch;
+use self::mutations::HbaseWriter;
+
+/// One HBase writer's state between flushes.
+pub struct HbaseSink {
+    idx: usize,
+    /// Taken while a flush runs on a blocking thread.
+    hbase: Option<HbaseWriter>,
+    batch: Batch,
+    /// Changes accepted, and how many of them are written.
+    accepted: u64,
+    written: u64,
+    /// When the batch must be written at the latest (`pipeline.batch_delay`).
+    deadline: Option<tokio::time::Instant>,
+    batch_rows: usize,
+    batch_bytes: usize,
+    batch_delay: std::time::Duration,
+    /// Where HBase failures are reported for `/health`.
+    health: SharedHealth,
+}
+
+impl HbaseSink {
+    pub fn new(idx: usize, cfg: &Config, health: SharedHealth) -> Self {
+        HbaseSink {
+            idx,
+            hbase: Some(HbaseWriter::new(
+                &cfg.hbase.thrift,
+                cfg.hbase.timeout,
+                cfg.hbase.max_versions,
+            )),
+            batch: Batch::default(),
+            accepted: 0,
+            written: 0,
+            deadline: None,
+            batch_rows: cfg.pipeline.batch_rows,
+            batch_bytes: cfg.pipeline.batch_bytes,
+            batch_delay: cfg.pipeline.batch_delay,
+            health,
+        }
+    }
+
+    /// Writes the batch; everything accepted so far is then durable.
+    async fn flush(&mut self) -> Result<()> {
+        if let Some((version, tables)) = self.batch.take() {
+            mutations::write_batch(&mut self.hbase, self.idx, version, tables, &self.health)
+                .await?;
+        }
+        self.written = self.accepted;
+        self.deadline = None;
+        Ok(())
+    }
+}
+
+impl Sink for HbaseSink {
+    type Item = RowChange;
+
+    async fn accept(&mut self, changes: Vec<RowChange>) -> Result<()> {
+        self.accepted += changes.len() as u64;
+        for c in changes {
+            self.batch.add(c);
+        }
+        self.deadline
+            .get_or_insert_with(|| tokio::time::Instant::now() + self.batch_delay);
+        if self.batch.len() >= self.batch_rows || self.batch.bytes() >= self.batch_bytes {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    fn durable(&self) -> u64 {
+        self.written
+    }
+
+    async fn ready(&mut self) {
+        match self.deadline {
+            Some(d) => tokio::time::sleep_until(d).await,
+            None => std::future::pending().await,
+        }
+    }
+
+    async fn progress(&mut self) -> Result<()> {
+        self.flush().await
+    }
+
+    async fn finish(&mut self) -> Result<()> {
+        self.flush().await
+    }
+}

@@ -1,0 +1,278 @@
+//! Every HBase mutation the service makes goes through this module: batches of row changes
+//! (the stream, bootstraps, the apply workers, `verify --repair`), the purge of a table before a
+//! re-bootstrap, and table creation. Each write is one `mutateRowsTs` call per table.
+//!
+//! Thrift1 semantics this relies on (checked by the integration tests):
+//! - `mutateRowsTs(table, rows, ts)` stamps every mutation with `ts`;
+//! - a put mutation `family:qualifier` writes the cell at `ts`;
+//! - a delete mutation `family:qualifier` removes every version <= `ts` of that column (NULLs);
+//! - a delete mutation naming only the family removes every cell of the family <= `ts` (row
+//!   deletes: each mapped table has a single family);
+//! - the call is not atomic, which is fine: a retry writes the same cells at the same version.
+//!
+//! A failed call is retried on a new connection with backoff; the batch stays in memory until
+//! HBase accepts it, so the checkpoint never passes an unwritten change.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hbase_thrift::hbase::{BatchMutation, ColumnDescriptor, Mutation, THbaseSyncClient};
+use tracing::{debug, warn};
+
+use crate::config::HbaseConfig;
+use crate::error::{Result, SyncError};
+use crate::model::{RowChange, RowOp, Version};
+use crate::sink::hbase::batch::TableRows;
+use crate::sink::hbase::client::{self, hbase_err, ThriftClient};
+use crate::telemetry::health::SharedHealth;
+use crate::telemetry::metrics::METRICS;
+
+/// The size HBase checks against `hbase.client.keyvalue.maxsize` for one cell: its serialized
+/// KeyValue (key and value lengths, row, family, qualifier, timestamp, type, value), where
+/// `column` is `family:qualifier`.
+pub fn serialized_cell_size(row: &[u8], column: &[u8], value: &[u8]) -> usize {
+    // 4 + 4 (lengths) + 2 (row length) + 1 (family length) + 8 (timestamp) + 1 (type), and the
+    // ':' of `column` is not stored.
+    row.len() + column.len() - 1 + value.len() + 20
+}
+
+/// One writer's connection and the tables it knows exist.
+pub struct HbaseWriter {
+    addr: String,
+    timeout: Duration,
+    max_versions: u32,
+    client: Option<ThriftClient>,
+    known_tables: HashSet<String>,
+}
+
+impl HbaseWriter {
+    pub fn new(addr: &str, timeout: Duration, max_versions: u32) -> Self {
+        HbaseWriter {
+            addr: addr.to_string(),
+            timeout,
+            max_versions,
+            client: None,
+            known_tables: HashSet::new(),
+        }
+    }
+
+    fn client(&mut self) -> Result<&mut ThriftClient> {
+        if self.client.is_none() {
+            self.client = Some(client::connect(&self.addr, self.timeout)?);
+        }
+        Ok(self.client.as_mut().expect("connected above"))
+    }
+
+    /// Writes the batch once; on error the connection is dropped so the next try reconnects.
+    pub fn write(&mut self, version: Version, tables: &TableRows) -> Result<()> {
+        let result = self.try_write(version, tables);
+        if result.is_err() {
+            self.client = None;
+            self.known_tables.clear();
+        }
+        result
+    }
+
+    fn try_write(&mut self, version: Version, tables: &TableRows) -> Result<()> {
+        for (table, rows) in tables {
+            if !self.known_tables.contains(&**table) {
+                let family = rows[0].family.to_string();
+                let max_versions = self.max_versions;
+                ensure_table(self.client()?, table, &family, max_versions)?;
+                self.known_tables.insert(table.to_string());
+            }
+            let batches: Vec<BatchMutation> = rows.iter().map(to_batch_mutation).collect();
+            self.client()?
+                .mutate_rows_ts(
+                    table.as_bytes().to_vec(),
+                    batches,
+                    version.0,
+                    Default::default(),
+                )
+                .map_err(|e| hbase_err(&format!("mutateRowsTs on {table}"), e))?;
+        }
+        Ok(())
+    }
+}
+
+/// Quick retries of one batch before the writer fails and the restart strategy takes over.
+const BATCH_ATTEMPTS: u32 = 3;
+
+/// Writes one collapsed batch at `version`, retrying with backoff ([`BATCH_ATTEMPTS`] tries)
+/// before the error goes to the restart strategy. `hbase` is taken while the blocking Thrift
+/// call runs and put back after; `idx` names the writer in logs.
+pub async fn write_batch(
+    hbase: &mut Option<HbaseWriter>,
+    idx: usize,
+    version: Version,
+    tables: TableRows,
+    health: &SharedHealth,
+) -> Result<()> {
+    let tables = Arc::new(tables);
+    let mut backoff = Duration::from_millis(200);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let mut writer = hbase.take().expect("writer present between flushes");
+        let t = tables.clone();
+        let timer = METRICS.hbase_batch_seconds.start_timer();
+        let (writer, result) = tokio::task::spawn_blocking(move || {
+            let r = writer.write(version, &t);
+            (writer, r)
+        })
+        .await
+        .map_err(|e| SyncError::transient(format!("HBase writer {idx} panicked: {e}")))?;
+        *hbase = Some(writer);
+        timer.observe_duration();
+        match result {
+            Ok(()) => {
+                let rows: usize = tables.iter().map(|(_, r)| r.len()).sum();
+                debug!(writer = idx, rows, version = version.0, "batch written");
+                health.lock().expect("health lock").hbase_error = None;
+                return Ok(());
+            }
+            Err(e) => {
+                METRICS.hbase_errors.inc();
+                health.lock().expect("health lock").hbase_error = Some(e.to_string());
+                if attempt >= BATCH_ATTEMPTS {
+                    return Err(e);
+                }
+                warn!(writer = idx, error = %e, retry_in = ?backoff, "HBase write failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff *= 2;
+            }
+        }
+    }
+}
+
+/// Creates `table` with one family when it does not exist yet.
+pub fn ensure_table(
+    client: &mut ThriftClient,
+    table: &str,
+    family: &str,
+    max_versions: u32,
+) -> Result<()> {
+    if client::table_exists(client, table)? {
+        return Ok(());
+    }
+    let family = ColumnDescriptor {
+        name: Some(format!("{family}:").into_bytes()),
+        max_versions: Some(max_versions as i32),
+        compression: Some("NONE".into()),
+        in_memory: Some(false),
+        bloom_filter_type: Some("NONE".into()),
+        bloom_filter_vector_size: Some(0),
+        bloom_filter_nb_hashes: Some(0),
+        block_cache_enabled: Some(true),
+        time_to_live: Some(i32::MAX),
+    };
+    match client.create_table(table.as_bytes().to_vec(), vec![family]) {
+        Ok(()) => Ok(()),
+        // Another writer created it in between.
+        Err(thrift::Error::User(e))
+            if format!("{e:?}").contains("AlreadyExists")
+                || format!("{e:?}").contains("TableExists") =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(hbase_err(&format!("createTable {table}"), e)),
+    }
+}
+
+/// Deletes every row of `table` at `version` (a family delete masks every cell <= version and
+/// nothing written above it); returns how many rows it saw. A missing table has no rows.
+pub fn purge_rows(
+    client: &mut ThriftClient,
+    table: &str,
+    family: &str,
+    version: i64,
+) -> Result<usize> {
+    if !client::table_exists(client, table)? {
+        return Ok(0);
+    }
+    // Page by page, so memory stays bounded whatever the table size.
+    let scan = client::scan_spec(None, 1000, true);
+    let id = client
+        .scanner_open_with_scan(table.as_bytes().to_vec(), scan, Default::default())
+        .map_err(|e| hbase_err(&format!("scannerOpen on {table}"), e))?;
+    let mut purged = 0;
+    let result = (|| loop {
+        let page = client
+            .scanner_get_list(id, 1000)
+            .map_err(|e| hbase_err(&format!("scannerGetList on {table}"), e))?;
+        if page.is_empty() {
+            return Ok(purged);
+        }
+        purged += page.len();
+        let rows = page
+            .into_iter()
+            .map(|r| BatchMutation {
+                row: r.row,
+                mutations: Some(vec![Mutation {
+                    is_delete: Some(true),
+                    column: Some(family.as_bytes().to_vec()),
+                    value: None,
+                    write_to_w_a_l: Some(true),
+                }]),
+            })
+            .collect();
+        client
+            .mutate_rows_ts(table.as_bytes().to_vec(), rows, version, Default::default())
+            .map_err(|e| hbase_err(&format!("mutateRowsTs (purge) on {table}"), e))?;
+    })();
+    let _ = client.scanner_close(id);
+    result
+}
+
+/// [`purge_rows`] on a connection of its own, off the async threads.
+pub async fn purge_table(
+    hbase: &HbaseConfig,
+    table: &str,
+    family: &str,
+    version: Version,
+) -> Result<usize> {
+    let (addr, timeout) = (hbase.thrift.clone(), hbase.timeout);
+    let (name, family) = (table.to_string(), family.to_string());
+    tokio::task::spawn_blocking(move || {
+        let mut c = client::connect(&addr, timeout)?;
+        purge_rows(&mut c, &name, &family, version.0)
+    })
+    .await
+    .map_err(|e| SyncError::transient(format!("purge of {table} panicked: {e}")))?
+}
+
+fn to_batch_mutation(row: &RowChange) -> BatchMutation {
+    let mutations = match &row.op {
+        RowOp::Put(cells) => cells
+            .iter()
+            .map(|c| Mutation {
+                is_delete: Some(c.value.is_none()),
+                column: Some(c.column.to_vec()),
+                value: c.value.clone(),
+                write_to_w_a_l: Some(true),
+            })
+            .collect(),
+        RowOp::Delete => vec![Mutation {
+            is_delete: Some(true),
+            column: Some(row.family.as_bytes().to_vec()),
+            value: None,
+            write_to_w_a_l: Some(true),
+        }],
+    };
+    BatchMutation {
+        row: Some(row.key.clone()),
+        mutations: Some(mutations),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cell_size_is_what_hbase_counts() {
+        // A KeyValue of row "1", d:b and a 5-byte value is 4+4 + (2+1+1+1+1+8+1) + 5 bytes.
+        assert_eq!(serialized_cell_size(b"1", b"d:b", b"abcde"), 28);
+    }
+}

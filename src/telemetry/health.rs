@@ -1,0 +1,16 @@
+//! What `GET /health` reports: whether the pipeline streams, why not, and the last HBase
+//! failure. Every stage updates it; the admin API reads it.
+
+use std::sync::{Arc, Mutex};
+
+/// What `/health` reports, updated by the pipeline.
+#[derive(Debug, Clone, Default)]
+pub struct Health {
+    pub streaming: bool,
+    /// Why the pipeline is not streaming (its last error).
+    pub reason: Option<String>,
+    /// The last HBase write failure, until a write succeeds again.
+    pub hbase_error: Option<String>,
+}
+
+pub type SharedHealth = Arc<Mutex<Health>>;
