@@ -20,8 +20,8 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use crate::config::KafkaConfig;
+use crate::core::catalog::Catalog;
 use crate::core::inflight::InflightBytes;
-use crate::core::router::Catalog;
 use crate::error::{Result, SyncError};
 use crate::model::{BinlogPosition, SqlValue, TableSchema};
 use crate::sink::kafka::maxwell::{

@@ -1,13 +1,16 @@
-//! The budget of bytes in flight between the router and the sinks (`pipeline.max_inflight_bytes`).
+//! Backpressure between the router and the sinks: the budget of bytes in flight
+//! (`pipeline.max_inflight_bytes`) and the size of each sink's queue.
 //!
 //! Every message the router sends a sink holds permits of one semaphore, in KiB, until the sink
-//! has made its items durable (see `sink::run`). With bounded queues besides, a slow sink stops
-//! the binlog reader instead of growing memory, whatever the size of a transaction.
+//! has made its items durable (see `sink::run`), and the queues are bounded ([`writer_queue`]):
+//! a slow sink stops the binlog reader instead of growing memory, whatever the size of a
+//! transaction.
 
 use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::config::PipelineConfig;
 use crate::error::{Result, SyncError};
 
 #[derive(Clone)]
@@ -40,6 +43,19 @@ impl InflightBytes {
         let used = self.total_kib as usize - self.semaphore.available_permits();
         (used * 100 / self.total_kib as usize) as i64
     }
+}
+
+/// Messages a sink's queue holds. A writer reads nothing while HBase writes its batch, and
+/// the router blocks on the first full queue; so a queue must hold a whole next batch, or a
+/// writer that finished its flush starves while the router waits on another writer's queue
+/// (with 256 messages and small transactions the writers took turns instead of writing
+/// together: the stream reached ~0.7 of the HBase ceiling, bench/RESULTS.md). Every
+/// transaction sends a commit message to each of the `writers`, so with single-row
+/// transactions a writer gets about `writers + 1` messages per row of its own:
+/// `(writers + 2) x batch_rows` messages hold a next batch for any transaction mix. Memory
+/// stays bounded: item messages hold in-flight byte permits, a commit message is ~100 bytes.
+pub fn writer_queue(p: &PipelineConfig) -> usize {
+    ((p.writers + 2) * p.batch_rows).max(256)
 }
 
 #[cfg(test)]

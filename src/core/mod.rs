@@ -9,6 +9,7 @@
 //! [`bootstrap`] (read by `source::snapshot`) and join the stream in the router ([`handover`]).
 
 pub mod bootstrap;
+pub mod catalog;
 pub mod change_events;
 pub mod checkpoint;
 pub mod ddl;

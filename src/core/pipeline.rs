@@ -22,12 +22,13 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tracing::info;
 
-use crate::config::{Config, PipelineConfig, SnapshotMode};
+use crate::config::{Config, SnapshotMode};
 use crate::core::bootstrap::bootstrap_manager;
+use crate::core::catalog::ServerCatalog;
 use crate::core::change_events::ChangeEvents;
 use crate::core::checkpoint::{self, CheckpointTracker};
-use crate::core::inflight::InflightBytes;
-use crate::core::router::{Router, ServerCatalog};
+use crate::core::inflight::{writer_queue, InflightBytes};
+use crate::core::router::Router;
 use crate::error::{Result, SyncError};
 use crate::model::gtid::GtidSet;
 use crate::model::{BinlogPosition, CommitPoint};
@@ -208,17 +209,4 @@ pub async fn run_once(
         (Some(e), _) => Err(e),
         (None, result) => result,
     }
-}
-
-/// Messages a sink's queue holds. A writer reads nothing while HBase writes its batch, and
-/// the router blocks on the first full queue; so a queue must hold a whole next batch, or a
-/// writer that finished its flush starves while the router waits on another writer's queue
-/// (with 256 messages and small transactions the writers took turns instead of writing
-/// together: the stream reached ~0.7 of the HBase ceiling, bench/RESULTS.md). Every
-/// transaction sends a commit message to each of the `writers`, so with single-row
-/// transactions a writer gets about `writers + 1` messages per row of its own:
-/// `(writers + 2) x batch_rows` messages hold a next batch for any transaction mix. Memory
-/// stays bounded: item messages hold in-flight byte permits, a commit message is ~100 bytes.
-pub fn writer_queue(p: &PipelineConfig) -> usize {
-    ((p.writers + 2) * p.batch_rows).max(256)
 }

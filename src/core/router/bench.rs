@@ -4,9 +4,9 @@
 use tokio::sync::mpsc;
 
 use crate::config::Config;
-use crate::core::inflight::InflightBytes;
-use crate::core::pipeline::writer_queue;
-use crate::core::router::{Router, ServerCatalog};
+use crate::core::catalog::ServerCatalog;
+use crate::core::inflight::{writer_queue, InflightBytes};
+use crate::core::router::Router;
 use crate::error::{Result, SyncError};
 use crate::model::{BinlogPosition, RowChange};
 use crate::sink::SinkMsg;

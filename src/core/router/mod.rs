@@ -27,7 +27,6 @@
 //! bounded: a slow sink slows the router, and with it the binlog reader.
 
 pub mod bench;
-pub mod catalog;
 pub mod query;
 #[cfg(test)]
 mod tests;
@@ -40,6 +39,7 @@ use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use crate::config::Config;
+use crate::core::catalog::Catalog;
 use crate::core::change_events::ChangeEvents;
 use crate::core::ddl::{self, DdlEffect, UnparsedDdl};
 use crate::core::filter::TableFilter;
@@ -58,7 +58,6 @@ use crate::sink::SinkMsg;
 use crate::source::decode;
 use crate::telemetry::metrics::METRICS;
 
-pub use self::catalog::{Catalog, ServerCatalog};
 use self::query::{classify_query, QueryKind};
 
 /// How the router treats a table id.

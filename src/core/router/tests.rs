@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 
 use super::*;
 use crate::config::Config;
+use crate::core::catalog::Catalog;
 
 // ---- events, byte by byte ----------------------------------------------------------------
 
