@@ -4,16 +4,30 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-export PATH="$HOME/.cargo/bin:$PATH"
+# A rustup toolchain lives in ~/.cargo/bin, which a non-login shell may not have on PATH.
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 
+scripts/install-build-deps.sh
 scripts/services.sh up
 cargo build --release --locked --bin mysql2hbase
-BIN=target/release/mysql2hbase
+BIN="${CARGO_TARGET_DIR:-target}/release/mysql2hbase"
 CONFIG=config/local.toml
+LOG=.data/demo/daemon.log
 # A demo state left from an earlier run may point at binlogs the test suite has purged since:
 # re-bootstrap in that case instead of stopping.
 export MYSQL2HBASE__SNAPSHOT__MODE=when_needed
 SQL() { mariadb -h127.0.0.1 -uroot "$@"; }
+
+# GET /health of the daemon's admin API (config/local.toml: 127.0.0.1:8686) answers 200 while it
+# streams. Plain bash, so the demo needs no HTTP client.
+healthy() {
+  (
+    exec 3<>/dev/tcp/127.0.0.1/8686
+    printf 'GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
+    read -r status_line <&3
+    [[ "$status_line" == *" 200 "* ]]
+  ) 2>/dev/null
+}
 
 echo "== preflight"
 $BIN check --config "$CONFIG"
@@ -25,17 +39,18 @@ SQL -e "CREATE DATABASE IF NOT EXISTS shop;
           amount DECIMAL(12,2) NOT NULL, status ENUM('new','paid','shipped') NOT NULL DEFAULT 'new',
           created_at DATETIME(3) NOT NULL, note TEXT NULL)"
 
-mkdir -p .data/demo
-echo "== starting the daemon (log: .data/demo/daemon.log)"
-RUST_LOG=info $BIN run --config "$CONFIG" >.data/demo/daemon.log 2>&1 &
+mkdir -p "$(dirname "$LOG")"
+echo "== starting the daemon (log: $LOG)"
+RUST_LOG=info $BIN run --config "$CONFIG" >"$LOG" 2>&1 &
 DAEMON=$!
 trap 'kill -TERM $DAEMON 2>/dev/null; wait $DAEMON 2>/dev/null || true' EXIT
 # Ready when the admin API reports it streaming.
-for _ in $(seq 1 60); do
-  curl -sf http://127.0.0.1:8686/health >/dev/null && break
-  kill -0 $DAEMON 2>/dev/null || { cat .data/demo/daemon.log; exit 1; }
+for _ in $(seq 1 120); do
+  healthy && break
+  kill -0 $DAEMON 2>/dev/null || { cat "$LOG"; echo "the daemon exited (log above)" >&2; exit 1; }
   sleep 0.5
 done
+healthy || { tail -n 30 "$LOG"; echo "the daemon is not streaming after 60 s (log: $LOG)" >&2; exit 1; }
 
 base=$(SQL -N -e "SELECT COALESCE(MAX(id), 0) FROM shop.orders")
 echo "== writing orders $((base + 1))..$((base + 5)) in MySQL"
@@ -47,6 +62,7 @@ SQL -e "UPDATE shop.orders SET status = 'paid', note = 'paid by card' WHERE id =
         DELETE FROM shop.orders WHERE id = $((base + 5))"
 # Wait until HBase holds as many rows as MySQL.
 rows=$(SQL -N -e "SELECT COUNT(*) FROM shop.orders")
+have=0
 for _ in $(seq 1 60); do
   have=$($BIN peek --config "$CONFIG" shop.orders --limit 100000 2>/dev/null | grep -c '^  ' || true)
   [ "$have" = "$rows" ] && break
@@ -57,3 +73,7 @@ echo "== MySQL"
 SQL -e "SELECT * FROM shop.orders ORDER BY id DESC LIMIT 5"
 echo "== HBase (table shop_orders, family d)"
 $BIN peek --config "$CONFIG" shop.orders --limit 20
+if [ "$have" != "$rows" ]; then
+  echo "HBase holds $have rows, MySQL $rows, after 30 s (daemon log: $LOG)" >&2
+  exit 1
+fi

@@ -127,7 +127,15 @@ start_bg() {
   local pidfile="$1" logfile="$2"; shift 2
   mkdir -p "$(dirname "$pidfile")" "$(dirname "$logfile")"
   echo "=== $(date -Is) starting: $* " | sed -E 's/ -cp [^ ]+ / -cp <classpath> /' >>"$logfile"
-  setsid nohup "$@" </dev/null >>"$logfile" 2>&1 9>&- &  # 9: our lock, not the server's
+  # Servers keep none of the caller's file descriptors: an inherited lock (ours on fd 9, or a
+  # caller's `flock FILE cmd`) would otherwise be held for as long as the server runs.
+  (
+    for fd in "/proc/$BASHPID/fd"/*; do
+      fd=${fd##*/}
+      if ((fd > 2 && fd != 255)); then eval "exec $fd>&-"; fi
+    done 2>/dev/null
+    exec setsid nohup "$@" </dev/null >>"$logfile" 2>&1
+  ) &
   echo $! >"$pidfile"
 }
 
@@ -147,6 +155,14 @@ ensure_java() {
   command -v java >/dev/null 2>&1 && return 0
   log "java missing: installing openjdk-17-jre-headless"
   apt_install openjdk-17-jre-headless
+}
+
+# The readiness checks (services/*/*.py) and Kafka's cluster id need python3 (stdlib only).
+ensure_python() {
+  if [[ -x /usr/bin/python3 ]] || command -v python3 >/dev/null 2>&1; then return 0; fi
+  log "python3 missing: installing python3"
+  apt_install python3
+  PY=/usr/bin/python3
 }
 
 ensure_mvn() {
@@ -742,6 +758,7 @@ main() {
       flock -w 900 9 || die "timed out waiting for another services.sh (lock $DATA/.services.lock)"
       ;;
   esac
+  case "$cmd" in up | restart) ensure_python ;; esac
   case "$cmd" in
     up)
       # launch everything first, then wait: the JVMs start in parallel

@@ -6,23 +6,14 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-# Build dependencies: rdkafka compiles librdkafka with cmake, whose sources include curl's headers.
-need=()
-command -v cmake >/dev/null || need+=(cmake)
-command -v c++ >/dev/null || need+=(g++)
-dpkg -s libcurl4-openssl-dev >/dev/null 2>&1 || need+=(libcurl4-openssl-dev)
-dpkg -s libssl-dev >/dev/null 2>&1 || need+=(libssl-dev)
-dpkg -s pkg-config >/dev/null 2>&1 || need+=(pkg-config)
-if ((${#need[@]})); then
-  echo "[test] installing ${need[*]}" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -q "${need[@]}" >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q "${need[@]}" >/dev/null; }
-fi
+# A rustup toolchain lives in ~/.cargo/bin, which a non-login shell may not have on PATH.
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+scripts/install-build-deps.sh
 
 # Compile while the servers start (HBase takes a minute on a fresh machine).
 cargo build --locked --all-targets >&2 &
 build=$!
-scripts/services.sh up
+scripts/services.sh up || { kill "$build" 2>/dev/null; wait "$build" 2>/dev/null; exit 1; }
 wait "$build"
 
 # Unit and integration tests (doc-tests: there are none), every binary even after a failure
@@ -30,7 +21,8 @@ wait "$build"
 # results, so a reader of the log sees the total at the end.
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-figures=target/tmp/reliability.txt # the fault tests' figures (docs/RELIABILITY.md)
+# The fault tests' figures (docs/RELIABILITY.md), in cargo's target dir (CARGO_TARGET_TMPDIR).
+figures="${CARGO_TARGET_DIR:-target}/tmp/reliability.txt"
 rm -f "$figures"
 set +e
 cargo test --locked --all-targets --no-fail-fast "$@" 2>&1 | tee "$log"

@@ -13,26 +13,9 @@ use mysql_async::prelude::Queryable;
 
 const LOCAL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config/local.toml");
 
-/// Runs `check` on a config text; returns (exit code, stderr).
-fn check_config(dir: &std::path::Path, text: &str) -> (i32, String) {
-    let file = dir.join("bad.toml");
-    std::fs::write(&file, text).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mysql2hbase"))
-        .args(["check", "--config"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[test]
 fn every_kind_of_config_mistake_is_refused_naming_the_key() {
     let base = std::fs::read_to_string(LOCAL).unwrap();
-    let dir = std::env::temp_dir().join(format!("m2h-badcfg-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
     let edit = |from: &str, to: &str| {
         assert!(base.contains(from), "{from}");
         base.replacen(from, to, 1)
@@ -135,11 +118,11 @@ fn every_kind_of_config_mistake_is_refused_naming_the_key() {
         ),
     ];
     for (what, text, expect) in &cases {
-        let (code, err) = check_config(&dir, text);
-        assert_eq!(code, 2, "{what}: {err}");
-        for e in *expect {
-            assert!(err.contains(e), "{what}: {e:?} not in {err}");
-        }
+        // The file is named after the case, so a failure's command line says which one.
+        let file = write_config(&format!("badcfg-{}", what.replace(' ', "-")), text);
+        mysql2hbase(&["check", "--config", file.to_str().unwrap()], &[])
+            .code(2)
+            .stderr_has(expect);
     }
     report_figures(&format!(
         "bad configs: {} kinds of mistake, each refused with exit 2 naming the key",
@@ -151,18 +134,14 @@ fn every_kind_of_config_mistake_is_refused_naming_the_key() {
 async fn requests_that_cannot_run_exit_2_with_the_reason_and_touch_nothing() {
     let env = TestEnv::new("bad_requests", "").await;
     let db = env.db.clone();
-    let mut c = mysql().await;
-    c.query_drop(format!("USE `{db}`")).await.unwrap();
-    c.query_drop("CREATE TABLE t (id INT PRIMARY KEY, v INT)")
-        .await
-        .unwrap();
-    c.query_drop("INSERT INTO t VALUES (1, 1), (2, 2)")
-        .await
-        .unwrap();
-    c.query_drop("CREATE TABLE nokey (a INT)").await.unwrap();
-    c.query_drop("CREATE TABLE `my table` (id INT PRIMARY KEY)")
-        .await
-        .unwrap();
+    let mut c = env
+        .sql(&[
+            "CREATE TABLE t (id INT PRIMARY KEY, v INT)",
+            "INSERT INTO t VALUES (1, 1), (2, 2)",
+            "CREATE TABLE nokey (a INT)",
+            "CREATE TABLE `my table` (id INT PRIMARY KEY)",
+        ])
+        .await;
     let t = format!("{db}.t");
     let cases: Vec<(Vec<String>, &str)> = vec![
         (vec![format!("{db}.missing")], "does not exist"),
@@ -199,9 +178,7 @@ async fn requests_that_cannot_run_exit_2_with_the_reason_and_touch_nothing() {
         for (args, expect) in &cases {
             let mut argv = vec![command];
             argv.extend(args.iter().map(String::as_str));
-            let (code, out, err) = cli(&env, &argv);
-            assert_eq!(code, 2, "{argv:?}: {out}{err}");
-            assert!(err.contains(expect), "{argv:?}: {expect:?} not in {err}");
+            cli(&env, &argv).code(2).stderr_has(&[expect]);
             tried += 1;
         }
     }
@@ -222,9 +199,9 @@ async fn requests_that_cannot_run_exit_2_with_the_reason_and_touch_nothing() {
             if command == "bootstrap" && key.contains("HBASE") {
                 continue; // a bootstrap request is only recorded; the daemon writes HBase
             }
-            let (code, out, err) = cli(&unreachable, &[command, &t]);
-            assert_eq!(code, 2, "{command} {key}: {out}{err}");
-            assert!(err.contains(expect), "{command} {key}: {err}");
+            cli(&unreachable, &[command, &t])
+                .code(2)
+                .stderr_has(&[expect]);
             tried += 1;
         }
         // The read-only commands answer the same way.
@@ -237,9 +214,12 @@ async fn requests_that_cannot_run_exit_2_with_the_reason_and_touch_nothing() {
         if reader == "peek" {
             argv.push(&t);
         }
-        let (code, out, err) = cli(&unreachable, &argv);
-        assert_eq!(code, 2, "{reader} {key}: {out}{err}");
-        assert!(!err.trim().is_empty(), "{reader} {key}: no reason given");
+        let run = cli(&unreachable, &argv).code(2);
+        assert!(
+            !run.err.trim().is_empty(),
+            "{}: no reason given",
+            run.command
+        );
         tried += 1;
     }
     // Nothing ran: the table and its rows are still there, no job is pending.
@@ -273,19 +253,16 @@ async fn cell_size_limit_big_json_latin1_bytes_and_odd_names() {
     )
     .await;
     let db = env.db.clone();
-    let mut c = mysql().await;
-    c.query_drop(format!("USE `{db}`")).await.unwrap();
-    for ddl in [
-        "CREATE TABLE big (id INT PRIMARY KEY, b LONGBLOB)",
-        "CREATE TABLE doc (id INT PRIMARY KEY, j JSON)",
-        "CREATE TABLE l1 (id INT PRIMARY KEY, s VARCHAR(300) CHARACTER SET latin1, t TEXT CHARACTER SET latin1)",
-        "CREATE TABLE `odd-cols` (id INT PRIMARY KEY, `a:b` INT, `sp ace` INT, `ü` VARCHAR(5), `x``y` INT)",
-        "CREATE TABLE `my table` (id INT PRIMARY KEY, v INT)",
-    ] {
-        c.query_drop(ddl).await.unwrap();
-    }
-    let mut daemon = env.start();
-    wait_streaming(&env, &mut daemon).await;
+    let mut c = env
+        .sql(&[
+            "CREATE TABLE big (id INT PRIMARY KEY, b LONGBLOB)",
+            "CREATE TABLE doc (id INT PRIMARY KEY, j JSON)",
+            "CREATE TABLE l1 (id INT PRIMARY KEY, s VARCHAR(300) CHARACTER SET latin1, t TEXT CHARACTER SET latin1)",
+            "CREATE TABLE `odd-cols` (id INT PRIMARY KEY, `a:b` INT, `sp ace` INT, `ü` VARCHAR(5), `x``y` INT)",
+            "CREATE TABLE `my table` (id INT PRIMARY KEY, v INT)",
+        ])
+        .await;
+    let mut daemon = env.start_streaming().await;
 
     // HBase refuses a cell whose serialized size (value plus row, family, qualifier, timestamp,
     // lengths) is over hbase.client.keyvalue.maxsize (10485760, our max_cell_bytes default): the
@@ -302,14 +279,14 @@ async fn cell_size_limit_big_json_latin1_bytes_and_odd_names() {
             .unwrap();
     }
     // A 4 MB JSON document.
-    c.query_drop("SET SESSION group_concat_max_len = 67108864")
-        .await
-        .unwrap();
-    c.query_drop(
-        "INSERT INTO doc SELECT 1, JSON_OBJECT('items', JSON_ARRAYAGG(JSON_OBJECT('n', seq, 's', REPEAT('é', 20)))) FROM seq_1_to_75000",
+    run_sql(
+        &mut c,
+        &[
+            "SET SESSION group_concat_max_len = 67108864",
+            "INSERT INTO doc SELECT 1, JSON_OBJECT('items', JSON_ARRAYAGG(JSON_OBJECT('n', seq, 's', REPEAT('é', 20)))) FROM seq_1_to_75000",
+        ],
     )
-    .await
-    .unwrap();
+    .await;
     let json_len: u64 = c
         .query_first("SELECT LENGTH(j) FROM doc")
         .await
@@ -317,26 +294,21 @@ async fn cell_size_limit_big_json_latin1_bytes_and_odd_names() {
         .unwrap();
     assert!(json_len > 4 << 20, "{json_len}");
     // Every byte, most of them invalid as UTF-8, in latin1 columns.
-    c.query_drop("INSERT INTO l1 VALUES (1, UNHEX(CONCAT_WS('', (SELECT GROUP_CONCAT(LPAD(HEX(seq), 2, '0') SEPARATOR '') FROM seq_1_to_255))), UNHEX('80FF81E9C3'))")
-        .await
-        .unwrap();
-    c.query_drop("INSERT INTO `odd-cols` VALUES (1, 1, 2, 'ü', 3)")
-        .await
-        .unwrap();
-    c.query_drop("INSERT INTO `my table` VALUES (1, 1)")
-        .await
-        .unwrap();
+    run_sql(
+        &mut c,
+        &[
+            "INSERT INTO l1 VALUES (1, UNHEX(CONCAT_WS('', (SELECT GROUP_CONCAT(LPAD(HEX(seq), 2, '0') SEPARATOR '') FROM seq_1_to_255))), UNHEX('80FF81E9C3'))",
+            "INSERT INTO `odd-cols` VALUES (1, 1, 2, 'ü', 3)",
+            "INSERT INTO `my table` VALUES (1, 1)",
+        ],
+    )
+    .await;
 
     let mut rows = 0;
     for table in ["doc", "l1", "odd-cols"] {
-        rows += assert_converges(
-            &mut c,
-            &db,
-            table,
-            &env.hbase_table(table),
-            Duration::from_secs(120),
-        )
-        .await;
+        rows += env
+            .assert_converges(&mut c, table, Duration::from_secs(120))
+            .await;
     }
     let mut expected = expected_content(&mut c, &db, "big").await;
     let big = env.hbase_table("big");
@@ -351,10 +323,7 @@ async fn cell_size_limit_big_json_latin1_bytes_and_odd_names() {
     assert_eq!(written, [b"1".as_slice(), b"2"]);
     rows += actual.len();
     let letters = std::fs::read_to_string(&dead_letters).unwrap();
-    let aside: Vec<serde_json::Value> = letters
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let aside = read_jsonl(&dead_letters);
     let big_aside = aside
         .iter()
         .filter(|r| r["table"] == format!("{db}.big"))
@@ -370,8 +339,7 @@ async fn cell_size_limit_big_json_latin1_bytes_and_odd_names() {
         "{letters}"
     );
     assert!(daemon.is_running(), "{}", daemon.log_text());
-    let (status, _) = daemon.terminate();
-    assert!(status.success(), "{}", daemon.log_text());
+    daemon.stop();
     report_figures(&format!(
         "bad values: cells at 10 MiB - 100 B, - 30 B, = 10 MiB and + 1 B (those over HBase's limit dead-lettered with the reason), a {json_len}-byte JSON document, all 255 non-zero bytes in latin1 columns, odd column names, a table name HBase refuses (dead-lettered); {rows} rows compared, 0 differences"
     ));

@@ -25,80 +25,44 @@ async fn exercise(mode: &str, kill_mid_bootstrap: bool) {
         .set("MYSQL2HBASE__SNAPSHOT__CHUNK_ROWS", "3000")
         .set("MYSQL2HBASE__SNAPSHOT__PARALLELISM", "1");
     let db = env.db.clone();
-    let mut c = mysql().await;
-    c.query_drop(format!("USE `{db}`")).await.unwrap();
-    c.query_drop(
-        "CREATE TABLE big (id INT PRIMARY KEY, v INT NOT NULL, s VARCHAR(40), d DATETIME(3) NULL)",
-    )
-    .await
-    .unwrap();
-    c.query_drop(format!(
-        "INSERT INTO big SELECT seq, seq, CONCAT('r', seq), NULL FROM seq_1_to_{ROWS}"
-    ))
-    .await
-    .unwrap();
-
-    c.query_drop("SET GLOBAL log_output = 'TABLE'")
-        .await
-        .unwrap();
-    c.query_drop("SET GLOBAL general_log = 'ON'").await.unwrap();
+    let mut c = env
+        .sql(&[
+            "CREATE TABLE big (id INT PRIMARY KEY, v INT NOT NULL, s VARCHAR(40), d DATETIME(3) NULL)",
+            &format!("INSERT INTO big SELECT seq, seq, CONCAT('r', seq), NULL FROM seq_1_to_{ROWS}"),
+            "SET GLOBAL log_output = 'TABLE'",
+            "SET GLOBAL general_log = 'ON'",
+        ])
+        .await;
     let since: String = c.query_first("SELECT NOW(6)").await.unwrap().unwrap();
 
     // Concurrent changes all through the bootstrap and the crash.
-    let writer_db = db.clone();
-    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-    let workload = tokio::spawn(async move {
-        let mut c = mysql().await;
-        c.query_drop(format!("USE `{writer_db}`")).await.unwrap();
-        let mut i: u32 = 0;
-        while !*stop_rx.borrow_and_update() {
-            i += 1;
+    let workload = Workload::start(&db, |c, done| {
+        Box::pin(async move {
+            let i = done + 1;
             let id = (i.wrapping_mul(7919)) % (ROWS + 500) + 1;
             match i % 4 {
                 0 => {
                     c.exec_drop("UPDATE big SET v = v + 1, d = NOW(3) WHERE id = ?", (id,))
-                        .await
+                        .await?
                 }
-                1 => c.exec_drop("DELETE FROM big WHERE id = ?", (id,)).await,
+                1 => c.exec_drop("DELETE FROM big WHERE id = ?", (id,)).await?,
                 2 => {
                     c.exec_drop("REPLACE INTO big VALUES (?, ?, 'again', NOW(3))", (id, i))
-                        .await
+                        .await?
                 }
                 _ => {
                     c.exec_drop("UPDATE big SET s = NULL WHERE id = ?", (id,))
-                        .await
+                        .await?
                 }
             }
-            .unwrap();
-        }
-        i
+            Ok(1)
+        })
     });
 
     let mut daemon = env.start();
     // Kill the daemon once a few chunks are in HBase.
-    let started = Instant::now();
     if kill_mid_bootstrap {
-        loop {
-            if let Some((_, status, chunks, _)) = first_job(&env).await {
-                assert_ne!(status, "failed", "{}", daemon.log_text());
-                if chunks >= 3 {
-                    assert_eq!(
-                        status, "running",
-                        "the bootstrap ended before the kill; make it slower"
-                    );
-                    break;
-                }
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(120),
-                "no chunk written: {}",
-                daemon.log_text()
-            );
-            assert!(daemon.is_running(), "daemon exited: {}", daemon.log_text());
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-    if kill_mid_bootstrap {
+        wait_mid_bootstrap(&env, &mut daemon, 3).await;
         daemon.kill9();
         daemon = env.start();
     }
@@ -116,24 +80,15 @@ async fn exercise(mode: &str, kill_mid_bootstrap: bool) {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    stop_tx.send(true).unwrap();
-    let changes = workload.await.unwrap();
+    let changes = workload.stop().await;
     assert!(
         changes > 100,
         "the workload made only {changes} changes during the bootstrap"
     );
-    assert_converges(
-        &mut c,
-        &db,
-        "big",
-        &env.hbase_table("big"),
-        Duration::from_secs(120),
-    )
-    .await;
+    env.assert_converges(&mut c, "big", Duration::from_secs(120))
+        .await;
 
-    c.query_drop("SET GLOBAL general_log = 'OFF'")
-        .await
-        .unwrap();
+    run_sql(&mut c, &["SET GLOBAL general_log = 'OFF'"]).await;
     let statements: Vec<String> = c
         .exec(
             "SELECT CONVERT(argument USING utf8mb4) FROM mysql.general_log WHERE event_time >= ? AND command_type = 'Query'",
@@ -141,12 +96,14 @@ async fn exercise(mode: &str, kill_mid_bootstrap: bool) {
         )
         .await
         .unwrap();
-    c.query_drop("TRUNCATE TABLE mysql.general_log")
-        .await
-        .unwrap();
-    c.query_drop("SET GLOBAL log_output = 'FILE'")
-        .await
-        .unwrap();
+    run_sql(
+        &mut c,
+        &[
+            "TRUNCATE TABLE mysql.general_log",
+            "SET GLOBAL log_output = 'FILE'",
+        ],
+    )
+    .await;
     let chunk_reads: Vec<&String> = statements
         .iter()
         .filter(|q| q.contains(&format!("FROM `{db}`.`big`")) && q.contains("LIMIT 3000"))
@@ -190,8 +147,7 @@ async fn exercise(mode: &str, kill_mid_bootstrap: bool) {
             );
         }
     }
-    let (status, _) = daemon.terminate();
-    assert!(status.success(), "{}", daemon.log_text());
+    daemon.stop();
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -212,89 +168,33 @@ async fn bootstrap_without_lock() {
     exercise("none", true).await;
 }
 
-/// Exit code, stdout and stderr of a CLI command.
-fn cli_out(args: &[&str], env: &TestEnv) -> (i32, String, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mysql2hbase"))
-        .args(args)
-        .envs(env.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn cli(args: &[&str], env: &TestEnv) -> (i32, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mysql2hbase"))
-        .args(args)
-        .envs(env.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn bootstraps_on_demand_from_the_cli_and_from_sql_while_streaming() {
     // Its bootstraps take global read locks, which the `none` test must not see.
     let _serial = GENERAL_LOG.lock().await;
     let env = TestEnv::new("boot_cli", "").await;
     let db = env.db.clone();
-    let cfg = env.config.to_str().unwrap().to_string();
-    let mut c = mysql().await;
-    c.query_drop(format!("USE `{db}`")).await.unwrap();
-    c.query_drop("CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20))")
-        .await
-        .unwrap();
-    c.query_drop("CREATE TABLE nokey (a INT)").await.unwrap();
-    // Rows that exist before the daemon starts (snapshot.mode = never): only a bootstrap copies them.
-    c.query_drop("INSERT INTO t SELECT seq, CONCAT('v', seq) FROM seq_1_to_500")
-        .await
-        .unwrap();
+    let mut c = env
+        .sql(&[
+            "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20))",
+            "CREATE TABLE nokey (a INT)",
+            // Rows that exist before the daemon starts (snapshot.mode = never): only a bootstrap copies them.
+            "INSERT INTO t SELECT seq, CONCAT('v', seq) FROM seq_1_to_500",
+        ])
+        .await;
     let mut daemon = env.start();
+    let t = format!("{db}.t");
 
     // A range repair first: only ids <= 100.
-    let (code, out) = cli(
-        &[
-            "bootstrap",
-            "--config",
-            &cfg,
-            &format!("{db}.t"),
-            "--where",
-            "id <= 100",
-            "--wait",
-        ],
-        &env,
-    );
-    assert_eq!(code, 0, "{out}\n{}", daemon.log_text());
+    let run = cli(&env, &["bootstrap", &t, "--where", "id <= 100", "--wait"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.text(), daemon.log_text());
     assert_eq!(hbase_content(&env.hbase_table("t")).len(), 100);
 
     // The whole table, requested by a row inserted from any SQL client.
-    c.query_drop(format!(
-        "INSERT INTO `{}`.bootstrap_jobs (database_name, table_name) VALUES ('{db}', 't')",
-        env.state_db
-    ))
-    .await
-    .unwrap();
-    c.query_drop("UPDATE t SET v = 'changed' WHERE id = 7")
-        .await
-        .unwrap();
-    assert_converges(
-        &mut c,
-        &db,
-        "t",
-        &env.hbase_table("t"),
-        Duration::from_secs(60),
-    )
-    .await;
+    env.request_bootstrap_by_sql("t").await;
+    run_sql(&mut c, &["UPDATE t SET v = 'changed' WHERE id = 7"]).await;
+    env.assert_converges(&mut c, "t", Duration::from_secs(60))
+        .await;
 
     // Jobs that cannot run fail with a clear reason and a non-zero exit.
     for (table, expect) in [
@@ -302,31 +202,21 @@ async fn bootstraps_on_demand_from_the_cli_and_from_sql_while_streaming() {
         (format!("{db}.nokey"), "has no primary key"),
         ("mysql.user".to_string(), "is not captured"),
     ] {
-        let (code, out) = cli(&["bootstrap", "--config", &cfg, &table, "--wait"], &env);
-        assert_ne!(code, 0, "{out}");
-        assert!(out.contains(expect), "{table}: {out}");
+        cli(&env, &["bootstrap", &table, "--wait"])
+            .fails()
+            .says(&[expect]);
     }
-    let (code, out) = cli(
-        &[
-            "bootstrap",
-            "--config",
-            &cfg,
-            &format!("{db}.t"),
-            "--where",
-            "id <=",
-            "--wait",
-        ],
-        &env,
-    );
-    assert_ne!(code, 0, "{out}");
-    assert!(out.contains("not a valid condition"), "{out}");
+    cli(&env, &["bootstrap", &t, "--where", "id <=", "--wait"])
+        .fails()
+        .says(&["not a valid condition"]);
 
     // The same through the admin API, which also reports health.
     let port = env.admin_port;
-    wait_for(
+    wait_health(
+        port,
+        200,
         "the admin API to report health",
         Duration::from_secs(30),
-        || async move { http(port, "GET", "/health", None).await.0 == 200 },
     )
     .await;
     let (code, body) = http(
@@ -372,14 +262,10 @@ async fn bootstraps_on_demand_from_the_cli_and_from_sql_while_streaming() {
     assert_eq!(code, 200, "{body}");
     assert!(body.contains("bootstrap_jobs"), "{body}");
 
-    let (code, out) = cli(&["status", "--config", &cfg], &env);
-    assert_eq!(code, 0, "{out}");
-    assert!(
-        out.contains("complete") && out.contains("failed") && out.contains("checkpoint:"),
-        "{out}"
-    );
-    let (code, out, err) = cli_out(&["status", "--config", &cfg, "--json"], &env);
-    assert_eq!(code, 0, "{out}{err}");
+    cli(&env, &["status"])
+        .code(0)
+        .says(&["complete", "failed", "checkpoint:"]);
+    let out = cli(&env, &["status", "--json"]).code(0).out;
     let json: serde_json::Value = serde_json::from_str(&out).unwrap();
     let tables = json["tables"].as_array().unwrap();
     let state = |name: &str| {
@@ -407,6 +293,5 @@ async fn bootstraps_on_demand_from_the_cli_and_from_sql_while_streaming() {
         8,
         "{json}"
     );
-    let (status, _) = daemon.terminate();
-    assert!(status.success());
+    daemon.stop();
 }

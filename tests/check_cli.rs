@@ -2,30 +2,19 @@
 
 mod common;
 
-use std::process::Command;
-
+use common::{mysql2hbase, write_config, CliRun};
 use mysql_async::prelude::Queryable;
-
-fn run(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_mysql2hbase"))
-        .args(args)
-        .envs(env.iter().copied())
-        .output()
-        .expect("run mysql2hbase");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
-}
 
 const LOCAL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config/local.toml");
 
+/// `mysql2hbase <command> --config <config>` with the environment variables `env`.
+fn run(command: &str, config: &str, env: &[(&str, &str)]) -> CliRun {
+    mysql2hbase(&[command, "--config", config], env)
+}
+
 #[test]
 fn check_passes_against_the_local_services() {
-    let (code, out) = run(&["check", "--config", LOCAL], &[]);
-    assert_eq!(code, 0, "check failed:\n{out}");
+    let check = run("check", LOCAL, &[]).code(0);
     for item in [
         "mysql.connect",
         "log_bin",
@@ -39,54 +28,50 @@ fn check_passes_against_the_local_services() {
         "hbase_names",
     ] {
         assert!(
-            out.contains(&format!("[PASS] {item}")),
-            "{item} did not pass:\n{out}"
+            check.text().contains(&format!("[PASS] {item}")),
+            "{item} did not pass:\n{}",
+            check.text()
         );
     }
 }
 
 #[test]
 fn check_names_a_bad_locking_mode() {
-    let (code, out) = run(
-        &["check", "--config", LOCAL],
+    run(
+        "check",
+        LOCAL,
         &[("MYSQL2HBASE__SNAPSHOT__LOCKING_MODE", "sometimes")],
-    );
-    assert_ne!(code, 0, "{out}");
-    assert!(out.contains("locking_mode"), "{out}");
-    assert!(
-        out.contains("`minimal`, `extended`, `none`"),
-        "allowed values missing: {out}"
-    );
+    )
+    .fails()
+    // The key and its allowed values.
+    .says(&["locking_mode", "`minimal`, `extended`, `none`"]);
 }
 
 #[test]
 fn check_names_an_unreachable_hbase() {
-    let (code, out) = run(
-        &["check", "--config", LOCAL],
+    run(
+        "check",
+        LOCAL,
         &[("MYSQL2HBASE__HBASE__THRIFT", "127.0.0.1:1")],
-    );
-    assert_ne!(code, 0, "{out}");
-    assert!(out.contains("[FAIL] hbase.thrift"), "{out}");
-    assert!(
-        out.contains("HBase Thrift server at 127.0.0.1:1 is unreachable"),
-        "{out}"
-    );
-    // The other items are still checked.
-    assert!(out.contains("[PASS] binlog_format"), "{out}");
+    )
+    .fails()
+    .says(&[
+        "[FAIL] hbase.thrift",
+        "HBase Thrift server at 127.0.0.1:1 is unreachable",
+        // The other items are still checked.
+        "[PASS] binlog_format",
+    ]);
 }
 
 #[test]
 fn check_names_an_unknown_key() {
-    let dir = std::env::temp_dir().join(format!("m2h-check-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("typo.toml");
     let text = std::fs::read_to_string(LOCAL)
         .unwrap()
         .replace("[hbase]", "[hbase]\nthirft = \"x\"");
-    std::fs::write(&file, text).unwrap();
-    let (code, out) = run(&["check", "--config", file.to_str().unwrap()], &[]);
-    assert_eq!(code, 2, "{out}");
-    assert!(out.contains("thirft"), "{out}");
+    let file = write_config("check-typo", &text);
+    run("check", file.to_str().unwrap(), &[])
+        .code(2)
+        .says(&["thirft"]);
 }
 
 #[test]
@@ -101,12 +86,8 @@ fn migrate_creates_the_state_schema_once() {
             .await
             .unwrap();
     });
-    let (code, out) = run(&["migrate", "--config", LOCAL], &env);
-    assert_eq!(code, 0, "{out}");
-    assert!(out.contains("V1__initial"), "{out}");
-    let (code, out) = run(&["migrate", "--config", LOCAL], &env);
-    assert_eq!(code, 0, "{out}");
-    assert!(out.contains("up to date"), "{out}");
+    run("migrate", LOCAL, &env).code(0).says(&["V1__initial"]);
+    run("migrate", LOCAL, &env).code(0).says(&["up to date"]);
     rt.block_on(async {
         use mysql_async::prelude::Queryable;
         let mut c = common::mysql().await;
@@ -132,29 +113,24 @@ async fn check_warns_about_captured_tables_hbase_cannot_take() {
         c.query_drop(sql).await.unwrap();
     }
     let capture = [("MYSQL2HBASE__CAPTURE__INCLUDE", "check_tables.*")];
-    let (code, out) = run(&["check", "--config", LOCAL], &capture);
-    assert_eq!(code, 0, "warnings do not fail check:\n{out}");
-    assert!(out.contains("[WARN] hbase_names"), "{out}");
-    assert!(
-        out.contains(r#"check_tables.odd$name -> "check_tables_odd$name""#),
-        "{out}"
-    );
-    assert!(out.contains("[WARN] primary_keys"), "{out}");
-    assert!(out.contains("check_tables.no_key"), "{out}");
+    // Warnings do not fail check.
+    let out = run("check", LOCAL, &capture)
+        .code(0)
+        .says(&[
+            "[WARN] hbase_names",
+            r#"check_tables.odd$name -> "check_tables_odd$name""#,
+            "[WARN] primary_keys",
+            "check_tables.no_key",
+        ])
+        .text();
     assert!(!out.contains("check_tables.fine"), "{out}");
 
     // The fix the warning names: a [[mapping.tables]] entry with a legal name.
-    let dir = std::env::temp_dir().join(format!("m2h-check-names-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("named.toml");
     let text = std::fs::read_to_string(LOCAL).unwrap()
         + "\n[[mapping.tables]]\nsource = \"check_tables.odd$name\"\ntable = \"check_tables_odd\"\n";
-    std::fs::write(&file, text).unwrap();
-    let (code, out) = run(&["check", "--config", file.to_str().unwrap()], &capture);
-    assert_eq!(code, 0, "{out}");
-    assert!(
-        out.contains("[PASS] hbase_names") && out.contains("3 captured table(s)"),
-        "{out}"
-    );
+    let file = write_config("check-names", &text);
+    run("check", file.to_str().unwrap(), &capture)
+        .code(0)
+        .says(&["[PASS] hbase_names", "3 captured table(s)"]);
     c.query_drop("DROP DATABASE check_tables").await.unwrap();
 }

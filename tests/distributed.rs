@@ -11,14 +11,6 @@ use mysql_async::prelude::Queryable;
 
 use common::*;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A config with the distributed topic and consumer group of this test run only.
@@ -41,18 +33,16 @@ async fn apply_workers_survive_a_kill_and_hbase_equals_mysql() {
         .await
         .set("MYSQL2HBASE__SNAPSHOT__MODE", "initial")
         .set("MYSQL2HBASE__SNAPSHOT__CHUNK_ROWS", "100");
-    let mut c = mysql().await;
-    c.query_drop(format!(
-        "CREATE TABLE `{0}`.t (id INT PRIMARY KEY, v INT NOT NULL, s VARCHAR(20));
-         CREATE TABLE `{0}`.k (a INT, b VARCHAR(10), v INT, PRIMARY KEY (a, b))",
-        env.db
-    ))
-    .await
-    .unwrap();
+    let mut c = env
+        .sql(&[
+            "CREATE TABLE t (id INT PRIMARY KEY, v INT NOT NULL, s VARCHAR(20))",
+            "CREATE TABLE k (a INT, b VARCHAR(10), v INT, PRIMARY KEY (a, b))",
+        ])
+        .await;
     // Rows before the start: the capture role bootstraps them through Kafka too.
     for id in 0..500u32 {
         c.exec_drop(
-            format!("INSERT INTO `{}`.t VALUES (?, ?, ?)", env.db),
+            "INSERT INTO t VALUES (?, ?, ?)",
             (id, id, format!("pre{id}")),
         )
         .await
@@ -60,20 +50,12 @@ async fn apply_workers_survive_a_kill_and_hbase_equals_mysql() {
     }
 
     let capture = env.start_role("capture", "capture", &[]);
-    let worker = |name: &str, port: u16| {
-        env.start_role(
-            "apply",
-            name,
-            &[("MYSQL2HBASE__ADMIN__LISTEN", format!("127.0.0.1:{port}"))],
-        )
-    };
     let (survivor_port, victim_port) = (free_port(), free_port());
-    let mut survivor = worker("apply-1", survivor_port);
-    let mut victim = worker("apply-2", victim_port);
+    let mut survivor = apply_worker(&env, "apply-1", survivor_port);
+    let mut victim = apply_worker(&env, "apply-2", victim_port);
     let mut capture = capture;
     wait_streaming(&env, &mut capture).await;
 
-    c.query_drop(format!("USE `{}`", env.db)).await.unwrap();
     // Changes keep coming until both workers have written some, then one dies mid-stream and
     // 1,800 more follow. (A worker can join the group late, e.g. while a fresh broker is still
     // loading its group coordinator, and find the first 1,200 changes already applied.)
@@ -113,22 +95,12 @@ async fn apply_workers_survive_a_kill_and_hbase_equals_mysql() {
         }
         i += 1;
     }
-    let rows = assert_converges(
-        &mut c,
-        &env.db,
-        "t",
-        &env.hbase_table("t"),
-        Duration::from_secs(120),
-    )
-    .await
-        + assert_converges(
-            &mut c,
-            &env.db,
-            "k",
-            &env.hbase_table("k"),
-            Duration::from_secs(60),
-        )
-        .await;
+    let rows = env
+        .assert_converges(&mut c, "t", Duration::from_secs(120))
+        .await
+        + env
+            .assert_converges(&mut c, "k", Duration::from_secs(60))
+            .await;
     report_figures(&format!(
         "distributed: apply worker killed -9 mid-stream (1 capture, 2 workers, 6 partitions): {i} changes + a 500-row bootstrap, {rows} rows compared, 0 differences"
     ));
@@ -155,8 +127,7 @@ async fn apply_workers_survive_a_kill_and_hbase_equals_mysql() {
         },
     )
     .await;
-    let (status, _) = survivor.terminate();
-    assert!(status.success(), "{}", survivor.log_text());
+    survivor.stop();
     // ... and the changes captured while no worker runs.
     for id in 10_000..10_020u32 {
         c.exec_drop("INSERT INTO t VALUES (?, 0, 'late')", (id,))
@@ -172,14 +143,18 @@ async fn apply_workers_survive_a_kill_and_hbase_equals_mysql() {
         },
     )
     .await;
-    let (status, _) = capture.terminate();
-    assert!(status.success(), "{}", capture.log_text());
+    capture.stop();
+}
+
+/// An apply worker whose admin API listens on `port`, logging to `<name>.log`.
+fn apply_worker(env: &TestEnv, name: &str, port: u16) -> Daemon {
+    let listen = format!("127.0.0.1:{port}");
+    env.start_role("apply", name, &[("MYSQL2HBASE__ADMIN__LISTEN", &listen)])
 }
 
 /// `apply.lag_changes` of `status --json`.
 fn apply_lag(env: &TestEnv) -> Option<u64> {
-    let (code, out, err) = cli(env, &["status", "--json"]);
-    assert_eq!(code, 0, "{out}{err}");
+    let out = cli(env, &["status", "--json"]).code(0).out;
     let status: serde_json::Value =
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
     assert_eq!(
@@ -208,24 +183,12 @@ async fn applied_changes(port: u16) -> u64 {
 async fn a_kafka_restart_under_load_loses_nothing() {
     let _serial = SERIAL.lock().await;
     let env = distributed_env("kafka_restart").await;
-    let mut c = mysql().await;
-    c.query_drop(format!(
-        "CREATE TABLE `{}`.t (id INT PRIMARY KEY, v INT NOT NULL, s VARCHAR(20))",
-        env.db
-    ))
-    .await
-    .unwrap();
+    let mut c = env
+        .sql(&["CREATE TABLE t (id INT PRIMARY KEY, v INT NOT NULL, s VARCHAR(20))"])
+        .await;
     let mut capture = env.start_role("capture", "capture", &[]);
-    let mut worker = env.start_role(
-        "apply",
-        "apply",
-        &[(
-            "MYSQL2HBASE__ADMIN__LISTEN",
-            format!("127.0.0.1:{}", free_port()),
-        )],
-    );
+    let mut worker = apply_worker(&env, "apply", free_port());
     wait_streaming(&env, &mut capture).await;
-    c.query_drop(format!("USE `{}`", env.db)).await.unwrap();
     burst(&mut c, 0, 800).await;
     services("down", "kafka");
     // Changes while Kafka is down: capture keeps them in flight (bounded) and waits.
@@ -233,23 +196,16 @@ async fn a_kafka_restart_under_load_loses_nothing() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     services("up", "kafka");
     burst(&mut c, 1200, 800).await;
-    let rows = assert_converges(
-        &mut c,
-        &env.db,
-        "t",
-        &env.hbase_table("t"),
-        Duration::from_secs(180),
-    )
-    .await;
+    let rows = env
+        .assert_converges(&mut c, "t", Duration::from_secs(180))
+        .await;
     report_figures(&format!(
         "distributed: Kafka stopped and restarted under load: 2000 changes (400 while down), {rows} rows compared, 0 differences"
     ));
     assert!(capture.is_running(), "{}", capture.log_text());
     assert!(worker.is_running(), "{}", worker.log_text());
-    let (status, _) = capture.terminate();
-    assert!(status.success(), "{}", capture.log_text());
-    let (status, _) = worker.terminate();
-    assert!(status.success(), "{}", worker.log_text());
+    capture.stop();
+    worker.stop();
 }
 
 /// Statements `start..start + n` of the mixed workload on table `t`.

@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use mysql_async::prelude::Queryable;
@@ -51,29 +51,24 @@ async fn repeated_kill9_under_a_mixed_workload_and_during_bootstraps_converges()
 
     // Single statements and 5-statement transactions over the whole key range, with binlog
     // rotations, until told to stop.
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let writer_db = db.clone();
-    let workload = tokio::spawn(async move {
-        let mut c = mysql().await;
-        c.query_drop(format!("USE `{writer_db}`")).await.unwrap();
-        let mut i = 0u32;
-        while !*stopped.borrow() {
-            let in_transaction = i.is_multiple_of(50);
+    let workload = Workload::start(&db, |c, done| {
+        Box::pin(async move {
+            let in_transaction = done.is_multiple_of(50);
+            let n = if in_transaction { 5 } else { 1 };
             if in_transaction {
-                c.query_drop("BEGIN").await.unwrap();
+                c.query_drop("BEGIN").await?;
             }
-            for _ in 0..if in_transaction { 5 } else { 1 } {
-                i += 1;
-                mixed_change(&mut c, i, i.wrapping_mul(7919) % (ROWS + 2000) + 1).await;
+            for i in done + 1..=done + n {
+                mixed_change(c, i, i.wrapping_mul(7919) % (ROWS + 2000) + 1).await;
             }
             if in_transaction {
-                c.query_drop("COMMIT").await.unwrap();
+                c.query_drop("COMMIT").await?;
             }
-            if i.is_multiple_of(3000) {
-                c.query_drop("FLUSH BINARY LOGS").await.unwrap();
+            if (done + n).is_multiple_of(3000) {
+                c.query_drop("FLUSH BINARY LOGS").await?;
             }
-        }
-        i
+            Ok(n)
+        })
     });
 
     let seed = std::time::SystemTime::now()
@@ -88,30 +83,10 @@ async fn repeated_kill9_under_a_mixed_workload_and_during_bootstraps_converges()
         let mut daemon = env.start();
         if kill == 0 {
             // The first kill lands inside the initial bootstrap, after a few chunks.
-            let started = Instant::now();
-            loop {
-                if let Some((_, status, chunks, _)) = first_job(&env).await {
-                    assert_ne!(status, "failed", "{}", daemon.log_text());
-                    if chunks >= 2 {
-                        assert_eq!(status, "running", "the bootstrap ended before the kill");
-                        break;
-                    }
-                }
-                assert!(
-                    started.elapsed() < Duration::from_secs(120),
-                    "no chunk written: {}",
-                    daemon.log_text()
-                );
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
+            wait_mid_bootstrap(&env, &mut daemon, 2).await;
         } else {
             if kill % 4 == 0 {
-                c.query_drop(format!(
-                    "INSERT INTO `{}`.bootstrap_jobs (database_name, table_name) VALUES ('{db}', 't')",
-                    env.state_db
-                ))
-                .await
-                .unwrap();
+                env.request_bootstrap_by_sql("t").await;
             }
             tokio::time::sleep(Duration::from_millis(200 + rng.below(2300))).await;
         }
@@ -142,20 +117,13 @@ async fn repeated_kill9_under_a_mixed_workload_and_during_bootstraps_converges()
         .unwrap();
     failed.truncate(3);
     assert!(failed.is_empty(), "failed bootstrap jobs: {failed:?}");
-    stop.send(true).unwrap();
-    let changes = workload.await.unwrap();
-    let rows = assert_converges(
-        &mut c,
-        &db,
-        "t",
-        &env.hbase_table("t"),
-        Duration::from_secs(120),
-    )
-    .await;
-    let (code, out, err) = cli(&env, &["verify", &format!("{db}.t"), "--json"]);
-    assert_eq!(code, 0, "verify found differences: {out}{err}");
-    let (status, _) = daemon.terminate();
-    assert!(status.success(), "{}", daemon.log_text());
+    let changes = workload.stop().await;
+    let rows = env
+        .assert_converges(&mut c, "t", Duration::from_secs(120))
+        .await;
+    // Exit 0: verify found no difference.
+    cli(&env, &["verify", &format!("{db}.t"), "--json"]).code(0);
+    daemon.stop();
     assert!(during_bootstrap >= 1);
     report_figures(&format!(
         "kill -9: {KILLS} kills survived ({during_bootstrap} during a bootstrap), {changes} changes by the workload, {rows} rows compared, 0 differences (seed {seed})"

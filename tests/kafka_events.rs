@@ -25,21 +25,15 @@ async fn events_render_every_type_and_change_kind_as_maxwell_does() {
     let topic = format!("m2h.{}.t", env.db);
     // Four partitions: keys must pick the partition Java clients (and so Maxwell) would.
     create_topic(&topic, 4).await;
-    let mut c = mysql().await;
-    c.query_drop(format!(
-        "CREATE TABLE `{}`.t (
+    let mut c = env
+        .sql(&["CREATE TABLE t (
             id BIGINT UNSIGNED PRIMARY KEY, i INT, u BIGINT UNSIGNED, d DECIMAL(10,3), f FLOAT,
             dbl DOUBLE, dt DATE, dtm DATETIME(3), ts TIMESTAMP(6) NULL, tm TIME(2), y YEAR,
             b BIT(12), e ENUM('a','b','c'), st SET('x','y','z'), j JSON, bin VARBINARY(8),
-            blb BLOB, txt TEXT, ch CHAR(3), lat VARCHAR(10) CHARACTER SET latin1, g GEOMETRY)",
-        env.db
-    ))
-    .await
-    .unwrap();
-    let mut daemon = env.start();
-    wait_streaming(&env, &mut daemon).await;
+            blb BLOB, txt TEXT, ch CHAR(3), lat VARCHAR(10) CHARACTER SET latin1, g GEOMETRY)"])
+        .await;
+    let mut daemon = env.start_streaming().await;
 
-    c.query_drop(format!("USE `{}`", env.db)).await.unwrap();
     c.query_drop(
         "INSERT INTO t VALUES (1, -5, 18446744073709551615, 12.5, 1.5, -2.5, '2024-02-29',
             '2024-01-02 03:04:05.12', '2024-05-06 07:08:09.123456', '-838:59:59.5', 2155,
@@ -173,14 +167,8 @@ async fn events_render_every_type_and_change_kind_as_maxwell_does() {
         );
     }
     // HBase is still written.
-    assert_converges(
-        &mut c,
-        &env.db,
-        "t",
-        &env.hbase_table("t"),
-        Duration::from_secs(30),
-    )
-    .await;
+    env.assert_converges(&mut c, "t", Duration::from_secs(30))
+        .await;
     daemon.terminate();
 }
 
@@ -191,14 +179,12 @@ async fn bootstraps_publish_start_inserts_and_complete() {
         .set("MYSQL2HBASE__SNAPSHOT__MODE", "initial")
         .set("MYSQL2HBASE__SNAPSHOT__CHUNK_ROWS", "2");
     let topic = format!("m2h.{}.t", env.db);
-    let mut c = mysql().await;
-    c.query_drop(format!(
-        "CREATE TABLE `{0}`.t (id INT PRIMARY KEY, v VARCHAR(10));
-         INSERT INTO `{0}`.t VALUES (1, 'a'), (2, 'b'), (3, 'c'), (4, 'd'), (5, 'e')",
-        env.db
-    ))
-    .await
-    .unwrap();
+    let mut c = env
+        .sql(&[
+            "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(10))",
+            "INSERT INTO t VALUES (1, 'a'), (2, 'b'), (3, 'c'), (4, 'd'), (5, 'e')",
+        ])
+        .await;
     let mut daemon = env.start();
     let messages = kafka_messages(&topic, 7, Duration::from_secs(90));
     let events: Vec<_> = messages.iter().map(KafkaMessage::json).collect();
@@ -233,14 +219,8 @@ async fn bootstraps_publish_start_inserts_and_complete() {
             env.db
         )
     );
-    assert_converges(
-        &mut c,
-        &env.db,
-        "t",
-        &env.hbase_table("t"),
-        Duration::from_secs(30),
-    )
-    .await;
+    env.assert_converges(&mut c, "t", Duration::from_secs(30))
+        .await;
     daemon.terminate();
 }
 
@@ -251,41 +231,27 @@ async fn bootstraps_publish_start_inserts_and_complete() {
 async fn checkpoint_waits_for_kafka_acknowledgements() {
     let env = TestEnv::new("kafka_acks", &kafka_section("")).await;
     let topic = format!("m2h.{}.t", env.db);
-    let mut c = mysql().await;
-    c.query_drop(format!(
-        "CREATE TABLE `{}`.t (id INT PRIMARY KEY, v INT)",
-        env.db
-    ))
-    .await
-    .unwrap();
+    let mut c = env
+        .sql(&["CREATE TABLE t (id INT PRIMARY KEY, v INT)"])
+        .await;
     // Nothing listens on port 1: every delivery stays pending.
-    let mut daemon = Daemon::start_with(
-        &env.config,
-        &env.dir.join("unreachable.log"),
-        &[(
-            "MYSQL2HBASE__KAFKA__BROKERS".to_string(),
-            "127.0.0.1:1".to_string(),
-        )],
+    let mut daemon = env.start_logged(
+        "unreachable",
+        &[("MYSQL2HBASE__KAFKA__BROKERS", "127.0.0.1:1")],
     );
     wait_streaming(&env, &mut daemon).await;
     for i in 0..20 {
-        c.exec_drop(format!("INSERT INTO `{}`.t VALUES (?, ?)", env.db), (i, i))
+        c.exec_drop("INSERT INTO t VALUES (?, ?)", (i, i))
             .await
             .unwrap();
     }
     let after_inserts = current_version().await;
     // HBase takes the rows while no event can reach Kafka...
-    assert_converges(
-        &mut c,
-        &env.db,
-        "t",
-        &env.hbase_table("t"),
-        Duration::from_secs(30),
-    )
-    .await;
+    env.assert_converges(&mut c, "t", Duration::from_secs(30))
+        .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     daemon.terminate();
-    assert!(stored_checkpoint(&env).await < after_inserts);
+    assert!(checkpoint_version(&env).await < after_inserts);
 
     // ...so the stored checkpoint must lie before the first insert: the restart below replays
     // from it, and every one of the 20 events reaches Kafka only if none was skipped.
@@ -303,27 +269,9 @@ async fn checkpoint_waits_for_kafka_acknowledgements() {
         Duration::from_secs(30),
         || {
             let env = &env;
-            async move { stored_checkpoint(env).await >= after_inserts }
+            async move { checkpoint_version(env).await >= after_inserts }
         },
     )
     .await;
     daemon.terminate();
-}
-
-/// The stored checkpoint as a version (comparable with `current_version`).
-async fn stored_checkpoint(env: &TestEnv) -> i64 {
-    let mut c = mysql().await;
-    let (file, pos): (String, u64) = c
-        .exec_first(
-            format!(
-                "SELECT binlog_file, binlog_pos FROM `{}`.checkpoint WHERE server_id = ?",
-                env.state_db
-            ),
-            (env.server_id,),
-        )
-        .await
-        .unwrap()
-        .expect("a stored checkpoint");
-    let position = mysql2hbase::model::BinlogPosition::new(file, pos).unwrap();
-    mysql2hbase::model::Version::of(&position).0
 }

@@ -79,47 +79,38 @@ async fn drop_user(name: &str) {
         .unwrap();
 }
 
-/// `db`.t with rows 1..=`rows`; the connection (root) stays in `db`.
-async fn table_with_rows(db: &str, rows: u32) -> mysql_async::Conn {
-    let mut c = mysql().await;
-    c.query_drop(format!("USE `{db}`")).await.unwrap();
-    c.query_drop(format!(
-        "CREATE TABLE `{db}`.t (id INT PRIMARY KEY, v VARCHAR(20))"
-    ))
+/// `t` with rows 1..=200 in the test's database; the connection (root) stays in it.
+async fn table_with_rows(env: &TestEnv) -> mysql_async::Conn {
+    env.sql(&[
+        "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20))",
+        "INSERT INTO t SELECT seq, CONCAT('v', seq) FROM seq_1_to_200",
+    ])
     .await
-    .unwrap();
-    c.query_drop(format!(
-        "INSERT INTO `{db}`.t SELECT seq, CONCAT('v', seq) FROM seq_1_to_{rows}"
-    ))
-    .await
-    .unwrap();
-    c
 }
 
 /// Starts the daemon (it bootstraps `t`), updates and deletes some rows, and waits until HBase
 /// equals MySQL. Returns the running daemon.
 async fn bootstrap_and_stream(env: &TestEnv, c: &mut mysql_async::Conn) -> Daemon {
-    let db = &env.db;
-    let mut daemon = env.start();
-    wait_streaming(env, &mut daemon).await;
-    c.query_drop(format!("UPDATE `{db}`.t SET v = 'changed' WHERE id <= 10"))
-        .await
-        .unwrap();
-    c.query_drop(format!("DELETE FROM `{db}`.t WHERE id > 190"))
-        .await
-        .unwrap();
-    assert_converges(c, db, "t", &env.hbase_table("t"), CONVERGE).await;
+    let daemon = env.start_streaming().await;
+    run_sql(
+        c,
+        &[
+            "UPDATE t SET v = 'changed' WHERE id <= 10",
+            "DELETE FROM t WHERE id > 190",
+        ],
+    )
+    .await;
+    env.assert_converges(c, "t", CONVERGE).await;
     daemon
 }
 
 /// `check` as `env`: it fails to connect to MySQL and says `reason`; returns its stdout and
 /// stderr.
 fn check_refuses_mysql(env: &TestEnv, reason: &str) -> (String, String) {
-    let (code, out, err) = cli(env, &["check"]);
-    assert_eq!(code, 1, "{out}{err}");
-    assert!(out.contains("[FAIL] mysql.connect"), "{out}");
-    assert!(out.contains(reason), "{out}");
-    (out, err)
+    let run = cli(env, &["check"])
+        .code(1)
+        .stdout_has(&["[FAIL] mysql.connect", reason]);
+    (run.out, run.err)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -152,13 +143,12 @@ async fn a_require_ssl_user_streams_over_tls_with_a_password_file_and_a_wrong_ca
             password_file.to_str().unwrap(),
         )
         .set("MYSQL2HBASE__SNAPSHOT__MODE", "initial");
-    let mut c = table_with_rows(&env.db, 200).await;
+    let mut c = table_with_rows(&env).await;
 
-    let (code, out, err) = cli(&env, &["check"]);
-    assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("[PASS] mysql.connect"), "{out}");
-    assert!(out.contains("[PASS] privileges"), "{out}");
-    let mut shown = format!("{out}{err}");
+    let mut shown = cli(&env, &["check"])
+        .code(0)
+        .stdout_has(&["[PASS] mysql.connect", "[PASS] privileges"])
+        .text();
 
     // Bootstrap, then stream, all over TLS as the REQUIRE SSL user.
     let mut daemon = bootstrap_and_stream(&env, &mut c).await;
@@ -174,20 +164,13 @@ async fn a_require_ssl_user_streams_over_tls_with_a_password_file_and_a_wrong_ca
         !ssl_connections.is_empty() && ssl_connections.iter().all(|(_, v)| v.starts_with("TLS")),
         "the daemon's connections are not all TLS: {ssl_connections:?}"
     );
-    let (code, out, err) = cli(&env, &["status"]);
-    assert_eq!(code, 0, "{out}{err}");
-    shown += &format!("{out}{err}");
-    let (status, _) = daemon.terminate();
-    assert!(status.success(), "{}", daemon.log_text());
+    shown += &cli(&env, &["status"]).code(0).text();
+    daemon.stop();
     shown += &daemon.log_text();
 
     // Without [mysql.tls] the server refuses the user; the message points at TLS.
-    let plain = TestEnv {
-        config: env.dir.join("plain.toml"),
-        ..env.clone()
-    };
     let text = std::fs::read_to_string(&env.config).unwrap();
-    std::fs::write(&plain.config, text.split("[mysql.tls]").next().unwrap()).unwrap();
+    let plain = env.with_config("plain.toml", text.split("[mysql.tls]").next().unwrap());
     let (out, err) = check_refuses_mysql(&plain, "REQUIRE SSL needs [mysql.tls]");
     shown += &format!("{out}{err}");
 
@@ -200,8 +183,7 @@ async fn a_require_ssl_user_streams_over_tls_with_a_password_file_and_a_wrong_ca
         "TLS failed: check that [mysql.tls] ca is the CA that signed",
     );
     shown += &format!("{out}{err}");
-    let mut refused =
-        Daemon::start_with(&wrong.config, &wrong.dir.join("wrong-ca.log"), &wrong.env);
+    let mut refused = wrong.start_logged("wrong-ca", &[]);
     let status = refused.wait_exit(Duration::from_secs(60)).await;
     assert!(!status.success());
     let log = refused.log_text();
@@ -210,9 +192,9 @@ async fn a_require_ssl_user_streams_over_tls_with_a_password_file_and_a_wrong_ca
 
     // A missing CA file is a config error naming the key.
     let missing = env.set("MYSQL2HBASE__MYSQL__TLS__CA", "/nonexistent/ca.pem");
-    let (code, _, err) = cli(&missing, &["check"]);
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("`mysql.tls.ca`"), "{err}");
+    cli(&missing, &["check"])
+        .code(2)
+        .stderr_has(&["`mysql.tls.ca`"]);
 
     assert!(
         !shown.contains(password) && !shown.contains("p%40ss"),
@@ -229,20 +211,17 @@ async fn the_documented_least_privileges_suffice_and_check_names_what_is_missing
     let env = as_new_user(env, &user, "least", "").await;
     let db = env.db.clone();
     let mut c = create_mixed_table(&env, 2000).await;
-    let (code, out, err) = cli(&env, &["check"]);
-    assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("[PASS] privileges"), "{out}");
+    cli(&env, &["check"])
+        .code(0)
+        .stdout_has(&["[PASS] privileges"]);
 
-    let mut daemon = env.start();
-    wait_streaming(&env, &mut daemon).await;
+    let mut daemon = env.start_streaming().await;
     for i in 0..300u32 {
         mixed_change(&mut c, i, i % 150).await;
     }
-    assert_converges(&mut c, &db, "t", &env.hbase_table("t"), CONVERGE).await;
-    let (code, out, err) = cli(&env, &["verify", &format!("{db}.t")]);
-    assert_eq!(code, 0, "{out}{err}");
-    let (status, _) = daemon.terminate();
-    assert!(status.success(), "{}", daemon.log_text());
+    env.assert_converges(&mut c, "t", CONVERGE).await;
+    cli(&env, &["verify", &format!("{db}.t")]).code(0);
+    daemon.stop();
 
     // Take away one privilege at a time: check names it and the GRANT that fixes it.
     let mut admin = mysql().await;
@@ -265,11 +244,11 @@ async fn the_documented_least_privileges_suffice_and_check_names_what_is_missing
             .query_drop(format!("REVOKE {revoke} ON {on} FROM '{user}'@'%'"))
             .await
             .unwrap();
-        let (code, out, err) = cli(&env, &["check"]);
-        assert_eq!(code, 1, "{out}{err}");
-        assert!(out.contains("[FAIL] privileges"), "{out}");
-        assert!(out.contains(&expect), "{out}");
-        assert!(out.contains(&format!("GRANT {revoke} ON")), "{out}");
+        cli(&env, &["check"]).code(1).stdout_has(&[
+            "[FAIL] privileges",
+            &expect,
+            &format!("GRANT {revoke} ON"),
+        ]);
         admin
             .query_drop(format!("GRANT {revoke} ON {on} TO '{user}'@'%'"))
             .await
@@ -290,12 +269,9 @@ async fn kafka_over_tls_serves_check_and_the_dead_letter_topic_and_a_wrong_ca_is
     )
     .await
     .set("MYSQL2HBASE__DEAD_LETTER__TOPIC", &topic);
-    let (code, out, err) = cli(&env, &["check"]);
-    assert_eq!(code, 0, "{out}{err}");
-    assert!(
-        out.contains("[PASS] kafka.connect") && out.contains("127.0.0.1:9094 answered"),
-        "{out}"
-    );
+    cli(&env, &["check"])
+        .code(0)
+        .stdout_has(&["[PASS] kafka.connect", "127.0.0.1:9094 answered"]);
 
     let db = env.db.clone();
     stream_dead_letters(&env).await;
@@ -314,11 +290,11 @@ async fn kafka_over_tls_serves_check_and_the_dead_letter_topic_and_a_wrong_ca_is
     let wrong = env
         .clone()
         .set("MYSQL2HBASE__KAFKA__TLS__CA", &tls_file("wrong-ca.pem"));
-    let (code, out, err) = cli(&wrong, &["check"]);
-    assert_eq!(code, 1, "{out}{err}");
-    assert!(out.contains("[FAIL] kafka.connect"), "{out}");
-    assert!(out.contains("certificate verify failed"), "{out}");
-    assert!(out.contains("[kafka.tls] ca"), "{out}");
+    cli(&wrong, &["check"]).code(1).stdout_has(&[
+        "[FAIL] kafka.connect",
+        "certificate verify failed",
+        "[kafka.tls] ca",
+    ]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -337,24 +313,18 @@ async fn a_require_x509_user_streams_with_a_client_certificate_and_a_wrong_key_i
     // The server checks the certificate's subject and issuer, so only ours gets in.
     let require = "REQUIRE SUBJECT '/CN=mysql2hbase client' AND ISSUER '/CN=mysql2hbase test CA'";
     let env = as_new_user(env, &user, "x509pw", require).await;
-    let mut c = table_with_rows(&env.db, 200).await;
+    let mut c = table_with_rows(&env).await;
 
-    let (code, out, err) = cli(&env, &["check"]);
-    assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("[PASS] mysql.connect"), "{out}");
+    cli(&env, &["check"])
+        .code(0)
+        .stdout_has(&["[PASS] mysql.connect"]);
 
     // Bootstrap, then stream, as the REQUIRE SUBJECT user.
-    let mut daemon = bootstrap_and_stream(&env, &mut c).await;
-    let (status, _) = daemon.terminate();
-    assert!(status.success(), "{}", daemon.log_text());
+    bootstrap_and_stream(&env, &mut c).await.stop();
 
     // Without the certificate the server refuses the user; the message says what to add.
-    let no_identity = TestEnv {
-        config: env.dir.join("no-identity.toml"),
-        ..env.clone()
-    };
     let text = std::fs::read_to_string(&env.config).unwrap();
-    std::fs::write(&no_identity.config, text.replace(&identity, "")).unwrap();
+    let no_identity = env.with_config("no-identity.toml", &text.replace(&identity, ""));
     check_refuses_mysql(
         &no_identity,
         "REQUIRE X509, SUBJECT or ISSUER also needs [mysql.tls] certificate and key",
@@ -368,16 +338,11 @@ async fn a_require_x509_user_streams_with_a_client_certificate_and_a_wrong_key_i
     assert!(out.contains("server.key"), "{out}");
 
     // A certificate without its key is a config error naming the key.
-    let half = TestEnv {
-        config: env.dir.join("half.toml"),
-        ..env.clone()
-    };
     let key_line = format!("key = \"{}\"\n", tls_file("client.key"));
-    std::fs::write(&half.config, text.replace(&key_line, "")).unwrap();
-    let (code, _, err) = cli(&half, &["check"]);
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("`mysql.tls.key`"), "{err}");
-    assert!(err.contains("together, or neither"), "{err}");
+    let half = env.with_config("half.toml", &text.replace(&key_line, ""));
+    cli(&half, &["check"])
+        .code(2)
+        .stderr_has(&["`mysql.tls.key`", "together, or neither"]);
 
     drop_user(&user).await;
 }

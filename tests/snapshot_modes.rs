@@ -17,85 +17,50 @@ async fn initial_only_bootstraps_then_exits() {
     let env = TestEnv::new("mode_initial_only", "")
         .await
         .set("MYSQL2HBASE__SNAPSHOT__MODE", "initial_only");
-    let mut c = mysql().await;
-    let db = env.db.clone();
-    c.query_drop(format!("USE `{db}`")).await.unwrap();
-    c.query_drop("CREATE TABLE a (id INT PRIMARY KEY, v TEXT)")
-        .await
-        .unwrap();
-    c.query_drop("CREATE TABLE b (k VARCHAR(10), n INT, PRIMARY KEY (k, n))")
-        .await
-        .unwrap();
-    c.query_drop("INSERT INTO a SELECT seq, REPEAT('x', seq % 50) FROM seq_1_to_20000")
-        .await
-        .unwrap();
-    c.query_drop("INSERT INTO b VALUES ('p|q', 1), ('\\\\', 2)")
-        .await
-        .unwrap();
+    let mut c = env
+        .sql(&[
+            "CREATE TABLE a (id INT PRIMARY KEY, v TEXT)",
+            "CREATE TABLE b (k VARCHAR(10), n INT, PRIMARY KEY (k, n))",
+            "INSERT INTO a SELECT seq, REPEAT('x', seq % 50) FROM seq_1_to_20000",
+            "INSERT INTO b VALUES ('p|q', 1), ('\\\\', 2)",
+        ])
+        .await;
     let mut daemon = env.start();
     let status = daemon.wait_exit(Duration::from_secs(120)).await;
     assert!(status.success(), "{}", daemon.log_text());
     assert!(daemon.log_text().contains("every bootstrap is complete"));
-    assert_converges(
-        &mut c,
-        &db,
-        "a",
-        &env.hbase_table("a"),
-        Duration::from_secs(5),
-    )
-    .await;
-    assert_converges(
-        &mut c,
-        &db,
-        "b",
-        &env.hbase_table("b"),
-        Duration::from_secs(5),
-    )
-    .await;
+    for table in ["a", "b"] {
+        env.assert_converges(&mut c, table, Duration::from_secs(5))
+            .await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_purged_binlog_is_a_clear_error_or_a_rebootstrap_with_when_needed() {
     let _serial = SERIAL.lock().await;
     let env = TestEnv::new("mode_purged", "").await;
-    let mut c = mysql().await;
-    let db = env.db.clone();
-    c.query_drop(format!("USE `{db}`")).await.unwrap();
-    c.query_drop("CREATE TABLE t (id INT PRIMARY KEY, v INT)")
-        .await
-        .unwrap();
-    let mut daemon = env.start();
-    wait_streaming(&env, &mut daemon).await;
-    c.query_drop("INSERT INTO t VALUES (1, 1), (2, 2)")
-        .await
-        .unwrap();
-    assert_converges(
-        &mut c,
-        &db,
-        "t",
-        &env.hbase_table("t"),
-        Duration::from_secs(60),
-    )
-    .await;
-    let (status, _) = daemon.terminate();
-    assert!(status.success());
+    let mut c = env
+        .sql(&["CREATE TABLE t (id INT PRIMARY KEY, v INT)"])
+        .await;
+    let mut daemon = env.start_streaming().await;
+    run_sql(&mut c, &["INSERT INTO t VALUES (1, 1), (2, 2)"]).await;
+    env.assert_converges(&mut c, "t", Duration::from_secs(60))
+        .await;
+    daemon.stop();
     let hbase_before = hbase_content(&env.hbase_table("t"));
 
     // While it is stopped: changes, then the binlog holding them is purged.
-    let checkpoint_file: String = c
-        .query_first(format!(
-            "SELECT binlog_file FROM `{}`.checkpoint WHERE server_id = {}",
-            env.state_db, env.server_id
-        ))
-        .await
-        .unwrap()
-        .unwrap();
-    c.query_drop("UPDATE t SET v = 10 WHERE id = 1")
-        .await
-        .unwrap();
-    c.query_drop("DELETE FROM t WHERE id = 2").await.unwrap();
-    c.query_drop("INSERT INTO t VALUES (3, 3)").await.unwrap();
-    c.query_drop("FLUSH BINARY LOGS").await.unwrap();
+    let (checkpoint_file, _) = stored_checkpoint(&env).await.expect("a stored checkpoint");
+    run_sql(
+        &mut c,
+        &[
+            "UPDATE t SET v = 10 WHERE id = 1",
+            "DELETE FROM t WHERE id = 2",
+            "INSERT INTO t VALUES (3, 3)",
+            "FLUSH BINARY LOGS",
+        ],
+    )
+    .await;
     let (current, _): (String, u64) = {
         let row: mysql_async::Row = c.query_first("SHOW MASTER STATUS").await.unwrap().unwrap();
         (row.get(0).unwrap(), row.get(1).unwrap())
@@ -135,25 +100,13 @@ async fn a_purged_binlog_is_a_clear_error_or_a_rebootstrap_with_when_needed() {
 
     let env = env.set("MYSQL2HBASE__SNAPSHOT__MODE", "when_needed");
     let mut daemon = env.start();
-    assert_converges(
-        &mut c,
-        &db,
-        "t",
-        &env.hbase_table("t"),
-        Duration::from_secs(60),
-    )
-    .await;
-    c.query_drop("INSERT INTO t VALUES (4, 4)").await.unwrap();
-    let rows = assert_converges(
-        &mut c,
-        &db,
-        "t",
-        &env.hbase_table("t"),
-        Duration::from_secs(60),
-    )
-    .await;
-    let (status, _) = daemon.terminate();
-    assert!(status.success(), "{}", daemon.log_text());
+    env.assert_converges(&mut c, "t", Duration::from_secs(60))
+        .await;
+    run_sql(&mut c, &["INSERT INTO t VALUES (4, 4)"]).await;
+    let rows = env
+        .assert_converges(&mut c, "t", Duration::from_secs(60))
+        .await;
+    daemon.stop();
     report_figures(&format!(
         "binlog purged while stopped: refused (exit 1, the file and when_needed named, HBase untouched), then re-bootstrapped by when_needed, {rows} rows compared, 0 differences"
     ));

@@ -13,22 +13,16 @@ const CONVERGE: Duration = Duration::from_secs(60);
 #[tokio::test(flavor = "multi_thread")]
 async fn inserts_updates_deletes_and_key_changes_converge() {
     let env = TestEnv::new("stream_dml", "").await;
-    let mut c = mysql().await;
     let db = &env.db;
-    c.query_drop(format!(
-        "CREATE TABLE `{db}`.items (id INT PRIMARY KEY, name VARCHAR(50), price DECIMAL(10,2), note TEXT NULL)"
-    ))
-    .await
-    .unwrap();
-    c.query_drop(format!(
-        "CREATE TABLE `{db}`.pairs (a VARCHAR(20), b VARCHAR(20), v INT, PRIMARY KEY (a, b))"
-    ))
-    .await
-    .unwrap();
-    let mut daemon = env.start();
-    wait_streaming(&env, &mut daemon).await;
+    let mut c = env
+        .sql(&[
+            "CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(50), price DECIMAL(10,2), note TEXT NULL)",
+            "CREATE TABLE pairs (a VARCHAR(20), b VARCHAR(20), v INT, PRIMARY KEY (a, b))",
+        ])
+        .await;
+    let mut daemon = env.start_streaming().await;
 
-    for sql in [
+    run_sql(&mut c, &[
         "INSERT INTO items VALUES (1, 'one', 1.50, 'n'), (2, 'two', 2.00, NULL), (3, 'three', 3.25, '')",
         "UPDATE items SET name = 'uno', note = NULL WHERE id = 1",
         "UPDATE items SET note = 'now set' WHERE id = 2",
@@ -44,12 +38,9 @@ async fn inserts_updates_deletes_and_key_changes_converge() {
         "INSERT INTO pairs VALUES ('a|b', 'c', 1), ('a', 'b|c', 2), ('x\\\\', '\\\\y', 3), ('😀', '', 4)",
         "UPDATE pairs SET v = 10 WHERE a = 'a|b'",
         "UPDATE pairs SET b = 'moved' WHERE a = 'a' AND b = 'b|c'",
-    ] {
-        c.query_drop(format!("USE `{db}`")).await.unwrap();
-        c.query_drop(sql).await.unwrap();
-    }
-    assert_converges(&mut c, db, "items", &env.hbase_table("items"), CONVERGE).await;
-    assert_converges(&mut c, db, "pairs", &env.hbase_table("pairs"), CONVERGE).await;
+    ]).await;
+    env.assert_converges(&mut c, "items", CONVERGE).await;
+    env.assert_converges(&mut c, "pairs", CONVERGE).await;
     let items = hbase_content(&env.hbase_table("items"));
     assert_eq!(
         items.keys().cloned().collect::<Vec<_>>(),
@@ -87,12 +78,8 @@ async fn inserts_updates_deletes_and_key_changes_converge() {
     );
     let first = applied(&before);
     assert!(first >= 10.0, "{before}");
-    c.query_drop(format!(
-        "INSERT INTO `{db}`.items VALUES (30, 'x', 1.00, NULL)"
-    ))
-    .await
-    .unwrap();
-    assert_converges(&mut c, db, "items", &env.hbase_table("items"), CONVERGE).await;
+    run_sql(&mut c, &["INSERT INTO items VALUES (30, 'x', 1.00, NULL)"]).await;
+    env.assert_converges(&mut c, "items", CONVERGE).await;
     let (_, after) = http(env.admin_port, "GET", "/metrics", None).await;
     assert_eq!(applied(&after), first + 1.0, "{after}");
     let pairs = hbase_content(&env.hbase_table("pairs"));
@@ -102,8 +89,7 @@ async fn inserts_updates_deletes_and_key_changes_converge() {
         pairs.keys()
     );
 
-    let (status, took) = daemon.terminate();
-    assert!(status.success(), "exit {status:?}: {}", daemon.log_text());
+    let took = daemon.stop();
     assert!(took < Duration::from_secs(10), "shutdown took {took:?}");
 }
 
@@ -112,45 +98,32 @@ async fn kill9_mid_stream_then_restart_converges_and_idle_restart_rewrites_nothi
     let env = TestEnv::new("stream_kill", "")
         .await
         .set("MYSQL2HBASE__PIPELINE__BATCH_ROWS", "500");
-    let mut c = mysql().await;
-    let db = env.db.clone();
-    c.query_drop(format!(
-        "CREATE TABLE `{db}`.t (id INT PRIMARY KEY, v INT NOT NULL, s VARCHAR(40))"
-    ))
-    .await
-    .unwrap();
-    let mut daemon = env.start();
-    wait_streaming(&env, &mut daemon).await;
+    let mut c = create_mixed_table(&env, 0).await;
+    let mut daemon = env.start_streaming().await;
 
     // A writer keeps changing rows while the daemon is killed and restarted.
-    let writer_db = db.clone();
-    let workload = tokio::spawn(async move {
-        let mut c = mysql().await;
-        c.query_drop(format!("USE `{writer_db}`")).await.unwrap();
-        for i in 0..3000u32 {
-            let id = i % 700;
-            mixed_change(&mut c, i, id).await;
+    let workload = Workload::start_n(&env.db, 3000, |c, i| {
+        Box::pin(async move {
+            mixed_change(c, i, i % 700).await;
             // The binlog rotates under the stream now and then.
             if i % 1000 == 999 {
-                c.query_drop("FLUSH BINARY LOGS").await.unwrap();
+                c.query_drop("FLUSH BINARY LOGS").await?;
             }
-        }
+            Ok(1)
+        })
     });
     tokio::time::sleep(Duration::from_millis(1500)).await;
     daemon.kill9();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut daemon = env.start();
-    workload.await.unwrap();
-    assert_converges(&mut c, &db, "t", &env.hbase_table("t"), CONVERGE).await;
-    let (status, _) = daemon.terminate();
-    assert!(status.success(), "{}", daemon.log_text());
+    workload.finish().await;
+    env.assert_converges(&mut c, "t", CONVERGE).await;
+    daemon.stop();
 
     // Restart with no new changes: it resumes at the stored checkpoint and writes nothing.
-    let log = env.dir.join("idle.log");
-    let mut idle = Daemon::start_with(&env.config, &log, &env.env);
+    let mut idle = env.start_logged("idle", &[]);
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let (status, _) = idle.terminate();
-    assert!(status.success());
+    idle.stop();
     let text = idle.log_text();
     assert!(text.contains("streaming from checkpoint"), "{text}");
     // MariaDB has GTIDs: the checkpoint carries the equivalent GTID position, at shutdown the
@@ -171,45 +144,32 @@ async fn kill9_mid_stream_then_restart_converges_and_idle_restart_rewrites_nothi
         !text.contains("batch written"),
         "an idle restart rewrote rows:\n{text}"
     );
-    assert_converges(&mut c, &db, "t", &env.hbase_table("t"), CONVERGE).await;
+    env.assert_converges(&mut c, "t", CONVERGE).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_100k_row_transaction_streams_through() {
     let env = TestEnv::new("stream_bigtx", "").await;
-    let mut c = mysql().await;
-    let db = env.db.clone();
-    c.query_drop(format!(
-        "CREATE TABLE `{db}`.big (id INT PRIMARY KEY, a BIGINT, b VARCHAR(64), c DOUBLE)"
-    ))
-    .await
-    .unwrap();
-    let mut daemon = env.start();
-    wait_streaming(&env, &mut daemon).await;
-    c.query_drop(format!("USE `{db}`")).await.unwrap();
+    let mut c = env
+        .sql(&["CREATE TABLE big (id INT PRIMARY KEY, a BIGINT, b VARCHAR(64), c DOUBLE)"])
+        .await;
+    let mut daemon = env.start_streaming().await;
     c.query_drop("SET SESSION cte_max_recursion_depth = 200000")
         .await
         .ok();
-    c.query_drop("BEGIN").await.unwrap();
-    c.query_drop(
-        "INSERT INTO big SELECT seq, seq * 7, CONCAT('row-', seq), seq / 3 FROM seq_1_to_100000",
-    )
-    .await
-    .unwrap();
-    c.query_drop("UPDATE big SET b = NULL WHERE id % 10 = 0")
-        .await
-        .unwrap();
-    c.query_drop("COMMIT").await.unwrap();
-    assert_converges(
+    run_sql(
         &mut c,
-        &db,
-        "big",
-        &env.hbase_table("big"),
-        Duration::from_secs(180),
+        &[
+            "BEGIN",
+            "INSERT INTO big SELECT seq, seq * 7, CONCAT('row-', seq), seq / 3 FROM seq_1_to_100000",
+            "UPDATE big SET b = NULL WHERE id % 10 = 0",
+            "COMMIT",
+        ],
     )
     .await;
-    let (status, _) = daemon.terminate();
-    assert!(status.success(), "{}", daemon.log_text());
+    env.assert_converges(&mut c, "big", Duration::from_secs(180))
+        .await;
+    daemon.stop();
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -227,19 +187,14 @@ async fn a_table_without_primary_key_goes_to_the_dead_letter_file() {
         "MYSQL2HBASE__DEAD_LETTER__PATH",
         dead_letter.to_str().unwrap(),
     );
-    let mut c = mysql().await;
     let db = env.db.clone();
-    c.query_drop(format!("CREATE TABLE `{db}`.nokey (a INT, b INT)"))
-        .await
-        .unwrap();
-    c.query_drop(format!(
-        "CREATE TABLE `{db}`.withkey (id INT PRIMARY KEY, b INT)"
-    ))
-    .await
-    .unwrap();
-    let mut daemon = env.start();
-    wait_streaming(&env, &mut daemon).await;
-    c.query_drop(format!("USE `{db}`")).await.unwrap();
+    let mut c = env
+        .sql(&[
+            "CREATE TABLE nokey (a INT, b INT)",
+            "CREATE TABLE withkey (id INT PRIMARY KEY, b INT)",
+        ])
+        .await;
+    let mut daemon = env.start_streaming().await;
     for i in 0..3 {
         c.exec_drop("INSERT INTO nokey VALUES (?, ?)", (i, i))
             .await
@@ -248,42 +203,23 @@ async fn a_table_without_primary_key_goes_to_the_dead_letter_file() {
             .await
             .unwrap();
     }
-    assert_converges(
-        &mut c,
-        &db,
-        "withkey",
-        &env.hbase_table("withkey"),
-        CONVERGE,
-    )
-    .await;
+    env.assert_converges(&mut c, "withkey", CONVERGE).await;
     assert!(daemon.is_running());
     let log = daemon.log_text();
     assert_eq!(log.matches("nokey has no primary key").count(), 1, "{log}");
     assert!(hbase_content(&env.hbase_table("nokey")).is_empty());
-    c.exec_drop("UPDATE nokey SET b = 10 WHERE a = 1", ())
-        .await
-        .unwrap();
-    c.exec_drop("DELETE FROM nokey WHERE a = 2", ())
-        .await
-        .unwrap();
-    c.exec_drop("INSERT INTO withkey VALUES (99, 99)", ())
-        .await
-        .unwrap();
-    assert_converges(
+    run_sql(
         &mut c,
-        &db,
-        "withkey",
-        &env.hbase_table("withkey"),
-        CONVERGE,
+        &[
+            "UPDATE nokey SET b = 10 WHERE a = 1",
+            "DELETE FROM nokey WHERE a = 2",
+            "INSERT INTO withkey VALUES (99, 99)",
+        ],
     )
     .await;
-    let (status, _) = daemon.terminate();
-    assert!(status.success());
-    let records: Vec<serde_json::Value> = std::fs::read_to_string(&dead_letter)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    env.assert_converges(&mut c, "withkey", CONVERGE).await;
+    daemon.stop();
+    let records = read_jsonl(&dead_letter);
     let kinds: Vec<&str> = records
         .iter()
         .map(|r| r["type"].as_str().unwrap())
@@ -309,21 +245,14 @@ async fn ddl_is_followed_without_a_restart() {
     let env = TestEnv::new("stream_ddl", "")
         .await
         .set("MYSQL2HBASE__SNAPSHOT__LOCKING_MODE", "none");
-    let mut c = mysql().await;
-    let db = env.db.clone();
-    c.query_drop(format!("USE `{db}`")).await.unwrap();
-    c.query_drop("CREATE TABLE t (id INT PRIMARY KEY, v INT, s VARCHAR(20))")
-        .await
-        .unwrap();
-    c.query_drop("INSERT INTO t SELECT seq, seq, CONCAT('s', seq) FROM seq_1_to_300")
-        .await
-        .unwrap();
-    let mut daemon = env.start();
-    wait_streaming(&env, &mut daemon).await;
-    c.query_drop("INSERT INTO t VALUES (1000, 1, 'streamed')")
-        .await
-        .unwrap();
-    let t = env.hbase_table("t");
+    let mut c = env
+        .sql(&[
+            "CREATE TABLE t (id INT PRIMARY KEY, v INT, s VARCHAR(20))",
+            "INSERT INTO t SELECT seq, seq, CONCAT('s', seq) FROM seq_1_to_300",
+        ])
+        .await;
+    let mut daemon = env.start_streaming().await;
+    run_sql(&mut c, &["INSERT INTO t VALUES (1000, 1, 'streamed')"]).await;
 
     // Rows that exist only through the DDL's defaults, and cells a dropped column leaves behind.
     for ddl in [
@@ -332,60 +261,57 @@ async fn ddl_is_followed_without_a_restart() {
         "ALTER TABLE t MODIFY COLUMN v DECIMAL(10,2)",
         "ALTER TABLE t RENAME COLUMN c TO c2",
     ] {
-        c.query_drop(ddl).await.unwrap();
-        c.query_drop("UPDATE t SET v = v + 1 WHERE id % 50 = 0")
-            .await
-            .unwrap();
-        assert_converges(&mut c, &db, "t", &t, CONVERGE).await;
+        run_sql(&mut c, &[ddl, "UPDATE t SET v = v + 1 WHERE id % 50 = 0"]).await;
+        env.assert_converges(&mut c, "t", CONVERGE).await;
     }
 
-    c.query_drop("RENAME TABLE t TO t2").await.unwrap();
-    c.query_drop("INSERT INTO t2 (id, v) VALUES (2000, 5)")
-        .await
-        .unwrap();
-    assert_converges(&mut c, &db, "t2", &env.hbase_table("t2"), CONVERGE).await;
-    wait_for(
+    run_sql(
+        &mut c,
+        &[
+            "RENAME TABLE t TO t2",
+            "INSERT INTO t2 (id, v) VALUES (2000, 5)",
+        ],
+    )
+    .await;
+    env.assert_converges(&mut c, "t2", CONVERGE).await;
+    wait_for_hbase(
         "the renamed-away table to be emptied in HBase",
+        &env.hbase_table("t"),
         CONVERGE,
-        || {
-            let t = t.clone();
-            async move {
-                tokio::task::spawn_blocking(move || hbase_content(&t).is_empty())
-                    .await
-                    .unwrap()
-            }
-        },
+        |rows| rows.is_empty(),
     )
     .await;
 
-    c.query_drop("TRUNCATE TABLE t2").await.unwrap();
-    c.query_drop("INSERT INTO t2 (id, v) VALUES (1, 1), (2, 2)")
-        .await
-        .unwrap();
-    assert_converges(&mut c, &db, "t2", &env.hbase_table("t2"), CONVERGE).await;
+    run_sql(
+        &mut c,
+        &[
+            "TRUNCATE TABLE t2",
+            "INSERT INTO t2 (id, v) VALUES (1, 1), (2, 2)",
+        ],
+    )
+    .await;
+    env.assert_converges(&mut c, "t2", CONVERGE).await;
 
-    c.query_drop("DROP TABLE t2").await.unwrap();
-    let t2 = env.hbase_table("t2");
-    wait_for("the dropped table to be emptied in HBase", CONVERGE, || {
-        let t2 = t2.clone();
-        async move {
-            tokio::task::spawn_blocking(move || hbase_content(&t2).is_empty())
-                .await
-                .unwrap()
-        }
-    })
+    run_sql(&mut c, &["DROP TABLE t2"]).await;
+    wait_for_hbase(
+        "the dropped table to be emptied in HBase",
+        &env.hbase_table("t2"),
+        CONVERGE,
+        |rows| rows.is_empty(),
+    )
     .await;
 
-    c.query_drop("CREATE TABLE t3 (a INT, b VARCHAR(5), PRIMARY KEY (a, b))")
-        .await
-        .unwrap();
-    c.query_drop("INSERT INTO t3 VALUES (1, 'x'), (2, 'y|z')")
-        .await
-        .unwrap();
-    assert_converges(&mut c, &db, "t3", &env.hbase_table("t3"), CONVERGE).await;
+    run_sql(
+        &mut c,
+        &[
+            "CREATE TABLE t3 (a INT, b VARCHAR(5), PRIMARY KEY (a, b))",
+            "INSERT INTO t3 VALUES (1, 'x'), (2, 'y|z')",
+        ],
+    )
+    .await;
+    env.assert_converges(&mut c, "t3", CONVERGE).await;
     assert!(daemon.is_running(), "{}", daemon.log_text());
-    let (status, _) = daemon.terminate();
-    assert!(status.success(), "{}", daemon.log_text());
+    daemon.stop();
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -394,8 +320,7 @@ async fn the_admin_api_asks_for_its_token_when_one_is_set() {
     let env = TestEnv::new("admin_token", "")
         .await
         .set("MYSQL2HBASE__ADMIN__TOKEN", "t0ken-for-tests");
-    let mut daemon = env.start();
-    wait_streaming(&env, &mut daemon).await;
+    let mut daemon = env.start_streaming().await;
     let port = env.admin_port;
     let get = |auth: Option<&'static str>| async move {
         let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
@@ -421,8 +346,7 @@ async fn the_admin_api_asks_for_its_token_when_one_is_set() {
         !daemon.log_text().contains("t0ken-for-tests"),
         "the token was logged"
     );
-    let (status, _) = daemon.terminate();
-    assert!(status.success());
+    daemon.stop();
 }
 
 #[tokio::test(flavor = "multi_thread")]

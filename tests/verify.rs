@@ -16,6 +16,15 @@ fn json_line(stdout: &str) -> serde_json::Value {
     serde_json::from_str(lines[0]).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout:?}"))
 }
 
+/// `verify <args> --json`, which must exit `code`; its one-line report.
+#[track_caller]
+fn verify_json(env: &TestEnv, args: &[&str], code: i32) -> serde_json::Value {
+    let mut argv = vec!["verify"];
+    argv.extend(args);
+    argv.push("--json");
+    json_line(&cli(env, &argv).code(code).out)
+}
+
 fn counts(v: &serde_json::Value) -> (u64, u64, u64, u64) {
     (
         v["checked"].as_u64().unwrap(),
@@ -36,28 +45,19 @@ async fn damage_behind_the_services_back_is_found_and_repaired() {
     .await
     // Several chunks, so chunk boundaries and checksums are exercised.
     .set("MYSQL2HBASE__SNAPSHOT__CHUNK_ROWS", "7");
-    let mut c = mysql().await;
     let db = env.db.clone();
-    c.query_drop(format!("USE `{db}`")).await.unwrap();
-    c.query_drop(
-        "CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(50), qty INT NULL, price DECIMAL(8,2))",
-    )
-    .await
-    .unwrap();
-    c.query_drop("CREATE TABLE pairs (a VARCHAR(20), b INT, v VARCHAR(20), PRIMARY KEY (a, b))")
-        .await
-        .unwrap();
-    c.query_drop("CREATE TABLE salted (id INT PRIMARY KEY, v INT)")
-        .await
-        .unwrap();
-    c.query_drop("CREATE TABLE side (id INT PRIMARY KEY)")
-        .await
-        .unwrap();
+    let mut c = env
+        .sql(&[
+            "CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(50), qty INT NULL, price DECIMAL(8,2))",
+            "CREATE TABLE pairs (a VARCHAR(20), b INT, v VARCHAR(20), PRIMARY KEY (a, b))",
+            "CREATE TABLE salted (id INT PRIMARY KEY, v INT)",
+            "CREATE TABLE side (id INT PRIMARY KEY)",
+        ])
+        .await;
     env.drop_hbase_table("items");
     env.drop_hbase_table("pairs");
     env.drop_hbase_table("salted");
-    let mut daemon = env.start();
-    wait_streaming(&env, &mut daemon).await;
+    let mut daemon = env.start_streaming().await;
 
     for i in 1..=50 {
         let qty = if i % 4 == 0 {
@@ -71,35 +71,33 @@ async fn damage_behind_the_services_back_is_found_and_repaired() {
         .await
         .unwrap();
     }
-    c.query_drop(
-        "INSERT INTO pairs VALUES ('a|b', 1, 'x'), ('a', 2, 'y'), ('c\\\\d', 3, 'z'), ('p', 4, NULL)",
+    run_sql(
+        &mut c,
+        &[
+            "INSERT INTO pairs VALUES ('a|b', 1, 'x'), ('a', 2, 'y'), ('c\\\\d', 3, 'z'), ('p', 4, NULL)",
+            "INSERT INTO salted VALUES (1, 1), (2, 2), (3, 3), (4, 4), (5, 5)",
+        ],
     )
-    .await
-    .unwrap();
-    c.query_drop("INSERT INTO salted VALUES (1, 1), (2, 2), (3, 3), (4, 4), (5, 5)")
-        .await
-        .unwrap();
+    .await;
     let items = env.hbase_table("items");
     let pairs = env.hbase_table("pairs");
     let salted = env.hbase_table("salted");
-    wait_for("the salted rows in HBase", CONVERGE, || {
-        let t = salted.clone();
-        async move {
-            tokio::task::spawn_blocking(move || hbase_content(&t).len() == 5)
-                .await
-                .unwrap()
-        }
+    wait_for_hbase("the salted rows in HBase", &salted, CONVERGE, |rows| {
+        rows.len() == 5
     })
     .await;
-    assert_converges(&mut c, &db, "items", &items, CONVERGE).await;
-    assert_converges(&mut c, &db, "pairs", &pairs, CONVERGE).await;
-    let (status, _) = daemon.terminate();
-    assert!(status.success(), "{}", daemon.log_text());
+    env.assert_converges(&mut c, "items", CONVERGE).await;
+    env.assert_converges(&mut c, "pairs", CONVERGE).await;
+    daemon.stop();
 
     // Equal before the damage.
-    let (code, out, err) = cli(&env, &["verify", &format!("{db}.items"), "--json"]);
-    assert_eq!(code, 0, "stdout {out} stderr {err}");
-    assert_eq!(counts(&json_line(&out)), (50, 0, 0, 0));
+    let (items_t, pairs_t, salted_t) = (
+        format!("{db}.items"),
+        format!("{db}.pairs"),
+        format!("{db}.salted"),
+    );
+    let report = verify_json(&env, &[&items_t], 0);
+    assert_eq!(counts(&report), (50, 0, 0, 0));
 
     // Damage "behind the service's back", just above every streamed version.
     let ts = current_version().await + 1;
@@ -123,11 +121,10 @@ async fn damage_behind_the_services_back_is_found_and_repaired() {
     hbase_put_ts(&salted, &wrong, "d:v", b"2", ts);
     hbase_put_ts(&salted, &key2, "d:v", b"22", ts);
     // The binlog moves on (a table verify does not look at), so repairs get a higher version.
-    c.query_drop("INSERT INTO side VALUES (1)").await.unwrap();
+    run_sql(&mut c, &["INSERT INTO side VALUES (1)"]).await;
 
-    let (code, out, err) = cli(&env, &["verify", &format!("{db}.items"), "--json"]);
-    assert_eq!(code, 1, "stdout {out} stderr {err}");
-    let report = json_line(&out);
+    let run = cli(&env, &["verify", &items_t, "--json"]).code(1);
+    let report = json_line(&run.out);
     assert_eq!(counts(&report), (50, 3, 1, 1), "{report}");
     let samples = report["samples"].as_array().unwrap();
     let has = |key: &str, kind: &str| samples.iter().any(|s| s["key"] == key && s["kind"] == kind);
@@ -138,68 +135,51 @@ async fn damage_behind_the_services_back_is_found_and_repaired() {
     assert!(has("25", "different") && has("9999", "extra"), "{report}");
     // No daemon runs, but its last checkpoint covers every change of the table (the binlog
     // after it only touches `side`), so verify had nothing to wait for and says nothing of it.
-    assert!(!err.contains("did not move"), "{err}");
+    assert!(!run.err.contains("did not move"), "{}", run.err);
 
     // The human report names the keys too.
-    let (code, out, _) = cli(&env, &["verify", &format!("{db}.items")]);
-    assert_eq!(code, 1);
-    assert!(out.contains("3 missing, 1 extra, 1 different"), "{out}");
+    cli(&env, &["verify", &items_t])
+        .code(1)
+        .stdout_has(&["3 missing, 1 extra, 1 different"]);
 
-    let (code, out, err) = cli(&env, &["verify", &format!("{db}.pairs"), "--json"]);
-    assert_eq!(code, 1, "stdout {out} stderr {err}");
-    let report = json_line(&out);
+    let report = verify_json(&env, &[&pairs_t], 1);
     assert_eq!(counts(&report), (4, 1, 1, 0), "{report}");
-    let (code, out, err) = cli(&env, &["verify", &format!("{db}.salted"), "--json"]);
-    assert_eq!(code, 1, "stdout {out} stderr {err}");
-    let report = json_line(&out);
+    let report = verify_json(&env, &[&salted_t], 1);
     assert_eq!(counts(&report), (5, 0, 1, 1), "{report}");
-    let (code, out, err) = cli(&env, &["verify", &format!("{db}.salted"), "--repair"]);
-    assert_eq!(code, 0, "stdout {out} stderr {err}");
+    cli(&env, &["verify", &salted_t, "--repair"]).code(0);
     let content = hbase_content(&salted);
     assert_eq!(content.len(), 5, "{content:?}");
     assert_eq!(content[&key2][b"v".as_slice()], b"2");
 
     // Repair, then both tables are equal, by verify and by an independent comparison.
-    let (code, out, err) = cli(
-        &env,
-        &["verify", &format!("{db}.items"), "--repair", "--json"],
-    );
-    assert_eq!(code, 0, "stdout {out} stderr {err}");
-    let report = json_line(&out);
+    let report = verify_json(&env, &[&items_t, "--repair"], 0);
     assert_eq!(counts(&report), (50, 0, 0, 0), "{report}");
     assert_eq!(report["repaired"]["missing"], 3, "{report}");
     assert_eq!(report["repaired"]["extra"], 1, "{report}");
     assert_eq!(report["repaired"]["different"], 1, "{report}");
-    let (code, out, err) = cli(&env, &["verify", &format!("{db}.pairs"), "--repair"]);
-    assert_eq!(code, 0, "stdout {out} stderr {err}");
-    assert!(out.contains("after repair"), "{out}");
+    cli(&env, &["verify", &pairs_t, "--repair"])
+        .code(0)
+        .stdout_has(&["after repair"]);
 
     for table in ["items", "pairs"] {
-        let (code, out, err) = cli(&env, &["verify", &format!("{db}.{table}")]);
-        assert_eq!(code, 0, "{table}: stdout {out} stderr {err}");
-        assert_converges(
-            &mut c,
-            &db,
-            table,
-            &env.hbase_table(table),
-            Duration::from_secs(1),
-        )
-        .await;
+        cli(&env, &["verify", &format!("{db}.{table}")]).code(0);
+        env.assert_converges(&mut c, table, Duration::from_secs(1))
+            .await;
     }
 
     // The stream goes on above the repairs: a restarted daemon's changes win.
-    let mut daemon = env.start();
-    wait_streaming(&env, &mut daemon).await;
-    c.query_drop("UPDATE items SET name = 'after repair' WHERE id IN (3, 25)")
-        .await
-        .unwrap();
-    c.query_drop("DELETE FROM items WHERE id = 17")
-        .await
-        .unwrap();
-    assert_converges(&mut c, &db, "items", &items, CONVERGE).await;
-    let (code, out, err) = cli(&env, &["verify", &format!("{db}.items"), "--json"]);
-    assert_eq!(code, 0, "stdout {out} stderr {err}");
-    assert_eq!(counts(&json_line(&out)), (49, 0, 0, 0));
+    let mut daemon = env.start_streaming().await;
+    run_sql(
+        &mut c,
+        &[
+            "UPDATE items SET name = 'after repair' WHERE id IN (3, 25)",
+            "DELETE FROM items WHERE id = 17",
+        ],
+    )
+    .await;
+    env.assert_converges(&mut c, "items", CONVERGE).await;
+    let report = verify_json(&env, &[&items_t], 0);
+    assert_eq!(counts(&report), (49, 0, 0, 0));
     daemon.terminate();
 }
 
@@ -208,113 +188,86 @@ async fn no_false_differences_while_the_daemon_streams_a_workload() {
     let env = TestEnv::new("verify_live", "")
         .await
         .set("MYSQL2HBASE__SNAPSHOT__CHUNK_ROWS", "50");
-    let mut c = mysql().await;
     let db = env.db.clone();
-    c.query_drop(format!(
-        "CREATE TABLE `{db}`.t (id INT PRIMARY KEY, v INT NOT NULL, s VARCHAR(40))"
-    ))
-    .await
-    .unwrap();
+    let mut c = create_mixed_table(&env, 0).await;
     env.drop_hbase_table("t");
-    let mut daemon = env.start();
-    wait_streaming(&env, &mut daemon).await;
-    c.query_drop(format!("USE `{db}`")).await.unwrap();
+    let mut daemon = env.start_streaming().await;
     let values: Vec<String> = (0..400).map(|i| format!("({i}, {i}, 's{i}')")).collect();
     c.query_drop(format!("INSERT INTO t VALUES {}", values.join(", ")))
         .await
         .unwrap();
-    assert_converges(&mut c, &db, "t", &env.hbase_table("t"), CONVERGE).await;
+    env.assert_converges(&mut c, "t", CONVERGE).await;
 
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let (writer_db, writer_stop) = (db.clone(), stop.clone());
-    let workload = tokio::spawn(async move {
-        let mut c = mysql().await;
-        c.query_drop(format!("USE `{writer_db}`")).await.unwrap();
-        let mut i = 1000u32;
-        while !writer_stop.load(std::sync::atomic::Ordering::Relaxed) {
-            let id = (i * 7) % 450;
-            mixed_change(&mut c, i, id).await;
-            i += 1;
+    let workload = Workload::start(&db, |c, done| {
+        Box::pin(async move {
+            let i = 1000 + done;
+            mixed_change(c, i, (i * 7) % 450).await;
             tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-        i - 1000
+            Ok(1)
+        })
     });
 
     // Twice during the workload: whatever is in flight is re-checked, never reported.
+    let t = format!("{db}.t");
     for _ in 0..2 {
-        let env_ref = &env;
-        let (code, out, err) =
-            tokio::task::block_in_place(|| cli(env_ref, &["verify", &format!("{db}.t"), "--json"]));
-        assert_eq!(code, 0, "stdout {out} stderr {err}");
-        eprintln!("verify during the workload: {out}{err}");
-        let report = json_line(&out);
+        let run = tokio::task::block_in_place(|| cli(&env, &["verify", &t, "--json"])).code(0);
+        eprintln!("verify during the workload: {}", run.text());
+        let report = json_line(&run.out);
         let (checked, missing, extra, different) = counts(&report);
         assert!(checked > 300, "{report}");
         assert_eq!((missing, extra, different), (0, 0, 0), "{report}");
         assert!(
-            !err.contains("did not move"),
-            "the daemon runs, so verify must not give up waiting: {err}"
+            !run.err.contains("did not move"),
+            "the daemon runs, so verify must not give up waiting: {}",
+            run.err
         );
     }
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let changes = workload.await.unwrap();
+    let changes = workload.stop().await;
     assert!(changes > 50, "the workload ran ({changes} changes)");
 
-    let (code, out, err) = cli(&env, &["verify", &format!("{db}.t"), "--json"]);
-    assert_eq!(code, 0, "stdout {out} stderr {err}");
-    assert_converges(&mut c, &db, "t", &env.hbase_table("t"), CONVERGE).await;
+    cli(&env, &["verify", &t, "--json"]).code(0);
+    env.assert_converges(&mut c, "t", CONVERGE).await;
     daemon.terminate();
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_table_or_unreachable_server_is_exit_2_with_a_clear_message() {
     let env = TestEnv::new("verify_errors", "").await;
-    let mut c = mysql().await;
     let db = env.db.clone();
-    c.query_drop(format!("CREATE TABLE `{db}`.nokey (a INT, b INT)"))
-        .await
-        .unwrap();
-    c.query_drop(format!("CREATE TABLE `{db}`.ok (id INT PRIMARY KEY)"))
-        .await
-        .unwrap();
+    env.sql(&[
+        "CREATE TABLE nokey (a INT, b INT)",
+        "CREATE TABLE ok (id INT PRIMARY KEY)",
+    ])
+    .await;
+    let ok = format!("{db}.ok");
 
-    let (code, out, err) = cli(&env, &["verify", &format!("{db}.nosuch")]);
-    assert_eq!(code, 2, "stdout {out} stderr {err}");
-    assert!(
-        err.contains(&format!("table {db}.nosuch does not exist")),
-        "{err}"
-    );
-
-    let (code, _, err) = cli(&env, &["verify", &format!("{db}.nokey"), "--json"]);
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("has no primary key"), "{err}");
-
-    let (code, _, err) = cli(&env, &["verify", "nodot"]);
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("db.table"), "{err}");
-
-    let (code, _, err) = cli(
-        &env,
-        &[
-            "verify",
-            &format!("{db}.ok"),
-            "--where",
-            "no_such_column > 1",
-        ],
-    );
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("not a valid condition"), "{err}");
+    for (args, expect) in [
+        (
+            vec![format!("{db}.nosuch")],
+            format!("table {db}.nosuch does not exist"),
+        ),
+        (
+            vec![format!("{db}.nokey"), "--json".into()],
+            "has no primary key".into(),
+        ),
+        (vec!["nodot".into()], "db.table".into()),
+        (
+            vec![ok.clone(), "--where".into(), "no_such_column > 1".into()],
+            "not a valid condition".into(),
+        ),
+    ] {
+        let mut argv = vec!["verify"];
+        argv.extend(args.iter().map(String::as_str));
+        cli(&env, &argv).code(2).stderr_has(&[&expect]);
+    }
 
     let env = env.set("MYSQL2HBASE__HBASE__THRIFT", "127.0.0.1:1");
-    let (code, _, err) = cli(&env, &["verify", &format!("{db}.ok")]);
-    assert_eq!(code, 2, "{err}");
-    assert!(
-        err.contains("HBase Thrift server at 127.0.0.1:1 is unreachable"),
-        "{err}"
-    );
+    cli(&env, &["verify", &ok])
+        .code(2)
+        .stderr_has(&["HBase Thrift server at 127.0.0.1:1 is unreachable"]);
 
     let env = env.set("MYSQL2HBASE__MYSQL__URL", "mysql://root@127.0.0.1:1");
-    let (code, _, err) = cli(&env, &["verify", &format!("{db}.ok")]);
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("cannot connect to MySQL at"), "{err}");
+    cli(&env, &["verify", &ok])
+        .code(2)
+        .stderr_has(&["cannot connect to MySQL at"]);
 }

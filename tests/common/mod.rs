@@ -3,10 +3,15 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_util::future::BoxFuture;
+use futures_util::FutureExt;
 use hbase_thrift::hbase::THbaseSyncClient;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row, Value};
@@ -21,15 +26,45 @@ pub type Cells = BTreeMap<Vec<u8>, Vec<u8>>;
 /// A table's content: row key -> cells.
 pub type Content = BTreeMap<Vec<u8>, Cells>;
 
+/// A root connection to MariaDB (session in UTC, utf8mb4); panics naming the fix when the
+/// server is not there.
 pub async fn mysql() -> Conn {
-    let opts = mysql_async::Opts::from_url(MYSQL_URL).unwrap();
+    try_mysql(None).await.unwrap_or_else(|e| {
+        panic!("MariaDB not reachable at 127.0.0.1:3306 ({e}): start it with scripts/services.sh up mariadb")
+    })
+}
+
+/// [`mysql`] without the panic, using database `db` if given (for writers that ride out a
+/// server restart).
+async fn try_mysql(db: Option<&str>) -> mysql_async::Result<Conn> {
+    let url = match db {
+        Some(db) => format!("{MYSQL_URL}/{db}"),
+        None => MYSQL_URL.to_string(),
+    };
+    let opts = mysql_async::Opts::from_url(&url).unwrap();
     let opts = mysql_async::OptsBuilder::from_opts(opts).init(vec![
         "SET time_zone = '+00:00'".to_string(),
         "SET NAMES utf8mb4".to_string(),
     ]);
-    Conn::new(opts).await.unwrap_or_else(|e| {
-        panic!("MariaDB not reachable at 127.0.0.1:3306 ({e}): start it with scripts/services.sh up mariadb")
-    })
+    Conn::new(opts).await
+}
+
+/// Runs `statements` in order on `c`; panics naming the statement that failed.
+pub async fn run_sql(c: &mut Conn, statements: &[&str]) {
+    for sql in statements {
+        c.query_drop(*sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (for admin APIs, so tests can run side by side).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub fn hbase() -> ThriftClient {
@@ -63,21 +98,16 @@ impl TestEnv {
         let dir = std::env::temp_dir().join(format!("m2h-test-{db}"));
         std::fs::create_dir_all(&dir).unwrap();
         let config = dir.join("config.toml");
-        let admin_port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut conn = mysql().await;
-        conn.query_drop(format!("DROP DATABASE IF EXISTS `{db}`"))
-            .await
-            .unwrap();
-        conn.query_drop(format!("DROP DATABASE IF EXISTS `{state_db}`"))
-            .await
-            .unwrap();
-        conn.query_drop(format!("CREATE DATABASE `{db}`"))
-            .await
-            .unwrap();
+        let admin_port = free_port();
+        run_sql(
+            &mut mysql().await,
+            &[
+                &format!("DROP DATABASE IF EXISTS `{db}`"),
+                &format!("DROP DATABASE IF EXISTS `{state_db}`"),
+                &format!("CREATE DATABASE `{db}`"),
+            ],
+        )
+        .await;
         std::fs::write(
             &config,
             format!(
@@ -127,21 +157,77 @@ listen = "127.0.0.1:{admin_port}"
         format!("{}_{table}", self.db)
     }
 
+    /// The daemon (`run`) with the test's config and overrides, logging to `daemon.log`.
     pub fn start(&self) -> Daemon {
         Daemon::start_with(&self.config, &self.dir.join("daemon.log"), &self.env)
     }
 
+    /// [`TestEnv::start`], then waits until the daemon streams (see [`wait_streaming`]).
+    pub async fn start_streaming(&self) -> Daemon {
+        let mut daemon = self.start();
+        wait_streaming(self, &mut daemon).await;
+        daemon
+    }
+
+    /// A daemon logging to `<log>.log`, with `extra` `MYSQL2HBASE__*` overrides on top of the
+    /// test's.
+    pub fn start_logged(&self, log: &str, extra: &[(&str, &str)]) -> Daemon {
+        self.start_args(log, extra, &[])
+    }
+
     /// A daemon in a distributed role (`capture` or `apply`), logging to `<log>.log`, with
     /// extra `MYSQL2HBASE__*` overrides (e.g. its own admin port).
-    pub fn start_role(&self, role: &str, log: &str, env: &[(&str, String)]) -> Daemon {
+    pub fn start_role(&self, role: &str, log: &str, extra: &[(&str, &str)]) -> Daemon {
+        self.start_args(log, extra, &["--role", role])
+    }
+
+    fn start_args(&self, log: &str, extra: &[(&str, &str)], args: &[&str]) -> Daemon {
         let mut all = self.env.clone();
-        all.extend(env.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        all.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         Daemon::start_args(
             &self.config,
             &self.dir.join(format!("{log}.log")),
             &all,
-            &["--role", role],
+            args,
         )
+    }
+
+    /// A connection (root) using the test's database, after running `statements` in it.
+    pub async fn sql(&self, statements: &[&str]) -> Conn {
+        let mut c = mysql().await;
+        c.query_drop(format!("USE `{}`", self.db)).await.unwrap();
+        run_sql(&mut c, statements).await;
+        c
+    }
+
+    /// Waits until HBase holds exactly what MySQL holds for `table` of the test's database
+    /// (under the default mapping), or panics after `within` with the first differences;
+    /// returns the number of rows compared.
+    pub async fn assert_converges(&self, conn: &mut Conn, table: &str, within: Duration) -> usize {
+        assert_converges(conn, &self.db, table, &self.hbase_table(table), within).await
+    }
+
+    /// The same test with another config file `<dir>/<file>`, holding `text`.
+    pub fn with_config(&self, file: &str, text: &str) -> TestEnv {
+        let config = self.dir.join(file);
+        std::fs::write(&config, text).unwrap();
+        TestEnv {
+            config,
+            ..self.clone()
+        }
+    }
+
+    /// Requests a bootstrap of `table` (of the test's database) the way any SQL client can: a
+    /// row in the state schema's `bootstrap_jobs`.
+    pub async fn request_bootstrap_by_sql(&self, table: &str) {
+        mysql()
+            .await
+            .query_drop(format!(
+                "INSERT INTO `{}`.bootstrap_jobs (database_name, table_name) VALUES ('{}', '{table}')",
+                self.state_db, self.db
+            ))
+            .await
+            .unwrap();
     }
 
     /// Drops the test's HBase tables (from an earlier run of the same pid) and state.
@@ -162,10 +248,8 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    pub fn start(config: &std::path::Path, log: &std::path::Path) -> Daemon {
-        Self::start_with(config, log, &[])
-    }
-
+    /// `mysql2hbase run --config <config>` with `MYSQL2HBASE__*` overrides `env`, logging to
+    /// `log`.
     pub fn start_with(
         config: &std::path::Path,
         log: &std::path::Path,
@@ -229,6 +313,19 @@ impl Daemon {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// SIGTERM, and the daemon must exit 0 (else: panics with its log); returns how long it
+    /// took to exit.
+    #[track_caller]
+    pub fn stop(&mut self) -> Duration {
+        let (status, took) = self.terminate();
+        assert!(
+            status.success(),
+            "daemon exited with {status} after SIGTERM; log:\n{}",
+            self.log_text()
+        );
+        took
     }
 
     pub fn log_text(&self) -> String {
@@ -472,6 +569,33 @@ where
     }
 }
 
+/// Waits until `check` holds for the content of HBase table `table` (read off the async
+/// runtime), panicking after `within` with `what`.
+pub async fn wait_for_hbase<F>(what: &str, table: &str, within: Duration, check: F)
+where
+    F: Fn(&Content) -> bool + Send + Sync + 'static,
+{
+    let check = Arc::new(check);
+    wait_for(what, within, || {
+        let (table, check) = (table.to_string(), check.clone());
+        async move {
+            tokio::task::spawn_blocking(move || check(&hbase_content(&table)))
+                .await
+                .unwrap()
+        }
+    })
+    .await;
+}
+
+/// Waits until `GET /health` of the admin API on `port` answers `code`, panicking after
+/// `within` with `what`.
+pub async fn wait_health(port: u16, code: u16, what: &str, within: Duration) {
+    wait_for(what, within, || async move {
+        http(port, "GET", "/health", None).await.0 == code
+    })
+    .await;
+}
+
 /// A plain HTTP/1.1 request to the daemon's admin API; returns the status code and body.
 pub async fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -499,29 +623,38 @@ pub async fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> (u
     (code, body)
 }
 
-/// Waits until the daemon streams (its checkpoint row exists).
+/// Waits until the daemon streams (its checkpoint row exists), within 60 s; panics if it exited.
 pub async fn wait_streaming(env: &TestEnv, daemon: &mut Daemon) {
-    let state = env.state_db.clone();
-    let sid = env.server_id;
     wait_for(
         "the daemon to store its first checkpoint",
         Duration::from_secs(60),
-        || {
-            let state = state.clone();
-            async move {
-                let mut c = mysql().await;
-                c.exec_first::<u64, _, _>(
-                    format!("SELECT binlog_pos FROM `{state}`.checkpoint WHERE server_id = ?"),
-                    (sid,),
-                )
-                .await
-                .unwrap_or(None)
-                .is_some()
-            }
-        },
+        move || async move { stored_checkpoint(env).await.is_some() },
     )
     .await;
     assert!(daemon.is_running(), "daemon exited: {}", daemon.log_text());
+}
+
+/// The checkpoint the test's daemon stored last, (binlog file, position); `None` before the
+/// first one (also while the state schema does not exist yet).
+pub async fn stored_checkpoint(env: &TestEnv) -> Option<(String, u64)> {
+    mysql()
+        .await
+        .exec_first(
+            format!(
+                "SELECT binlog_file, binlog_pos FROM `{}`.checkpoint WHERE server_id = ?",
+                env.state_db
+            ),
+            (env.server_id,),
+        )
+        .await
+        .unwrap_or(None)
+}
+
+/// The stored checkpoint as an HBase version (comparable with [`current_version`]).
+pub async fn checkpoint_version(env: &TestEnv) -> i64 {
+    let (file, pos) = stored_checkpoint(env).await.expect("a stored checkpoint");
+    let position = mysql2hbase::model::BinlogPosition::new(file, pos).unwrap();
+    mysql2hbase::model::Version::of(&position).0
 }
 
 /// The HBase version of the server's current binlog position (what a write "now" would get).
@@ -564,32 +697,119 @@ pub fn hbase_delete_row_ts(table: &str, key: &[u8], ts: i64) {
         .unwrap();
 }
 
-/// Runs the CLI with the test's config and `MYSQL2HBASE__*` overrides; returns (exit code,
-/// stdout, stderr).
-pub fn cli(env: &TestEnv, args: &[&str]) -> (i32, String, String) {
+/// Runs the CLI with the test's config and `MYSQL2HBASE__*` overrides
+/// (`mysql2hbase <args> --config <config>`).
+pub fn cli(env: &TestEnv, args: &[&str]) -> CliRun {
+    let config = env.config.to_str().unwrap();
+    let mut argv = args.to_vec();
+    argv.extend(["--config", config]);
+    let overrides: Vec<(&str, &str)> = env
+        .env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    mysql2hbase(&argv, &overrides)
+}
+
+/// Runs `mysql2hbase <args>` with the environment variables `env` (stdin closed).
+pub fn mysql2hbase(args: &[&str], env: &[(&str, &str)]) -> CliRun {
     let out = Command::new(env!("CARGO_BIN_EXE_mysql2hbase"))
         .args(args)
-        .arg("--config")
-        .arg(&env.config)
-        .envs(env.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .output()
         .expect("run mysql2hbase");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let command = env
+        .iter()
+        .map(|(k, v)| format!("{k}={v} "))
+        .chain(std::iter::once(format!("mysql2hbase {}", args.join(" "))))
+        .collect();
+    CliRun {
+        command,
+        code: out.status.code().unwrap_or(-1),
+        out: String::from_utf8_lossy(&out.stdout).into_owned(),
+        err: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// What a CLI command did. The checks panic with the command line, exit code and both outputs.
+pub struct CliRun {
+    /// The command line, with its environment overrides.
+    pub command: String,
+    pub code: i32,
+    pub out: String,
+    pub err: String,
+}
+
+impl CliRun {
+    fn shown(&self) -> String {
+        format!(
+            "`{}` exited {}\n--- stdout:\n{}\n--- stderr:\n{}",
+            self.command, self.code, self.out, self.err
+        )
+    }
+
+    /// The exit code must be `code`.
+    #[track_caller]
+    pub fn code(self, code: i32) -> Self {
+        assert_eq!(self.code, code, "{}", self.shown());
+        self
+    }
+
+    /// The exit code must not be 0.
+    #[track_caller]
+    pub fn fails(self) -> Self {
+        assert_ne!(self.code, 0, "{}", self.shown());
+        self
+    }
+
+    /// Stdout must contain every one of `texts`.
+    #[track_caller]
+    pub fn stdout_has(self, texts: &[&str]) -> Self {
+        self.has(&self.out, "on stdout", texts);
+        self
+    }
+
+    /// Stderr must contain every one of `texts`.
+    #[track_caller]
+    pub fn stderr_has(self, texts: &[&str]) -> Self {
+        self.has(&self.err, "on stderr", texts);
+        self
+    }
+
+    /// Stdout and stderr together must contain every one of `texts`.
+    #[track_caller]
+    pub fn says(self, texts: &[&str]) -> Self {
+        self.has(&self.text(), "in the output", texts);
+        self
+    }
+
+    #[track_caller]
+    fn has(&self, output: &str, where_: &str, texts: &[&str]) {
+        for t in texts {
+            assert!(output.contains(t), "{t:?} not {where_}: {}", self.shown());
+        }
+    }
+
+    /// Stdout followed by stderr.
+    pub fn text(&self) -> String {
+        format!("{}{}", self.out, self.err)
+    }
+}
+
+/// Writes `text` to `<tmp>/m2h-<name>-<pid>.toml` (configs a test makes up); returns its path.
+pub fn write_config(name: &str, text: &str) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("m2h-{name}-{}.toml", std::process::id()));
+    std::fs::write(&path, text).unwrap();
+    path
 }
 
 /// Creates the table [`mixed_change`] works on, `t` in the test's database, with rows 1..=`rows`;
 /// returns a connection using that database.
 pub async fn create_mixed_table(env: &TestEnv, rows: u32) -> Conn {
-    let mut c = mysql().await;
-    c.query_drop(format!("USE `{}`", env.db)).await.unwrap();
-    c.query_drop("CREATE TABLE t (id INT PRIMARY KEY, v INT NOT NULL, s VARCHAR(40))")
-        .await
-        .unwrap();
+    let mut c = env
+        .sql(&["CREATE TABLE t (id INT PRIMARY KEY, v INT NOT NULL, s VARCHAR(40))"])
+        .await;
     if rows > 0 {
         c.query_drop(format!(
             "INSERT INTO t SELECT seq, seq, CONCAT('r', seq) FROM seq_1_to_{rows}"
@@ -619,6 +839,105 @@ pub async fn mixed_change(c: &mut Conn, i: u32, id: u32) {
         }
     }
     .unwrap();
+}
+
+/// One step of a [`Workload`]: given the connection and the number of changes made so far, makes
+/// some changes and returns how many.
+pub type StepResult = mysql_async::Result<u32>;
+
+/// A writer changing rows in the background on its own connection to one database, by running a
+/// step (see [`StepResult`]) over and over until [`Workload::stop`], or until it has made a given
+/// number of changes. A failed statement panics the writer (and so the test, at `stop` or
+/// `finish`), except connection errors in [`Workload::reconnecting`].
+pub struct Workload {
+    stop: tokio::sync::watch::Sender<bool>,
+    changes: Arc<AtomicU32>,
+    task: tokio::task::JoinHandle<u32>,
+}
+
+impl Workload {
+    /// Runs `step` until [`Workload::stop`].
+    pub fn start<F>(db: &str, step: F) -> Workload
+    where
+        F: for<'c> FnMut(&'c mut Conn, u32) -> BoxFuture<'c, StepResult> + Send + 'static,
+    {
+        Self::spawn(db, None, false, step)
+    }
+
+    /// Runs `step` until `changes` changes are made (or [`Workload::stop`]).
+    pub fn start_n<F>(db: &str, changes: u32, step: F) -> Workload
+    where
+        F: for<'c> FnMut(&'c mut Conn, u32) -> BoxFuture<'c, StepResult> + Send + 'static,
+    {
+        Self::spawn(db, Some(changes), false, step)
+    }
+
+    /// Runs `step` until [`Workload::stop`], through server restarts: after a connection error
+    /// (not an error the server reports) it waits 200 ms, reconnects and goes on. A statement
+    /// cut off that way may or may not have committed, and is not counted.
+    pub fn reconnecting<F>(db: &str, step: F) -> Workload
+    where
+        F: for<'c> FnMut(&'c mut Conn, u32) -> BoxFuture<'c, StepResult> + Send + 'static,
+    {
+        Self::spawn(db, None, true, step)
+    }
+
+    fn spawn<F>(db: &str, limit: Option<u32>, reconnect: bool, mut step: F) -> Workload
+    where
+        F: for<'c> FnMut(&'c mut Conn, u32) -> BoxFuture<'c, StepResult> + Send + 'static,
+    {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let changes = Arc::new(AtomicU32::new(0));
+        let counter = changes.clone();
+        let db = db.to_string();
+        let task = tokio::spawn(async move {
+            let mut c = try_mysql(Some(&db))
+                .await
+                .unwrap_or_else(|e| panic!("workload: cannot connect to MariaDB ({e})"));
+            let mut done = 0u32;
+            while !*stopped.borrow() && limit.is_none_or(|n| done < n) {
+                match step(&mut c, done).await {
+                    Ok(n) => {
+                        done += n;
+                        counter.store(done, Ordering::Relaxed);
+                    }
+                    Err(mysql_async::Error::Server(e)) => panic!("workload statement failed: {e}"),
+                    Err(e) if !reconnect => panic!("workload statement failed: {e}"),
+                    Err(_) => {
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        if let Ok(fresh) = try_mysql(Some(&db)).await {
+                            c = fresh;
+                        }
+                    }
+                }
+            }
+            done
+        });
+        Workload {
+            stop,
+            changes,
+            task,
+        }
+    }
+
+    /// The changes made so far.
+    pub fn changes(&self) -> u32 {
+        self.changes.load(Ordering::Relaxed)
+    }
+
+    /// Tells the writer to stop after its current step; returns the changes it made (and
+    /// re-raises its panic if it failed).
+    pub async fn stop(self) -> u32 {
+        let _ = self.stop.send(true);
+        self.finish().await
+    }
+
+    /// Waits until the writer has made its changes (see [`Workload::start_n`]); returns them.
+    pub async fn finish(self) -> u32 {
+        self.task
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+    }
 }
 
 pub const KAFKA: &str = "127.0.0.1:9092";
@@ -742,39 +1061,61 @@ pub fn services(action: &str, service: &str) {
     );
 }
 
+/// Sets the global server variable `name` to `value` while `scenario` runs, then to `restore`
+/// whatever happens: a panic of `scenario` is raised again after the reset.
+pub async fn with_global(
+    name: &str,
+    value: &str,
+    restore: &str,
+    scenario: impl Future<Output = ()>,
+) {
+    let mut admin = mysql().await;
+    admin
+        .query_drop(format!("SET GLOBAL {name} = '{value}'"))
+        .await
+        .unwrap();
+    let result = std::panic::AssertUnwindSafe(scenario).catch_unwind().await;
+    admin
+        .query_drop(format!("SET GLOBAL {name} = '{restore}'"))
+        .await
+        .unwrap();
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+}
+
 /// Streams two changes of a table without a primary key (`nokey`: `(1, 'x')`, `(2, NULL)`) into
 /// the dead-letter output the test's config names, with a keyed table beside it; returns once
 /// the daemon has passed them and stopped.
 pub async fn stream_dead_letters(env: &TestEnv) {
-    let db = &env.db;
-    let mut c = mysql().await;
-    c.query_drop(format!("CREATE TABLE `{db}`.keyed (id INT PRIMARY KEY)"))
-        .await
-        .unwrap();
-    c.query_drop(format!("CREATE TABLE `{db}`.nokey (a INT, b VARCHAR(5))"))
-        .await
-        .unwrap();
-    let mut daemon = env.start();
-    wait_streaming(env, &mut daemon).await;
-    c.query_drop(format!(
-        "INSERT INTO `{db}`.nokey VALUES (1, 'x'), (2, NULL)"
-    ))
-    .await
-    .unwrap();
+    let mut c = env
+        .sql(&[
+            "CREATE TABLE keyed (id INT PRIMARY KEY)",
+            "CREATE TABLE nokey (a INT, b VARCHAR(5))",
+        ])
+        .await;
+    let mut daemon = env.start_streaming().await;
     // Once a later change is in HBase, the router has passed the dead letters' transaction.
-    c.query_drop(format!("INSERT INTO `{db}`.keyed VALUES (1)"))
-        .await
-        .unwrap();
-    assert_converges(
+    run_sql(
         &mut c,
-        db,
-        "keyed",
-        &env.hbase_table("keyed"),
-        Duration::from_secs(60),
+        &[
+            "INSERT INTO nokey VALUES (1, 'x'), (2, NULL)",
+            "INSERT INTO keyed VALUES (1)",
+        ],
     )
     .await;
-    let (status, _) = daemon.terminate();
-    assert!(status.success(), "{}", daemon.log_text());
+    env.assert_converges(&mut c, "keyed", Duration::from_secs(60))
+        .await;
+    daemon.stop();
+}
+
+/// The records of a JSON-lines file (a dead-letter file), one JSON value a line.
+pub fn read_jsonl(path: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
 }
 
 /// The JSON records of partition 0 of `topic`, read with `client` (brokers and security set),
@@ -829,4 +1170,30 @@ pub async fn first_job(env: &TestEnv) -> Option<(u64, String, u64, Option<u64>)>
     ))
     .await
     .unwrap_or(None)
+}
+
+/// Waits until the test's first bootstrap job has written `chunks` chunks while still running,
+/// so that a kill lands in the middle of it. Panics with the daemon's log if the job failed or
+/// ended first, the daemon exited, or no chunk was written within 120 s.
+pub async fn wait_mid_bootstrap(env: &TestEnv, daemon: &mut Daemon, chunks: u64) {
+    let started = Instant::now();
+    loop {
+        if let Some((_, status, done, _)) = first_job(env).await {
+            assert_ne!(status, "failed", "{}", daemon.log_text());
+            if done >= chunks {
+                assert_eq!(
+                    status, "running",
+                    "the bootstrap ended before the kill; make it slower"
+                );
+                return;
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no chunk written: {}",
+            daemon.log_text()
+        );
+        assert!(daemon.is_running(), "daemon exited: {}", daemon.log_text());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
