@@ -69,6 +69,10 @@ pub enum SyncError {
     /// The checkpoint's binlog is no longer on the server.
     #[error("the binlog file {file} that the checkpoint needs has been purged from the server ({message}); HBase is left as it was. Restart with `snapshot.mode = \"when_needed\"` (or MYSQL2HBASE__SNAPSHOT__MODE=when_needed) to re-bootstrap every captured table from the current position, and keep binlogs longer than the longest downtime")]
     BinlogPurged { file: String, message: String },
+    /// The checkpoint's position belongs to another history: another server (a failover), a
+    /// reset or restored binlog; and no GTID leads from it to this server's binlog.
+    #[error("{what}. A position of another history is never used; the daemon resumes after the checkpoint's GTID set only where the server's binlog has it (MariaDB; MySQL with gtid_mode = ON). Restart with `snapshot.mode = \"when_needed\"` (or MYSQL2HBASE__SNAPSHOT__MODE=when_needed) to re-bootstrap every captured table from the current position")]
+    SourceChanged { what: String },
     /// The server is not configured for row-based replication.
     #[error("MySQL setting {setting} is {actual}, but mysql2hbase needs {expected}: {hint}")]
     ServerSetting {
@@ -110,6 +114,7 @@ impl SyncError {
             }
             SyncError::Hbase(_) | SyncError::Kafka(_) | SyncError::Transient(_) => true,
             SyncError::BinlogPurged { .. }
+            | SyncError::SourceChanged { .. }
             | SyncError::ServerSetting { .. }
             | SyncError::State(_)
             | SyncError::Definite(_)

@@ -245,13 +245,13 @@ async fn checkpoint_waits_for_kafka_acknowledgements() {
             .await
             .unwrap();
     }
-    let after_inserts = current_version().await;
+    let after_inserts = current_position().await;
     // HBase takes the rows while no event can reach Kafka...
     env.assert_converges(&mut c, "t", Duration::from_secs(30))
         .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     daemon.terminate();
-    assert!(checkpoint_version(&env).await < after_inserts);
+    assert!(checkpoint_position(&env).await < after_inserts);
 
     // ...so the stored checkpoint must lie before the first insert: the restart below replays
     // from it, and every one of the 20 events reaches Kafka only if none was skipped.
@@ -268,8 +268,8 @@ async fn checkpoint_waits_for_kafka_acknowledgements() {
         "the checkpoint to move past the inserts",
         Duration::from_secs(30),
         || {
-            let env = &env;
-            async move { checkpoint_version(env).await >= after_inserts }
+            let (env, after_inserts) = (&env, &after_inserts);
+            async move { checkpoint_position(env).await >= *after_inserts }
         },
     )
     .await;

@@ -99,8 +99,8 @@ async fn damage_behind_the_services_back_is_found_and_repaired() {
     let report = verify_json(&env, &[&items_t], 0);
     assert_eq!(counts(&report), (50, 0, 0, 0));
 
-    // Damage "behind the service's back", just above every streamed version.
-    let ts = current_version().await + 1;
+    // Damage "behind the service's back", with the clock (as the HBase shell would stamp it).
+    let ts = clock_ms();
     for key in [b"3".as_slice(), b"17", b"40"] {
         hbase_delete_row_ts(&items, key, ts);
     }
@@ -120,7 +120,7 @@ async fn damage_behind_the_services_back_is_found_and_repaired() {
     wrong[0] = if wrong[0] == b'f' { b'e' } else { b'f' };
     hbase_put_ts(&salted, &wrong, "d:v", b"2", ts);
     hbase_put_ts(&salted, &key2, "d:v", b"22", ts);
-    // The binlog moves on (a table verify does not look at), so repairs get a higher version.
+    // The binlog moves on, in a table verify does not look at.
     run_sql(&mut c, &["INSERT INTO side VALUES (1)"]).await;
 
     let run = cli(&env, &["verify", &items_t, "--json"]).code(1);
@@ -146,6 +146,9 @@ async fn damage_behind_the_services_back_is_found_and_repaired() {
     assert_eq!(counts(&report), (4, 1, 1, 0), "{report}");
     let report = verify_json(&env, &[&salted_t], 1);
     assert_eq!(counts(&report), (5, 0, 1, 1), "{report}");
+    // Repairs go through the running daemon, in stream order with its own writes, and land
+    // above the damage (stamped with the clock).
+    let mut daemon = env.start_streaming().await;
     cli(&env, &["verify", &salted_t, "--repair"]).code(0);
     let content = hbase_content(&salted);
     assert_eq!(content.len(), 5, "{content:?}");
@@ -167,8 +170,7 @@ async fn damage_behind_the_services_back_is_found_and_repaired() {
             .await;
     }
 
-    // The stream goes on above the repairs: a restarted daemon's changes win.
-    let mut daemon = env.start_streaming().await;
+    // The stream goes on above the repairs: later changes win.
     run_sql(
         &mut c,
         &[

@@ -54,6 +54,7 @@ impl CheckItem {
 /// Runs every check; never fails itself, each problem becomes an item.
 pub async fn run_checks(cfg: &Config) -> Vec<CheckItem> {
     let mut items = Vec::new();
+    let mut captured = Vec::new();
     match my::connect(&cfg.mysql.url, &cfg.mysql, None).await {
         Ok(mut conn) => {
             items.push(CheckItem::pass(
@@ -61,6 +62,11 @@ pub async fn run_checks(cfg: &Config) -> Vec<CheckItem> {
                 format!("connected to {}", cfg.mysql.url.redacted()),
             ));
             check_mysql(cfg, &mut conn, &mut items).await;
+            let filter = TableFilter::new(&cfg.capture);
+            captured =
+                crate::source::schema::captured_tables(&mut conn, |db, t| filter.captures(db, t))
+                    .await
+                    .unwrap_or_default();
             let _ = conn.disconnect().await;
         }
         Err(e) => items.push(CheckItem::new(
@@ -71,6 +77,7 @@ pub async fn run_checks(cfg: &Config) -> Vec<CheckItem> {
         )),
     }
     items.push(check_hbase(cfg).await);
+    items.extend(check_hbase_tables(cfg, &captured).await);
     if let Some(kafka) = &cfg.kafka {
         items.push(match crate::sink::kafka::probe(kafka, Duration::from_secs(10)).await {
             Ok(n) => CheckItem::pass("kafka.connect", format!("{} answered, {n} broker(s)", kafka.brokers)),
@@ -106,6 +113,77 @@ async fn check_hbase(cfg: &Config) -> CheckItem {
         ),
         Err(e) => CheckItem::new("hbase.thrift", Outcome::Fail, e.to_string(), ""),
     }
+}
+
+/// Rows of each HBase table looked at for cells stamped in the future.
+const FUTURE_SAMPLE_ROWS: usize = 1000;
+/// Clock skew allowed before a cell counts as stamped in the future.
+const FUTURE_TOLERANCE_MS: i64 = 60_000;
+
+/// The HBase tables of captured tables that already exist: cells stamped in the future (by
+/// another writer with its clock ahead) mask mysql2hbase's writes until the clock passes them;
+/// a family time to live drops rows whose last change is older, while MySQL keeps them.
+async fn check_hbase_tables(cfg: &Config, captured: &[(String, String)]) -> Vec<CheckItem> {
+    let targets: Vec<(String, String)> = captured
+        .iter()
+        .map(|(db, t)| (format!("{db}.{t}"), hbase_target(cfg, db, t).0))
+        .collect();
+    let (addr, timeout) = (cfg.hbase.thrift.clone(), cfg.hbase.timeout);
+    let found = tokio::task::spawn_blocking(move || {
+        use crate::sink::hbase::client;
+        let mut c = client::connect(&addr, timeout)?;
+        let existing = client::table_names(&mut c)?;
+        let now = crate::model::Version::now().0;
+        let (mut future, mut ttls) = (Vec::new(), Vec::new());
+        for (source, table) in targets.iter().filter(|(_, t)| existing.contains(t)) {
+            if let Some(ts) = client::newest_timestamp(&mut c, table, FUTURE_SAMPLE_ROWS)? {
+                if ts > now + FUTURE_TOLERANCE_MS {
+                    future.push(format!(
+                        "{table} ({source}): a cell at {ts}, {} s ahead of this clock",
+                        (ts - now) / 1000
+                    ));
+                }
+            }
+            for (family, ttl) in client::family_ttls(&mut c, table)? {
+                ttls.push(format!("{table}:{family} ({source}): {ttl} s"));
+            }
+        }
+        Ok::<_, crate::error::SyncError>((future, ttls))
+    })
+    .await;
+    let (future, ttls) = match found {
+        Ok(Ok(found)) => found,
+        // check_hbase says why HBase cannot be reached.
+        _ => return Vec::new(),
+    };
+    vec![
+        if future.is_empty() {
+            CheckItem::pass(
+                "hbase_future_cells",
+                "no captured table's HBase cells are stamped in the future",
+            )
+        } else {
+            CheckItem::new(
+                "hbase_future_cells",
+                Outcome::Warn,
+                format!("HBase cells stamped in the future (another writer's clock is ahead; they hide mysql2hbase's writes of those cells until the clock passes them): {}", future.join("; ")),
+                "delete those cells (or the table) in HBase and fix that writer's clock; then run `mysql2hbase verify --repair` for the table",
+            )
+        },
+        if ttls.is_empty() {
+            CheckItem::pass(
+                "hbase_ttl",
+                "no captured table's HBase family has a time to live",
+            )
+        } else {
+            CheckItem::new(
+                "hbase_ttl",
+                Outcome::Warn,
+                format!("HBase families with a time to live: HBase drops a row's cells once its last change is older than the TTL (versions are the change's time), while MySQL keeps the row: {}", ttls.join("; ")),
+                "fine for event tables meant to expire; otherwise remove the TTL (alter 'table', {NAME => 'd', TTL => 'FOREVER'} in the HBase shell). verify reports expired rows as missing",
+            )
+        },
+    ]
 }
 
 async fn check_mysql(cfg: &Config, conn: &mut Conn, items: &mut Vec<CheckItem>) {

@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 
 use crate::error::Result;
-use crate::model::{TableSchema, Version};
+use crate::model::{BinlogPosition, TableSchema};
 use crate::source::schema;
 use crate::state::StateStore;
 
@@ -18,8 +18,8 @@ pub trait Catalog {
     /// The columns of `db.table` holding JSON documents (MariaDB's JSON is LONGTEXT).
     async fn json_columns(&self, db: &str, table: &str) -> Result<HashSet<String>>;
 
-    /// Records a resync job for `db.table` after a DDL at `version`; returns its id.
-    async fn record_resync(&self, db: &str, table: &str, version: Version) -> Result<u64>;
+    /// Records a resync job for `db.table` after the DDL at `position`; returns its id.
+    async fn record_resync(&self, db: &str, table: &str, position: &BinlogPosition) -> Result<u64>;
 }
 
 /// The real servers.
@@ -39,7 +39,7 @@ impl Catalog for ServerCatalog {
         schema::json_columns(&mut conn, db, table).await
     }
 
-    async fn record_resync(&self, db: &str, table: &str, version: Version) -> Result<u64> {
-        self.store.create_resync_job(db, table, version.0).await
+    async fn record_resync(&self, db: &str, table: &str, position: &BinlogPosition) -> Result<u64> {
+        self.store.create_resync_job(db, table, position).await
     }
 }

@@ -14,7 +14,8 @@
 //! once a minute, see [`GTID_REFRESH`]). [`store_final`] stores it once more at shutdown with an
 //! exact GTID set.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
@@ -22,6 +23,7 @@ use tracing::{debug, info, warn};
 
 use crate::error::Result;
 use crate::model::{BinlogPosition, CommitPoint, CommitSlot};
+use crate::source::binlog::{self, FileOrigins};
 use crate::source::mysql as my;
 use crate::state::{Checkpoint, StateStore};
 use crate::telemetry::metrics::METRICS;
@@ -56,15 +58,56 @@ impl CheckpointTracker {
         self.slots
             .iter()
             .map(CommitSlot::get)
-            .min_by_key(|p| p.version)
+            .min_by(|a, b| a.position.cmp(&b.position))
             .expect("at least one sink")
+    }
+}
+
+/// Where checkpoints come from: the source server and what its binlog files began with.
+#[derive(Clone)]
+pub struct Source {
+    pub pool: mysql_async::Pool,
+    /// See `source::mysql::source_id`.
+    pub id: String,
+    /// When the files the tailer read were created.
+    pub origins: FileOrigins,
+    /// Origins worked out so far, by file index (see `source::binlog::origin`).
+    pub known: Arc<Mutex<HashMap<u32, String>>>,
+}
+
+impl Source {
+    async fn checkpoint(&self, position: BinlogPosition, gtid_set: Option<String>) -> Checkpoint {
+        Checkpoint {
+            file_origin: self.origin_of(&position).await,
+            position,
+            gtid_set,
+            source_id: Some(self.id.clone()),
+        }
+    }
+
+    /// What the position's file began with; `None` when that cannot be told (a checkpoint
+    /// without it is resumed without the check).
+    async fn origin_of(&self, position: &BinlogPosition) -> Option<String> {
+        let index = position.index();
+        if let Some(known) = self.known.lock().expect("origins lock").get(&index) {
+            return Some(known.clone());
+        }
+        let created = *self.origins.lock().expect("origins lock").get(&index)?;
+        let mut conn = self.pool.get_conn().await.ok()?;
+        let second = my::second_event(&mut conn, position.file()).await.ok()??;
+        let origin = binlog::origin(created, &second);
+        self.known
+            .lock()
+            .expect("origins lock")
+            .insert(index, origin.clone());
+        Some(origin)
     }
 }
 
 /// Stores the low watermark whenever it moved, at most once per `interval`, until `stop`.
 pub async fn checkpoint_task(
     store: StateStore,
-    source: mysql_async::Pool,
+    source: Source,
     tracker: Arc<CheckpointTracker>,
     interval: Duration,
     mut stop: watch::Receiver<bool>,
@@ -87,15 +130,12 @@ pub async fn checkpoint_task(
             (Some(followed), _) => Some(followed.to_string()),
             (None, Some((at, computed))) if at.elapsed() < GTID_REFRESH => computed.clone(),
             (None, _) => {
-                let computed = my::gtid_set_at(&source, &point.position).await;
+                let computed = my::gtid_set_at(&source.pool, &point.position).await;
                 computed_gtid = Some((Instant::now(), computed.clone()));
                 computed
             }
         };
-        let checkpoint = Checkpoint {
-            position: point.position,
-            gtid_set,
-        };
+        let checkpoint = source.checkpoint(point.position, gtid_set).await;
         match store.store_checkpoint(&checkpoint).await {
             Ok(()) => {
                 debug!(position = %checkpoint.position, "checkpoint stored");
@@ -111,19 +151,16 @@ pub async fn checkpoint_task(
 /// else what the server computes for the position (MariaDB), else none.
 pub async fn store_final(
     store: &StateStore,
-    source: &mysql_async::Pool,
+    source: &Source,
     tracker: &CheckpointTracker,
 ) -> Result<()> {
     let point = tracker.low_watermark();
     let gtid_set = match point.gtid {
         Some(g) => Some(g.to_string()),
-        None => my::gtid_set_at(source, &point.position).await,
+        None => my::gtid_set_at(&source.pool, &point.position).await,
     };
     store
-        .store_checkpoint(&Checkpoint {
-            position: point.position.clone(),
-            gtid_set,
-        })
+        .store_checkpoint(&source.checkpoint(point.position.clone(), gtid_set).await)
         .await?;
     info!(position = %point.position, "checkpoint stored");
     Ok(())

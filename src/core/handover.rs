@@ -9,12 +9,13 @@
 //!    `extended`, or the position read just before the chunk's SELECT for `none`; it becomes
 //!    *ready* at a position H (P, or the position read just after the SELECT).
 //! 3. When the stream has routed everything up to H, the router drops from the chunk every key
-//!    changed after L (the stream writes those itself) and sends the rest to the writers as puts
-//!    stamped with the router's current position, in stream order. Those rows did not change
-//!    between L and now, so they are exact as of that version; every later change of the same
-//!    key follows them through the same writer with a higher version. No snapshot row ever
-//!    arrives below a version the stream already wrote, so nothing depends on delete markers
-//!    surviving a major compaction.
+//!    changed after L (the stream writes those itself) and sends the rest to the writers, in
+//!    stream order: rows as whole-row replaces, keys MySQL does not have (cleanups, repairs) as
+//!    deletes, at the stream's current version (at least the wall clock). Those rows did not
+//!    change between L and now, so they are the rows' latest state; every later change of the
+//!    same key follows them through the same writer with a higher stamp. No chunk row ever
+//!    arrives below a version the stream already wrote for its row, so nothing depends on
+//!    delete markers surviving a major compaction.
 //! 4. After the rows, a barrier goes to every writer; when all have written what came before it,
 //!    the job records the chunk as done (a crash resumes after it).
 
@@ -23,13 +24,16 @@ use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
-use crate::model::{BinlogPosition, SqlValue, TableSchema, Version};
+use crate::model::{BinlogPosition, SqlValue, TableSchema};
+
+/// Row key -> the binlog position (`BinlogPosition::sort_key`) of its latest change.
+type LatestChanges = HashMap<Vec<u8>, (u32, u64)>;
 
 /// Keys changed by the stream while bootstraps of their tables run, per job.
 #[derive(Default)]
 pub struct ChangeTracker {
-    /// job id -> (`db.table`, row key -> version of its latest change)
-    jobs: HashMap<u64, (String, HashMap<Vec<u8>, Version>)>,
+    /// job id -> (`db.table`, row key -> binlog position of its latest change)
+    jobs: HashMap<u64, (String, LatestChanges)>,
 }
 
 impl ChangeTracker {
@@ -46,39 +50,58 @@ impl ChangeTracker {
     }
 
     /// Records a change the stream routes.
-    pub fn changed(&mut self, table: &str, key: &[u8], version: Version) {
+    pub fn changed(&mut self, table: &str, key: &[u8], at: &BinlogPosition) {
         for (t, keys) in self.jobs.values_mut() {
             if t == table {
-                keys.insert(key.to_vec(), version);
+                keys.insert(key.to_vec(), at.sort_key());
             }
         }
     }
 
     /// Whether the stream changed `key` after `low` (then the chunk's copy is not written).
-    pub fn changed_after(&self, job: u64, key: &[u8], low: Version) -> bool {
+    pub fn changed_after(&self, job: u64, key: &[u8], low: &BinlogPosition) -> bool {
+        let low = low.sort_key();
         self.jobs
             .get(&job)
             .and_then(|(_, keys)| keys.get(key))
-            .is_some_and(|v| *v > low)
+            .is_some_and(|at| *at > low)
     }
 
     /// Forgets changes at or below `low`: later chunks of the job are read at or after it.
-    pub fn prune(&mut self, job: u64, low: Version) {
+    pub fn prune(&mut self, job: u64, low: &BinlogPosition) {
+        let low = low.sort_key();
         if let Some((_, keys)) = self.jobs.get_mut(&job) {
-            keys.retain(|_, v| *v > low);
+            keys.retain(|_, at| *at > low);
         }
     }
 }
 
-/// Rows of one bootstrap chunk on their way to the router.
+/// What a chunk writes.
+pub enum ChunkRows {
+    /// MySQL rows of `schema` (a bootstrap, resync or repair): each written as a whole-row
+    /// replace.
+    Images {
+        schema: Arc<TableSchema>,
+        rows: Vec<Vec<SqlValue>>,
+    },
+    /// HBase rows of `table` that MySQL does not have (a cleanup or repair): deleted.
+    Deletes {
+        table: Arc<str>,
+        family: Arc<str>,
+        keys: Vec<Vec<u8>>,
+    },
+}
+
+/// One chunk of a bootstrap job on its way to the router.
 pub struct SnapshotChunk {
     pub job_id: u64,
-    pub schema: Arc<TableSchema>,
+    /// `db.table`: the name the change tracker knows the table by.
+    pub source: String,
     /// The rows are exact as of this position unless the stream changed them after it.
     pub low: BinlogPosition,
     /// The stream must have routed everything up to here before the rows are handed over.
     pub ready_at: BinlogPosition,
-    pub rows: Vec<Vec<SqlValue>>,
+    pub rows: ChunkRows,
     /// Fires when every sink has made the chunk durable.
     pub written: oneshot::Sender<()>,
 }
@@ -108,20 +131,25 @@ mod tests {
 
     #[test]
     fn keys_changed_after_the_low_watermark_are_dropped() {
+        let at = |offset| BinlogPosition::new("b.000002", offset).unwrap();
         let mut t = ChangeTracker::default();
         t.track(1, "db.t");
-        t.changed("db.t", b"k1", Version(10));
-        t.changed("db.t", b"k2", Version(30));
-        t.changed("db.other", b"k3", Version(30));
+        t.changed("db.t", b"k1", &at(10));
+        t.changed("db.t", b"k2", &at(30));
+        t.changed("db.other", b"k3", &at(30));
         assert!(
-            !t.changed_after(1, b"k1", Version(20)),
+            !t.changed_after(1, b"k1", &at(20)),
             "change before L is in the chunk"
         );
-        assert!(t.changed_after(1, b"k2", Version(20)));
-        assert!(!t.changed_after(1, b"k3", Version(20)), "other table");
-        t.prune(1, Version(20));
-        assert!(t.changed_after(1, b"k2", Version(20)));
+        assert!(t.changed_after(1, b"k2", &at(20)));
+        assert!(!t.changed_after(1, b"k3", &at(20)), "other table");
+        assert!(
+            t.changed_after(1, b"k2", &BinlogPosition::new("b.000001", 900).unwrap()),
+            "an earlier file"
+        );
+        t.prune(1, &at(20));
+        assert!(t.changed_after(1, b"k2", &at(20)));
         t.untrack(1);
-        assert!(t.is_empty() && !t.changed_after(1, b"k2", Version(0)));
+        assert!(t.is_empty() && !t.changed_after(1, b"k2", &at(0)));
     }
 }

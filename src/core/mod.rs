@@ -21,3 +21,4 @@ pub mod pipeline;
 pub mod restart;
 pub mod router;
 pub mod supervisor;
+pub mod versions;

@@ -29,13 +29,14 @@ use crate::core::change_events::ChangeEvents;
 use crate::core::checkpoint::{self, CheckpointTracker};
 use crate::core::inflight::{writer_queue, InflightBytes};
 use crate::core::router::Router;
+use crate::core::versions;
 use crate::error::{Result, SyncError};
 use crate::model::gtid::GtidSet;
-use crate::model::{BinlogPosition, CommitPoint};
+use crate::model::CommitPoint;
 use crate::sink::distributed::capture::capture_sink;
 use crate::sink::hbase::HbaseSink;
 use crate::sink::kafka::events::event_sink;
-use crate::source::binlog::BinlogTailer;
+use crate::source::binlog::{BinlogTailer, StartAt};
 use crate::source::mysql as my;
 use crate::state::StateStore;
 use crate::telemetry::health::SharedHealth;
@@ -54,15 +55,32 @@ pub enum Role {
 /// How long sinks may take to flush when the pipeline stops.
 const SINK_FLUSH_GRACE: Duration = Duration::from_secs(7);
 
+/// Where a pipeline starts, as `core::supervisor` worked it out.
+pub struct Start {
+    pub at: StartAt,
+    /// The GTID set executed up to the start, when known (the checkpoint's).
+    pub gtid_set: Option<String>,
+    /// The source server (see `source::mysql::source_id`).
+    pub source_id: String,
+    /// Why the start is by GTID: the checkpoint belongs to another server or another binlog
+    /// history (a failover, a reset binlog).
+    pub why: Option<String>,
+}
+
 /// Runs the pipeline from `start` until `shutdown` (Ok) or a failure.
 pub async fn run_once(
     cfg: &Config,
     role: Role,
     store: &StateStore,
-    start: &BinlogPosition,
+    start: &Start,
     mut shutdown: watch::Receiver<bool>,
     health: &SharedHealth,
 ) -> Result<()> {
+    // The stream first: a GTID start learns its position from the server.
+    let mut tailer = BinlogTailer::open(cfg, &start.at).await?;
+    let start_position = tailer.start().clone();
+    info!(position = %start_position, "streaming from the checkpoint");
+    let clock = versions::start_clock(store, start.why.is_some()).await?;
     // Capture has one Kafka sink: two would interleave one partition's history (see
     // sink::distributed).
     let sinks = if role == Role::Capture {
@@ -76,18 +94,19 @@ pub async fn run_once(
         .and_then(|k| k.topic.clone().map(|t| (k.clone(), t)));
     // The change-event publisher acknowledges commits in the checkpoint slot after the sinks'.
     let slots = sinks + usize::from(event_topic.is_some());
-    let source = my::pool(&cfg.mysql.url, &cfg.mysql, None)?;
+    let pool = my::pool(&cfg.mysql.url, &cfg.mysql, None)?;
+    let source = checkpoint::Source {
+        pool: pool.clone(),
+        id: start.source_id.clone(),
+        origins: tailer.origins(),
+        known: Default::default(),
+    };
     // The GTID set at the start: followed along the stream on MySQL (see model::gtid).
-    let start_gtids = store
-        .load_checkpoint()
-        .await?
-        .filter(|cp| cp.position == *start)
-        .and_then(|cp| cp.gtid_set)
-        .and_then(|g| GtidSet::parse(&g));
+    let start_gtids = start.gtid_set.as_deref().and_then(GtidSet::parse);
     let tracker = Arc::new(CheckpointTracker::new(
         slots,
         CommitPoint::new(
-            start.clone(),
+            start_position.clone(),
             start_gtids.as_ref().map(|g| Arc::from(g.render())),
         ),
     ));
@@ -96,11 +115,18 @@ pub async fn run_once(
         .unzip();
     let inflight = InflightBytes::new(cfg.pipeline.max_inflight_bytes);
     let catalog = ServerCatalog {
-        source: source.clone(),
+        source: pool.clone(),
         store: store.clone(),
     };
-    let mut router = Router::new(cfg, catalog, senders, start.clone(), inflight.clone())?
-        .with_gtids(start_gtids);
+    let mut router = Router::new(
+        cfg,
+        catalog,
+        senders,
+        start_position,
+        clock.floor(),
+        inflight.clone(),
+    )?
+    .with_gtids(start_gtids);
     let mut sink_tasks = Vec::new();
     match (role, &cfg.kafka) {
         (Role::Capture, Some(kafka)) => {
@@ -112,7 +138,7 @@ pub async fn run_once(
         }
         _ => {
             for (idx, rx) in receivers.into_iter().enumerate() {
-                let sink = HbaseSink::new(idx, cfg, health.clone());
+                let sink = HbaseSink::new(idx, cfg, health.clone(), clock.clone());
                 sink_tasks.push(tokio::spawn(crate::sink::run(sink, rx, tracker.slot(idx))));
             }
         }
@@ -133,6 +159,11 @@ pub async fn run_once(
         source.clone(),
         tracker.clone(),
         cfg.pipeline.checkpoint_interval,
+        checkpoints_stopped.clone(),
+    ));
+    let reservation_task = tokio::spawn(versions::reservation_task(
+        store.clone(),
+        clock.clone(),
         checkpoints_stopped,
     ));
 
@@ -142,13 +173,11 @@ pub async fn run_once(
         cfg.clone(),
         store.clone(),
         handover_tx,
-        tracker.clone(),
         idle_tx,
     ));
     let exit_when_bootstrapped = cfg.snapshot.mode == SnapshotMode::InitialOnly;
 
     let read_result = async {
-        let mut tailer = BinlogTailer::open(cfg, start).await?;
         {
             let mut h = health.lock().expect("health lock");
             h.streaming = true;
@@ -173,10 +202,10 @@ pub async fn run_once(
                 }
             }
         }
-        tailer.close().await;
         Ok::<(), SyncError>(())
     }
     .await;
+    tailer.close().await;
 
     // Stop the bootstraps (they resume from their last chunk); closing the channels makes the
     // sinks flush what they have and stop.
@@ -203,6 +232,7 @@ pub async fn run_once(
     }
     let _ = stop_checkpoints.send(true);
     let _ = checkpoint_task.await;
+    let _ = reservation_task.await;
     checkpoint::store_final(store, &source, &tracker).await?;
     // A sink's own error says more than the router's "sink stopped" that follows it.
     match (sink_error, read_result) {

@@ -5,6 +5,16 @@
 //!   the pipeline (`core::pipeline`) from the stored checkpoint. On a first start the
 //!   checkpoint is the server's current position, stored together with one bootstrap job per
 //!   captured table (or none with `snapshot.mode = "never"`).
+//! - Where to start (`start`): the checkpoint records the server it belongs to and when its
+//!   binlog file was created. The same server with the same file: from the position. Another
+//!   server (a failover to a promoted replica), or a binlog that was reset or restored (the
+//!   file is gone although newer ones were never written, or has another creation time): after
+//!   the checkpoint's GTID set when the server has GTIDs; otherwise a definite error naming what
+//!   changed ([`SyncError::SourceChanged`]), or with `snapshot.mode = "when_needed"` a
+//!   re-bootstrap of every captured table. A position of another history is never used.
+//! - The first start on wall-clock versions after an older version of the service (a checkpoint
+//!   but no version reservation) resyncs every captured table once: their cells carry the old
+//!   binlog-derived versions, which the new ones are far above.
 //! - A transient failure tears the pipeline down; it restarts from the stored checkpoint after
 //!   the wait the restart strategy says (`core::restart`), which loses nothing and skips
 //!   nothing. A definite error stops the daemon with its message; so does the strategy when it
@@ -17,11 +27,12 @@ use tracing::{info, warn};
 
 use crate::config::{Config, SnapshotMode};
 use crate::core::filter::TableFilter;
-use crate::core::pipeline::{self, Role};
+use crate::core::pipeline::{self, Role, Start};
 use crate::core::restart::Restarts;
 use crate::error::{Result, SyncError};
-use crate::model::{BinlogPosition, Version};
+use crate::model::BinlogPosition;
 use crate::sink::distributed::apply;
+use crate::source::binlog::StartAt;
 use crate::source::mysql as my;
 use crate::state::{Checkpoint, StateStore};
 use crate::telemetry::health::SharedHealth;
@@ -49,12 +60,33 @@ pub async fn run(
     if !applied.is_empty() {
         info!(migrations = ?applied, "state store migrated");
     }
+    upgrade_versions(&cfg, &store).await?;
     let mut restarts = Restarts::new(cfg.restart.clone());
+    // Set when the checkpoint's file turned out to be of another history.
+    let mut by_gtid = false;
     loop {
-        let start = start_position(&cfg, &store).await?;
-        info!(position = %start, "streaming from checkpoint");
+        let start = match start(&cfg, &store, by_gtid).await {
+            Err(SyncError::SourceChanged { what })
+                if cfg.snapshot.mode == SnapshotMode::WhenNeeded =>
+            {
+                warn!(%what, "the checkpoint belongs to another history; snapshot.mode = when_needed: re-bootstrapping every captured table");
+                store.reset_checkpoint().await?;
+                by_gtid = false;
+                continue;
+            }
+            other => other?,
+        };
+        let by_position = matches!(start.at, StartAt::Position { .. });
         let result =
-            pipeline::run_once(&cfg, role, &store, &start, shutdown.clone(), &health).await;
+            match pipeline::run_once(&cfg, role, &store, &start, shutdown.clone(), &health).await {
+                // Say why the start was by GTID beside why that failed too.
+                Err(SyncError::SourceChanged { what }) if start.why.is_some() => {
+                    Err(SyncError::SourceChanged {
+                        what: format!("{}; {what}", start.why.as_deref().unwrap_or_default()),
+                    })
+                }
+                other => other,
+            };
         {
             let mut h = health.lock().expect("health lock");
             h.streaming = false;
@@ -72,15 +104,32 @@ pub async fn run(
                 store.reset_checkpoint().await?;
                 continue;
             }
+            // The file has the checkpoint's name but another history: try its GTIDs.
+            Err(SyncError::SourceChanged { what }) if by_position && !by_gtid => {
+                warn!(%what, "resuming after the checkpoint's GTID set instead");
+                by_gtid = true;
+                continue;
+            }
+            Err(SyncError::SourceChanged { what })
+                if cfg.snapshot.mode == SnapshotMode::WhenNeeded =>
+            {
+                warn!(%what, "snapshot.mode = when_needed: re-bootstrapping every captured table");
+                store.reset_checkpoint().await?;
+                by_gtid = false;
+                continue;
+            }
             Err(e) if e.is_transient() => e,
             Err(e) => return Err(e),
         };
+        by_gtid = false;
         if *shutdown.borrow() {
             return Ok(());
         }
         // The pipeline recovered if it moved the checkpoint before failing again.
-        if let Ok(Some(cp)) = store.load_checkpoint().await {
-            if Version::of(&cp.position) > Version::of(&start) {
+        if let (Ok(Some(cp)), StartAt::Position { position, .. }) =
+            (store.load_checkpoint().await, &start.at)
+        {
+            if cp.position > *position {
                 restarts.recovered();
             }
         }
@@ -114,31 +163,128 @@ async fn require_row_binlog(cfg: &Config) -> Result<()> {
     Ok(())
 }
 
-/// The stored checkpoint, or on a first start the position the first start begins at.
-async fn start_position(cfg: &Config, store: &StateStore) -> Result<BinlogPosition> {
-    if let Some(cp) = store.load_checkpoint().await? {
-        return Ok(cp.position);
-    }
+/// Where the pipeline starts (see the module doc); on a first start, stores the checkpoint
+/// and the first bootstraps. `by_gtid`: the checkpoint's file was found to be of another
+/// history.
+async fn start(cfg: &Config, store: &StateStore, by_gtid: bool) -> Result<Start> {
     let mut conn = my::connect(&cfg.mysql.url, &cfg.mysql, None).await?;
-    let (position, gtid_set) = my::current_position(&mut conn).await?;
+    let source_id = my::source_id(&mut conn).await?;
+    let Some(cp) = store.load_checkpoint().await? else {
+        return first_start(cfg, store, &mut conn, source_id).await;
+    };
+    // An older version stored no source: the same server is assumed.
+    let other_server = cp.source_id.as_ref().is_some_and(|id| *id != source_id);
+    let newest = my::binlog_files(&mut conn)
+        .await?
+        .iter()
+        .filter_map(|f| BinlogPosition::new(f.as_str(), 4).ok())
+        .map(|p| p.index())
+        .max();
+    let reset = newest.is_some_and(|n| n < cp.position.index());
+    let what = if other_server {
+        format!(
+            "the checkpoint belongs to MySQL server {}, but [mysql] url now reaches server {source_id} (a failover?)",
+            cp.source_id.as_deref().unwrap_or("?")
+        )
+    } else if reset {
+        format!(
+            "the checkpoint's binlog file {} is gone and the server's newest file is older (number {}): the binlog was reset (RESET MASTER) or the server restored",
+            cp.position.file(),
+            newest.unwrap_or_default()
+        )
+    } else if by_gtid {
+        format!(
+            "the server's binlog file {} is not the one the checkpoint was read from: the binlog was reset (RESET MASTER) or the server restored",
+            cp.position.file()
+        )
+    } else {
+        return Ok(Start {
+            at: StartAt::Position {
+                position: cp.position,
+                origin: cp.file_origin,
+            },
+            gtid_set: cp.gtid_set,
+            source_id,
+            why: None,
+        });
+    };
+    // Another history: only its GTIDs lead from the checkpoint into this server's binlog.
+    let server_gtids = my::gtid_executed(&mut conn).await?;
+    match (cp.gtid_set.filter(|g| !g.is_empty()), server_gtids) {
+        (Some(gtid_set), Some(_)) => {
+            warn!(%what, gtid_set, "resuming after the checkpoint's GTID set");
+            Ok(Start {
+                at: StartAt::Gtid(gtid_set.clone()),
+                gtid_set: Some(gtid_set),
+                source_id,
+                why: Some(what),
+            })
+        }
+        (None, _) => Err(SyncError::SourceChanged {
+            what: format!("{what}; the checkpoint has no GTID set"),
+        }),
+        (Some(_), None) => Err(SyncError::SourceChanged {
+            what: format!("{what}; the server has no GTIDs (gtid_mode is OFF)"),
+        }),
+    }
+}
+
+/// A first start: the server's current position is the checkpoint, stored with one bootstrap
+/// job per captured table (none with `snapshot.mode = "never"`).
+async fn first_start(
+    cfg: &Config,
+    store: &StateStore,
+    conn: &mut mysql_async::Conn,
+    source_id: String,
+) -> Result<Start> {
+    let (position, gtid_set) = my::current_position(conn).await?;
     let checkpoint = Checkpoint {
         position: position.clone(),
-        gtid_set,
+        gtid_set: gtid_set.clone(),
+        source_id: Some(source_id.clone()),
+        file_origin: None,
     };
     if cfg.snapshot.mode == SnapshotMode::Never {
         info!(%position, "first start with snapshot.mode = never: streaming from the current position");
         store.store_checkpoint(&checkpoint).await?;
     } else {
-        let filter = TableFilter::new(&cfg.capture);
-        let tables =
-            crate::source::schema::captured_tables(&mut conn, |db, t| filter.captures(db, t))
-                .await?;
+        let tables = captured_tables(cfg, conn).await?;
         info!(%position, tables = tables.len(), mode = cfg.snapshot.mode.as_str(), "first start: bootstrapping every captured table while streaming");
-        store
-            .start_with_bootstraps(&checkpoint, Version::of(&position).0, &tables)
-            .await?;
+        store.start_with_bootstraps(&checkpoint, &tables).await?;
     }
-    Ok(position)
+    Ok(Start {
+        at: StartAt::Position {
+            position,
+            origin: None,
+        },
+        gtid_set,
+        source_id,
+        why: None,
+    })
+}
+
+async fn captured_tables(
+    cfg: &Config,
+    conn: &mut mysql_async::Conn,
+) -> Result<Vec<(String, String)>> {
+    let filter = TableFilter::new(&cfg.capture);
+    crate::source::schema::captured_tables(conn, |db, t| filter.captures(db, t)).await
+}
+
+/// The first start on wall-clock versions over a state written by an older version (a
+/// checkpoint, no version reservation): every captured table is resynced once, since its cells
+/// carry binlog-derived versions (far below the new ones, so the resync's replaces win).
+async fn upgrade_versions(cfg: &Config, store: &StateStore) -> Result<()> {
+    if store.load_checkpoint().await?.is_none() || store.load_reservation().await?.is_some() {
+        return Ok(());
+    }
+    let mut conn = my::connect(&cfg.mysql.url, &cfg.mysql, None).await?;
+    let tables = captured_tables(cfg, &mut conn).await?;
+    warn!(
+        tables = tables.len(),
+        "first start on wall-clock versions: resyncing every captured table once (its cells carry the older binlog-derived versions)"
+    );
+    store.create_cleanup_jobs(&tables).await
 }
 
 /// Runs an apply worker until `shutdown` (then flushes and commits) or a definite error;

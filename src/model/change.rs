@@ -9,10 +9,25 @@ use crate::model::version::Version;
 #[derive(Debug, Clone, PartialEq)]
 pub enum RowOp {
     /// The full row image: every mapped column, `None` for NULL (written as a column delete so
-    /// the row's cells always equal its latest image).
+    /// the row's cells always equal its latest image). What the stream writes.
     Put(Vec<Cell>),
+    /// The full row image, and nothing else of the row's family survives: cells of columns
+    /// MySQL does not have (dropped columns, cells other tools wrote) are deleted too. What
+    /// bootstraps, resyncs and repairs write (a family delete one version below the put).
+    Replace(Vec<Cell>),
     /// The row is gone.
     Delete,
+}
+
+impl RowOp {
+    /// The state after `self` then `next` on the same row, as one write: a put after a replace
+    /// still has to clear what the replace would have.
+    pub fn then(self, next: RowOp) -> RowOp {
+        match (self, next) {
+            (RowOp::Replace(_), RowOp::Put(cells)) => RowOp::Replace(cells),
+            (_, next) => next,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -40,7 +55,7 @@ impl RowChange {
     pub fn size(&self) -> usize {
         const ALLOCATION: usize = 16;
         let cells = match &self.op {
-            RowOp::Put(cells) => {
+            RowOp::Put(cells) | RowOp::Replace(cells) => {
                 ALLOCATION
                     + cells
                         .iter()

@@ -13,24 +13,18 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 
 use crate::model::position::BinlogPosition;
-use crate::model::version::Version;
 
-/// A transaction end: its version, its binlog position and, where known, the GTID set executed
-/// up to it.
+/// A transaction end: its binlog position and, where known, the GTID set executed up to it.
+/// Commit points of one pipeline life come from one server's binlog and order by position.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommitPoint {
-    pub version: Version,
     pub position: BinlogPosition,
     pub gtid: Option<Arc<str>>,
 }
 
 impl CommitPoint {
     pub fn new(position: BinlogPosition, gtid: Option<Arc<str>>) -> Self {
-        CommitPoint {
-            version: Version::of(&position),
-            position,
-            gtid,
-        }
+        CommitPoint { position, gtid }
     }
 }
 
@@ -45,7 +39,7 @@ impl CommitSlot {
 
     pub fn ack(&self, point: &CommitPoint) {
         let mut slot = self.0.lock().expect("commit slot lock");
-        if point.version > slot.version {
+        if point.position > slot.position {
             *slot = point.clone();
         }
     }

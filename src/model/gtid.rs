@@ -69,6 +69,18 @@ impl GtidSet {
         }
     }
 
+    /// Per source UUID (16 bytes), its inclusive intervals.
+    pub fn uuid_intervals(&self) -> impl Iterator<Item = ([u8; 16], &[(u64, u64)])> {
+        self.sets.iter().filter_map(|(uuid, ranges)| {
+            let hex: String = uuid.chars().filter(|c| *c != '-').collect();
+            let mut bytes = [0u8; 16];
+            for (i, b) in bytes.iter_mut().enumerate() {
+                *b = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+            }
+            Some((bytes, ranges.as_slice()))
+        })
+    }
+
     /// MySQL's text form.
     pub fn render(&self) -> String {
         self.sets
@@ -119,6 +131,8 @@ mod tests {
             0x95, 0x62,
         ];
         assert_eq!(uuid_text(sid), U);
+        let (bytes, ranges) = set.uuid_intervals().next().unwrap();
+        assert_eq!((bytes, ranges), (sid, &[(1, 7)][..]));
         set.add(sid, 9);
         assert_eq!(set.render(), format!("{U}:1-7:9"));
         let other = GtidSet::parse("aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee:1-2").unwrap();

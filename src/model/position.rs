@@ -60,6 +60,11 @@ impl BinlogPosition {
     pub fn offset(&self) -> u64 {
         self.offset
     }
+
+    /// The position's order as a small value (file index, offset), to keep many of them.
+    pub fn sort_key(&self) -> (u32, u64) {
+        (self.index, self.offset)
+    }
 }
 
 /// The numeric suffix of a binlog file name, when below 2^31.

@@ -154,6 +154,60 @@ pub async fn current_position(conn: &mut Conn) -> Result<(BinlogPosition, Option
     Ok((server_position(file, pos)?, gtid))
 }
 
+/// Whether the server is MariaDB (its GTIDs and dump protocol differ from MySQL's).
+pub async fn is_mariadb(conn: &mut Conn) -> Result<bool> {
+    let version: Option<String> = conn.query_first("SELECT VERSION()").await?;
+    Ok(version.is_some_and(|v| v.to_ascii_lowercase().contains("mariadb")))
+}
+
+/// Which server this is, as stored beside the checkpoint: MySQL's `server_uuid`, else (MariaDB)
+/// `server_id`. A failover to a replica changes it.
+pub async fn source_id(conn: &mut Conn) -> Result<String> {
+    let uuid: Option<String> = conn
+        .query_first("SELECT @@global.server_uuid")
+        .await
+        .ok()
+        .flatten();
+    if let Some(uuid) = uuid.filter(|u| !u.is_empty()) {
+        return Ok(format!("uuid:{uuid}"));
+    }
+    let id: Option<u64> = conn.query_first("SELECT @@global.server_id").await?;
+    Ok(format!("server_id:{}", id.unwrap_or_default()))
+}
+
+/// The second event of `file` (MariaDB's GTID list, MySQL's previous GTIDs), as `type info`:
+/// with the file's creation time, what tells the file apart from another of the same name after
+/// a reset or a restore (see `source::binlog::origin`). `None` when the server has no such file.
+pub async fn second_event(conn: &mut Conn, file: &str) -> Result<Option<String>> {
+    let sql = format!(
+        "SHOW BINLOG EVENTS IN {} LIMIT 1, 1",
+        mysql_async::Value::from(file).as_sql(false)
+    );
+    match conn.query_first::<mysql_async::Row, _>(sql).await {
+        Ok(row) => Ok(Some(row.map_or_else(String::new, |r| {
+            let kind: String = r.get(2).unwrap_or_default();
+            let info: String = r.get(5).unwrap_or_default();
+            format!("{kind} {info}")
+        }))),
+        Err(mysql_async::Error::Server(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Whether an event of `file` starts at `offset` (or the file ends there), as a position of
+/// the file's history must; a reset binlog's file of the same name rarely has one there.
+pub async fn is_event_boundary(conn: &mut Conn, file: &str, offset: u64) -> Result<bool> {
+    let sql = format!(
+        "SHOW BINLOG EVENTS IN {} FROM {offset} LIMIT 1",
+        mysql_async::Value::from(file).as_sql(false)
+    );
+    match conn.query_drop(sql).await {
+        Ok(()) => Ok(true),
+        Err(mysql_async::Error::Server(_)) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// A position the server reported.
 fn server_position(file: String, pos: u64) -> Result<BinlogPosition> {
     BinlogPosition::new(file, pos).map_err(|e| {

@@ -101,6 +101,48 @@ impl ChunkQuery {
         )
     }
 
+    /// The SELECT of the rows with these primary-key values (text, in key-column order): all
+    /// columns, or with `key_only` just the key columns.
+    pub fn sql_for_keys(&self, pks: &[&Vec<Vec<u8>>], key_only: bool) -> String {
+        let selected: Vec<usize> = if key_only {
+            self.key_columns.clone()
+        } else {
+            (0..self.schema.columns.len()).collect()
+        };
+        let names = |cols: &[usize]| {
+            cols.iter()
+                .map(|&i| quote_identifier(&self.schema.columns[i].name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let tuple = |pk: &Vec<Vec<u8>>| {
+            let parts: Vec<String> = pk
+                .iter()
+                .zip(&self.key_columns)
+                .map(|(v, &col)| key_literal(&self.schema, col, v))
+                .collect();
+            if parts.len() == 1 {
+                parts.into_iter().next().expect("one part")
+            } else {
+                format!("({})", parts.join(", "))
+            }
+        };
+        let lhs = if self.key_columns.len() == 1 {
+            names(&self.key_columns)
+        } else {
+            format!("({})", names(&self.key_columns))
+        };
+        format!(
+            "SELECT {} FROM {} WHERE {lhs} IN ({})",
+            names(&selected),
+            quote_table(&self.schema.database, &self.schema.table),
+            pks.iter()
+                .map(|pk| tuple(pk))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    }
+
     /// The raw text of a row's key columns: where the next chunk starts.
     pub fn raw_key(&self, row: &mysql_async::Row) -> Vec<Vec<u8>> {
         self.key_columns
@@ -115,20 +157,26 @@ impl ChunkQuery {
     /// A row read with every column (in schema order), parsed.
     pub fn parse_row(&self, row: &mysql_async::Row) -> Result<Vec<SqlValue>> {
         let mut image = Vec::with_capacity(self.schema.columns.len());
-        for (i, col) in self.schema.columns.iter().enumerate() {
+        for i in 0..self.schema.columns.len() {
             let bytes = match row.as_ref(i) {
                 Some(Value::Bytes(b)) => Some(b.as_slice()),
                 _ => None,
             };
-            image.push(parse_text(col, bytes).map_err(|e| {
-                SyncError::definite(
-                    format!("a value of column `{}` cannot be read: {e}", col.name),
-                    "report this with the column's type: the text protocol gave a value its type does not allow",
-                )
-                .in_table(format!("{}.{}", self.schema.database, self.schema.table))
-            })?);
+            image.push(self.parse_value(i, bytes)?);
         }
         Ok(image)
+    }
+
+    /// One value of column `col`, as the text protocol gave it.
+    fn parse_value(&self, col: usize, bytes: Option<&[u8]>) -> Result<SqlValue> {
+        let column = &self.schema.columns[col];
+        parse_text(column, bytes).map_err(|e| {
+            SyncError::definite(
+                format!("a value of column `{}` cannot be read: {e}", column.name),
+                "report this with the column's type: the text protocol gave a value its type does not allow",
+            )
+            .in_table(format!("{}.{}", self.schema.database, self.schema.table))
+        })
     }
 }
 
@@ -258,22 +306,7 @@ impl SnapshotReader {
                 let rows: Vec<mysql_async::Row> = conn.query(sql).await?;
                 (p.clone(), rows, p.clone())
             }
-            None => {
-                let (before, _) = my::current_position(conn).await?;
-                conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
-                    .await?;
-                let exact = my::snapshot_position(conn).await?;
-                let rows: Vec<mysql_async::Row> = conn.query(sql).await?;
-                conn.query_drop("COMMIT").await?;
-                match exact {
-                    // MariaDB names the position the snapshot is consistent with.
-                    Some(p) => (p.clone(), rows, p),
-                    None => {
-                        let (after, _) = my::current_position(conn).await?;
-                        (before, rows, after)
-                    }
-                }
-            }
+            None => read_consistent(conn, sql).await?,
         };
         let last = rows.len() < query.chunk_rows();
         let last_key = rows.last().map(|r| query.raw_key(r));
@@ -308,6 +341,79 @@ impl SnapshotReader {
         }
         Ok(released)
     }
+}
+
+/// Runs `sql` in a consistent-snapshot, read-only transaction of its own; returns its rows and
+/// the positions they are exact between (L, rows, H: see the module doc, `none`).
+async fn read_consistent(
+    conn: &mut Conn,
+    sql: String,
+) -> Result<(BinlogPosition, Vec<mysql_async::Row>, BinlogPosition)> {
+    let (before, _) = my::current_position(conn).await?;
+    conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+        .await?;
+    let exact = my::snapshot_position(conn).await?;
+    let rows: Vec<mysql_async::Row> = conn.query(sql).await?;
+    conn.query_drop("COMMIT").await?;
+    Ok(match exact {
+        // MariaDB names the position the snapshot is consistent with.
+        Some(p) => (p.clone(), rows, p),
+        None => {
+            let (after, _) = my::current_position(conn).await?;
+            (before, rows, after)
+        }
+    })
+}
+
+/// The rows with these primary-key values (text), read consistently on a connection of their
+/// own (no lock), with the positions they are exact between.
+pub async fn rows_by_keys(
+    conn: &mut Conn,
+    query: &ChunkQuery,
+    pks: &[&Vec<Vec<u8>>],
+) -> Result<ReadChunk> {
+    let (low, rows, ready_at) = read_consistent(conn, query.sql_for_keys(pks, false)).await?;
+    let rows = rows
+        .iter()
+        .map(|r| query.parse_row(r))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(ReadChunk {
+        low,
+        ready_at,
+        rows,
+        last_key: None,
+        last: true,
+    })
+}
+
+/// The rows MySQL has among these primary-key values (text), read consistently: each as an
+/// image with only its key columns set (the rest NULL), with the positions the answer is exact
+/// between.
+pub async fn present_keys(
+    conn: &mut Conn,
+    query: &ChunkQuery,
+    pks: &[&Vec<Vec<u8>>],
+) -> Result<ReadChunk> {
+    let (low, rows, ready_at) = read_consistent(conn, query.sql_for_keys(pks, true)).await?;
+    let mut images = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let mut image = vec![SqlValue::Null; query.schema.columns.len()];
+        for (pos, &col) in query.key_columns.iter().enumerate() {
+            let bytes = match row.as_ref(pos) {
+                Some(Value::Bytes(b)) => Some(b.as_slice()),
+                _ => None,
+            };
+            image[col] = query.parse_value(col, bytes)?;
+        }
+        images.push(image);
+    }
+    Ok(ReadChunk {
+        low,
+        ready_at,
+        rows: images,
+        last_key: None,
+        last: true,
+    })
 }
 
 fn lock_error(table: &str, e: mysql_async::Error) -> SyncError {

@@ -41,6 +41,8 @@ pub struct Metrics {
     /// apply workers wrote to HBase (before collapsing).
     pub captured_changes: IntCounter,
     pub applied_changes: IntCounter,
+    /// The highest version handed out minus the wall clock, in ms (see `model::version`).
+    pub version_lead_ms: IntGauge,
 }
 
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -132,6 +134,11 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             "Changes from the internal topic written to HBase (role apply)",
         )
         .expect("valid metric"),
+        version_lead_ms: IntGauge::new(
+            "version_lead_ms",
+            "Highest HBase version handed out minus the wall clock, in milliseconds",
+        )
+        .expect("valid metric"),
         registry,
     };
     for c in [
@@ -153,6 +160,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         Box::new(m.kafka_events.clone()),
         Box::new(m.captured_changes.clone()),
         Box::new(m.applied_changes.clone()),
+        Box::new(m.version_lead_ms.clone()),
     ] {
         m.registry.register(c).expect("unique metric names");
     }

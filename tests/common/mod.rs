@@ -587,11 +587,14 @@ where
     .await;
 }
 
-/// Waits until `GET /health` of the admin API on `port` answers `code`, panicking after
-/// `within` with `what`.
+/// Waits until `GET /health` of the admin API on `port` answers `code` (a daemon still starting
+/// may not listen yet), panicking after `within` with `what`.
 pub async fn wait_health(port: u16, code: u16, what: &str, within: Duration) {
     wait_for(what, within, || async move {
-        http(port, "GET", "/health", None).await.0 == code
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+            && http(port, "GET", "/health", None).await.0 == code
     })
     .await;
 }
@@ -650,20 +653,24 @@ pub async fn stored_checkpoint(env: &TestEnv) -> Option<(String, u64)> {
         .unwrap_or(None)
 }
 
-/// The stored checkpoint as an HBase version (comparable with [`current_version`]).
-pub async fn checkpoint_version(env: &TestEnv) -> i64 {
+/// The stored checkpoint's position.
+pub async fn checkpoint_position(env: &TestEnv) -> mysql2hbase::model::BinlogPosition {
     let (file, pos) = stored_checkpoint(env).await.expect("a stored checkpoint");
-    let position = mysql2hbase::model::BinlogPosition::new(file, pos).unwrap();
-    mysql2hbase::model::Version::of(&position).0
+    mysql2hbase::model::BinlogPosition::new(file, pos).unwrap()
 }
 
-/// The HBase version of the server's current binlog position (what a write "now" would get).
-pub async fn current_version() -> i64 {
+/// The server's current binlog position.
+pub async fn current_position() -> mysql2hbase::model::BinlogPosition {
     let mut c = mysql().await;
     let (pos, _) = mysql2hbase::source::mysql::current_position(&mut c)
         .await
         .unwrap();
-    mysql2hbase::model::Version::of(&pos).0
+    pos
+}
+
+/// The clock, as HBase and other tools stamp cells: milliseconds since the epoch.
+pub fn clock_ms() -> i64 {
+    mysql2hbase::model::Version::now().0
 }
 
 /// Writes one cell behind the service's back at timestamp `ts`.

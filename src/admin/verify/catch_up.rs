@@ -9,21 +9,20 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Row, Value};
 
 use super::{Verifier, MAX_BINLOG_EVENTS, STALL};
-use crate::model::{BinlogPosition, Version};
+use crate::model::BinlogPosition;
 use crate::source::mysql as my;
 
 impl Verifier {
     /// Waits until the daemon has written to HBase every change of this table before
     /// `position`, or until its checkpoint stood still for [`STALL`] while behind.
     pub(super) async fn wait_applied(&mut self, position: &BinlogPosition) -> anyhow::Result<()> {
-        let target = Version::of(position);
         let mut seen: Option<BinlogPosition> = None;
         let mut since = Instant::now();
         loop {
             // No checkpoint (table) yet: the daemon has never stored one.
             let checkpoint = self.store.load_checkpoint().await.ok().flatten();
             if let Some(cp) = checkpoint {
-                if Version::of(&cp.position) >= target
+                if cp.position >= *position
                     || !self.table_events_between(&cp.position, position).await?
                 {
                     self.stalled = false;

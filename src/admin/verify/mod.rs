@@ -297,8 +297,7 @@ impl Verifier {
             report.record(&c.key, *kind);
         }
         if repair && !confirmed.is_empty() {
-            let cands: Vec<Candidate> = confirmed.into_iter().map(|(c, _)| c).collect();
-            for batch in cands.chunks(PAGE) {
+            for batch in confirmed.chunks(PAGE) {
                 self.repair(batch, report).await?;
             }
         }

@@ -1,93 +1,67 @@
-//! `--repair`: rewrites confirmed rows from a fresh MySQL read through the one HBase write path
-//! (see the module doc of `admin::verify`, "Why repair versions keep the invariant").
+//! `--repair`: the confirmed rows go to the running daemon as a repair job. The daemon reads
+//! them from MySQL again and writes them through its router, in stream order: a row MySQL has
+//! as a whole-row replace (cells MySQL does not have go too), a row it has not as a delete. So a
+//! repair orders with the stream's own writes of the same rows, and lands above the damage it
+//! mends (see `core::bootstrap::job`, and `docs/ARCHITECTURE.md`, "Verify and repair").
 
-use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use super::{classify, Candidate, Image, Report, Verifier};
-use crate::model::{Cell, RowChange, RowOp, Version};
-use crate::sink::hbase::mutations::HbaseWriter;
-use crate::source::mysql as my;
+use super::{Candidate, Kind, Report, Verifier};
+use crate::model::Version;
+use crate::state::RepairKey;
+
+/// How long a repair job may wait for a daemon to pick it up.
+const PICKUP: Duration = Duration::from_secs(30);
 
 impl Verifier {
-    /// Rewrites confirmed rows from a fresh MySQL read, at the version of the position read
-    /// just before it (see the module doc, "Why repair versions keep the invariant").
+    /// Hands `confirmed` rows to the daemon and waits until they are written.
     pub(super) async fn repair(
         &mut self,
-        cands: &[Candidate],
+        confirmed: &[(Candidate, Kind)],
         report: &mut Report,
     ) -> anyhow::Result<()> {
-        let (position, _) = my::current_position(&mut self.conn).await?;
-        let version = Version::of(&position);
-        let mysql = self.mysql_images(cands, false).await?;
-        let keys: Vec<Vec<u8>> = cands.iter().map(|c| c.key.clone()).collect();
-        let hbase = self.hbase_rows(&keys)?;
-        let table: Arc<str> = Arc::from(self.mapping.hbase_table.as_str());
-        let family: Arc<str> = Arc::from(self.mapping.family.as_str());
-        let mut changes = Vec::new();
-        for c in cands {
-            let m = mysql.get(&c.key);
-            let h = hbase.get(&c.key);
-            let h_image: Option<Image> = h.map(|cells| {
-                cells
-                    .iter()
-                    .map(|(q, v, _)| (q.clone(), v.clone()))
-                    .collect()
-            });
-            let Some(kind) = classify(m, h_image.as_ref()) else {
-                continue;
-            };
-            if h.is_some_and(|cells| cells.iter().any(|(_, _, ts)| *ts > version.0)) {
+        let keys: Vec<Vec<u8>> = confirmed.iter().map(|(c, _)| c.key.clone()).collect();
+        // Cells HBase holds above the clock were written "in the future": nothing orders
+        // above them.
+        let now = Version::now().0;
+        for (key, cells) in self.hbase_rows(&keys)? {
+            if cells.iter().any(|(_, _, ts)| *ts > now) {
                 report
                     .above_version
-                    .push(String::from_utf8_lossy(&c.key).into_owned());
+                    .push(String::from_utf8_lossy(&key).into_owned());
             }
-            let op = match m.filter(|i| !i.is_empty()) {
-                Some(image) => {
-                    let mut cells: Vec<Cell> = self
-                        .mapping
-                        .qualifiers
-                        .iter()
-                        .flatten()
-                        .map(|q| Cell {
-                            column: q.clone(),
-                            value: image
-                                .iter()
-                                .find(|(iq, _)| iq.as_slice() == &q[..])
-                                .map(|(_, v)| v.clone()),
-                        })
-                        .collect();
-                    // Cells HBase holds that the mapping does not write (a dropped column).
-                    for (q, _, _) in h.into_iter().flatten() {
-                        if !cells.iter().any(|c| &c.column[..] == q.as_slice()) {
-                            cells.push(Cell {
-                                column: Arc::from(q.as_slice()),
-                                value: None,
-                            });
-                        }
-                    }
-                    RowOp::Put(cells)
-                }
-                None => RowOp::Delete,
-            };
-            report.repaired.add(kind);
-            changes.push(RowChange {
-                table: table.clone(),
-                family: family.clone(),
+        }
+        let rows: Vec<RepairKey> = confirmed
+            .iter()
+            .map(|(c, _)| RepairKey {
                 key: c.key.clone(),
-                op,
-                version,
-            });
+                pk: c.pk.clone(),
+            })
+            .collect();
+        let (db, table) = (self.db().to_string(), self.table().to_string());
+        let id = self.store.create_repair_job(&db, &table, &rows).await?;
+        let asked = Instant::now();
+        loop {
+            let job =
+                self.store.job(id).await?.ok_or_else(|| {
+                    anyhow::anyhow!("repair job {id} vanished from the state store")
+                })?;
+            match job.status.as_str() {
+                "complete" => break,
+                "failed" => anyhow::bail!(
+                    "repair job {id} failed: {}",
+                    job.error.unwrap_or_default()
+                ),
+                "pending" if asked.elapsed() > PICKUP => anyhow::bail!(
+                    "the repair was handed to the daemon as job {id}, but no `mysql2hbase run` picked it up within {} s: start the daemon (the job stays queued and runs then) and verify again",
+                    PICKUP.as_secs()
+                ),
+                _ => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
         }
-        if changes.is_empty() {
-            return Ok(());
+        for (_, kind) in confirmed {
+            report.repaired.add(*kind);
         }
-        let mut writer = HbaseWriter::new(
-            &self.cfg.hbase.thrift,
-            self.cfg.hbase.timeout,
-            self.cfg.hbase.max_versions,
-        );
-        let batch = vec![(table, changes)];
-        tokio::task::block_in_place(|| writer.write(version, &batch))?;
         self.hbase_exists = true;
         Ok(())
     }

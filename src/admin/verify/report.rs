@@ -60,7 +60,8 @@ pub struct Report {
     pub extra_skipped: bool,
     /// Rows written or deleted by `--repair`, per kind found.
     pub repaired: Counts,
-    /// Repaired rows HBase holds cells of above the repair's version (written outside the service).
+    /// Repaired rows HBase holds cells of with timestamps in the future (written outside the
+    /// service with a clock ahead).
     pub above_version: Vec<String>,
 }
 
@@ -167,7 +168,7 @@ fn notes(first: Option<&Report>, last: &Report) -> Vec<String> {
     if let Some(f) = first {
         if !f.above_version.is_empty() && last.counts.total() > 0 {
             notes.push(format!(
-                "HBase holds cells above the binlog versions for {} repaired row(s) (e.g. {:?}), written outside mysql2hbase: versioned repairs cannot override them; delete those cells by hand at their timestamps and repair again",
+                "HBase holds cells with timestamps in the future for {} repaired row(s) (e.g. {:?}), written outside mysql2hbase with a clock ahead of this one: no versioned write can override them until the clock passes them; delete those cells by hand at their timestamps, fix the writer's clock, and repair again (`mysql2hbase check` lists such tables)",
                 f.above_version.len(),
                 f.above_version.iter().take(3).collect::<Vec<_>>()
             ));

@@ -10,7 +10,7 @@ pub(crate) async fn raw_binlog(
     from: &BinlogPosition,
     to: &BinlogPosition,
 ) -> Result<(u64, f64, f64)> {
-    let end = version(to);
+    let end = ordinal(to);
     let mut results = Vec::new();
     for parse_rows in [true, false] {
         let conn = mysql().await?;
@@ -55,7 +55,7 @@ pub(crate) async fn raw_binlog(
                 _ => {}
             }
             let pos = file.at(event.header().log_pos() as u64);
-            if event.header().log_pos() > 0 && version(&pos) >= end {
+            if event.header().log_pos() > 0 && ordinal(&pos) >= end {
                 break;
             }
         }

@@ -327,7 +327,7 @@ impl Daemon {
         at: Option<&BinlogPosition>,
         timeout: Duration,
     ) -> Result<()> {
-        let want = at.map_or(1, version);
+        let want = at.map_or(1, ordinal);
         let t = Instant::now();
         loop {
             self.alive()?;

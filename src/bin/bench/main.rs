@@ -268,7 +268,7 @@ async fn main() -> Result<()> {
     let p2 = position(&mut conn).await?;
     let (big_secs, big_series) = d.follow_until(
         ("bench_bigtxn", rows),
-        Some(&vec![(version(&before), 0), (version(&p2), rows)]),
+        Some(&vec![(ordinal(&before), 0), (ordinal(&p2), rows)]),
         Duration::from_secs(3600),
     )?;
     let big_rss = d.stop()?;
@@ -404,9 +404,9 @@ async fn load(conn: &mut Conn, table: &str, from: u64, n: u64) -> Result<Progres
     const SIZES: [u64; 6] = [1, 10, 90, 200, 500, 1000];
     let mut i = from;
     let end = from + n;
-    let mut progress = vec![(version(&position(conn).await?), 0)];
+    let mut progress = vec![(ordinal(&position(conn).await?), 0)];
     while i < end {
-        progress.push((version(&position(conn).await?), i - from));
+        progress.push((ordinal(&position(conn).await?), i - from));
         for (k, size) in SIZES.iter().enumerate() {
             let count = if k == 0 { 200 } else { 1 };
             for _ in 0..count {
@@ -424,7 +424,7 @@ async fn load(conn: &mut Conn, table: &str, from: u64, n: u64) -> Result<Progres
             }
         }
     }
-    progress.push((version(&position(conn).await?), n));
+    progress.push((ordinal(&position(conn).await?), n));
     Ok(progress)
 }
 
@@ -443,8 +443,9 @@ async fn position(conn: &mut Conn) -> Result<BinlogPosition> {
     Ok(BinlogPosition::new(row.0, row.1)?)
 }
 
-fn version(p: &BinlogPosition) -> i64 {
-    mysql2hbase::model::Version::of(p).0
+/// A position as one ordered number (file index, offset), for progress series.
+fn ordinal(p: &BinlogPosition) -> i64 {
+    ((p.index() as i64) << 32) | p.offset() as i64
 }
 
 fn check_rows(what: &str, got: u64, want: u64) -> Result<()> {

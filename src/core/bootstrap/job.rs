@@ -1,38 +1,46 @@
-//! One bootstrap job (a row of `bootstrap_jobs`), run while the stream keeps running:
-//! 1. A resync job (`purge_version` set: a first start, a purged binlog, a DDL) first waits until
-//!    the checkpoint has every change before its version in HBase, then deletes every HBase row
-//!    of the table at that version (a family delete masks every cell at or below it and nothing
-//!    the stream writes after it).
-//! 2. Validate: the table exists, is captured, and has a row key; a `--where` condition must be
-//!    a condition on the table. Failures are definite: the job fails with the reason (a resync
-//!    of a table that no longer exists ends there: its rows are deleted).
-//! 3. Register the table with the router's change tracker (see `core::handover`).
-//! 4. Open the snapshot (`source::snapshot`, by `snapshot.locking_mode`) and send its chunks to
-//!    the router, up to `snapshot.parallelism` ahead of the one being written; the router hands
-//!    them over to the sinks. After each chunk is durable its last key and row count are stored,
-//!    so a restart resumes after it. Under a global read lock held through the read
+//! One bootstrap job (a row of `bootstrap_jobs`), run while the stream keeps running. Every
+//! HBase write a job makes goes through the router, in stream order, so it orders with the
+//! stream's own writes of the same rows (see `core::handover`):
+//! 1. Validate: the table exists, is captured, and has a row key; a `--where` condition must be
+//!    a condition on the table. Failures are definite: the job fails with the reason. A cleanup
+//!    job of a table that no longer exists skips to step 4 (all its HBase rows go).
+//! 2. Register the table with the router's change tracker.
+//! 3. Copy: open the snapshot (`source::snapshot`, by `snapshot.locking_mode`) and send its
+//!    chunks to the router, up to `snapshot.parallelism` ahead of the one being written; each
+//!    row becomes a whole-row replace. After each chunk is durable its last key and row count
+//!    are stored, so a restart resumes after it. Under a global read lock held through the read
 //!    (`extended`), writes to the state store would wait for the lock: progress is stored once
 //!    it is released. Memory is bounded by chunk size x read-ahead, whatever the table size.
+//! 4. Cleanup (first starts, re-bootstraps, resyncs after DDL): page through the HBase table's
+//!    keys; the keys no MySQL row maps to (looked up in a consistent snapshot, between two
+//!    binlog positions like a chunk) are handed over as deletes. A key the stream changed after
+//!    the lookup is the stream's. The last key looked at is stored after each page.
+//!
+//! A repair job (`verify --repair`) does steps 1-2, then hands over exactly its rows: those
+//! MySQL has as replaces, the others as deletes.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
+use mysql_async::Conn;
 use tokio::sync::{mpsc, oneshot};
 use tracing::info;
 
 use crate::config::Config;
-use crate::core::checkpoint::CheckpointTracker;
 use crate::core::filter::TableFilter;
-use crate::core::handover::{HandoverRequest, SnapshotChunk};
+use crate::core::handover::{ChunkRows, HandoverRequest, SnapshotChunk};
 use crate::core::mapping::{hbase_target, TableMapping};
 use crate::error::SyncError;
-use crate::model::{TableSchema, Version};
-use crate::sink::hbase::mutations;
+use crate::model::{BinlogPosition, TableSchema};
+use crate::sink::hbase::client as hbase_client;
 use crate::source::mysql as my;
 use crate::source::schema::load_table_schema;
-use crate::source::snapshot::{self, ChunkQuery, SnapshotReader};
-use crate::state::{BootstrapJob, StateStore};
+use crate::source::snapshot::{self, ChunkQuery, ReadChunk, SnapshotReader};
+use crate::state::{BootstrapJob, RepairKey, StateStore};
 use crate::telemetry::metrics::METRICS;
+
+/// HBase keys looked at per cleanup page.
+const CLEANUP_PAGE: usize = 1000;
 
 /// How a job ended when it did not complete.
 #[derive(Debug)]
@@ -61,7 +69,7 @@ impl From<mysql_async::Error> for JobError {
 /// Checks that `db.table` can be bootstrapped; returns its schema.
 pub async fn validate_table(
     cfg: &Config,
-    conn: &mut mysql_async::Conn,
+    conn: &mut Conn,
     db: &str,
     table: &str,
     where_clause: Option<&str>,
@@ -91,35 +99,53 @@ pub async fn validate_table(
     Ok(schema)
 }
 
-/// Runs one job to its end; progress is stored after every chunk.
+/// A running job: what every step needs.
+struct Job<'a> {
+    cfg: &'a Config,
+    store: &'a StateStore,
+    router: &'a mpsc::Sender<HandoverRequest>,
+    job: &'a BootstrapJob,
+    /// `db.table`.
+    name: String,
+    /// The table's mapping; `None` once it no longer exists in MySQL.
+    mapping: Option<TableMapping>,
+}
+
+/// Runs one job to its end; progress is stored as it goes.
 pub async fn run_job(
     cfg: &Config,
     store: &StateStore,
     router: &mpsc::Sender<HandoverRequest>,
-    acked: &CheckpointTracker,
     job: &BootstrapJob,
 ) -> Result<(), JobError> {
     let (db, table) = (job.database.as_str(), job.table.as_str());
-    if let (Some(version), false) = (job.purge_version, job.purged) {
-        purge(cfg, acked, db, table, Version(version)).await?;
-        store.job_purged(job.id).await?;
-    }
     let mut conn = my::connect(&cfg.mysql.url, &cfg.mysql, None).await?;
     let where_clause = job.where_clause.as_deref().filter(|w| !w.trim().is_empty());
     let schema = match validate_table(cfg, &mut conn, db, table, where_clause).await {
-        // A resync of a table that was dropped or renamed away ends with its rows deleted.
-        Err(JobError::Definite(reason)) if job.purge_version.is_some() => {
-            info!(table = %format!("{db}.{table}"), %reason, "resync: nothing to copy");
-            return Ok(());
+        Ok(schema) => Some(schema),
+        // Dropped or renamed away: every HBase row it had goes.
+        Err(JobError::Definite(reason)) if job.cleanup || job.repair_keys.is_some() => {
+            info!(table = %format!("{db}.{table}"), %reason, "the table is gone: its HBase rows are deleted");
+            None
         }
-        other => other?,
+        Err(e) => return Err(e),
     };
-    let rows_total = snapshot::count_rows(&mut conn, db, table, where_clause).await?;
+    let mapping = match &schema {
+        Some(s) => Some(
+            TableMapping::resolve(cfg, &TableFilter::new(&cfg.capture), Arc::new(s.clone()))
+                .map_err(|e| JobError::Definite(e.to_string()))?,
+        ),
+        None => None,
+    };
+    let rows_total = match (&job.repair_keys, &schema) {
+        (Some(keys), _) => Some(keys.len() as u64),
+        (None, Some(_)) => snapshot::count_rows(&mut conn, db, table, where_clause).await?,
+        (None, None) => Some(0),
+    };
     store
         .job_started(job.id, cfg.snapshot.locking_mode.as_str(), rows_total)
         .await?;
-    let name = format!("{db}.{table}");
-    let labels = [job.id.to_string(), name.clone()];
+    let labels = [job.id.to_string(), format!("{db}.{table}")];
     let labels = [labels[0].as_str(), labels[1].as_str()];
     METRICS
         .bootstrap_rows_total
@@ -136,14 +162,36 @@ pub async fn run_job(
             job: job.id,
             db: db.to_string(),
             table: table.to_string(),
-            first: job.chunks_done == 0,
+            first: job.chunks_done == 0 && job.repair_keys.is_none(),
             reply,
         })
         .await
         .map_err(|_| pipeline_stopped())?;
     tracking.await.map_err(|_| pipeline_stopped())?;
 
-    let result = read_chunks(cfg, store, router, job, conn, schema, where_clause).await;
+    let run = Job {
+        cfg,
+        store,
+        router,
+        job,
+        name: format!("{db}.{table}"),
+        mapping,
+    };
+    let result = async move {
+        if let Some(keys) = &job.repair_keys {
+            return run.repair(&mut conn, keys).await;
+        }
+        if let Some(schema) = schema {
+            run.copy(conn, schema, where_clause).await?;
+            conn = my::connect(&cfg.mysql.url, &cfg.mysql, None).await?;
+        }
+        if job.cleanup && !job.cleaned {
+            run.clean_up(&mut conn).await?;
+            store.job_cleaned(job.id).await?;
+        }
+        Ok(())
+    }
+    .await;
     let _ = router
         .send(HandoverRequest::Untrack {
             job: job.id,
@@ -157,139 +205,325 @@ fn pipeline_stopped() -> SyncError {
     SyncError::transient("the pipeline stopped")
 }
 
-/// Resync: once HBase has every change before `version`, deletes every HBase row of the table
-/// at `version`.
-async fn purge(
-    cfg: &Config,
-    acked: &CheckpointTracker,
-    db: &str,
-    table: &str,
-    version: Version,
-) -> Result<(), JobError> {
-    while acked.low_watermark().version < version {
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+impl Job<'_> {
+    /// Hands a chunk to the router; the receiver fires once every sink made it durable.
+    async fn hand_over(
+        &self,
+        low: BinlogPosition,
+        ready_at: BinlogPosition,
+        rows: ChunkRows,
+    ) -> Result<oneshot::Receiver<()>, JobError> {
+        let (written, written_rx) = oneshot::channel();
+        self.router
+            .send(HandoverRequest::Chunk(SnapshotChunk {
+                job_id: self.job.id,
+                source: self.name.clone(),
+                low,
+                ready_at,
+                rows,
+                written,
+            }))
+            .await
+            .map_err(|_| pipeline_stopped())?;
+        Ok(written_rx)
     }
-    let (hbase_table, family) = hbase_target(cfg, db, table);
-    let rows = mutations::purge_table(&cfg.hbase, &hbase_table, &family, version).await?;
-    info!(table = %format!("{db}.{table}"), %hbase_table, rows, version = version.0, "resync: HBase rows deleted as of the DDL");
-    Ok(())
-}
 
-async fn read_chunks(
-    cfg: &Config,
-    store: &StateStore,
-    router: &mpsc::Sender<HandoverRequest>,
-    job: &BootstrapJob,
-    conn: mysql_async::Conn,
-    schema: TableSchema,
-    where_clause: Option<&str>,
-) -> Result<(), JobError> {
-    let name = format!("{}.{}", job.database, job.table);
-    let (mut reader, schema, released) = SnapshotReader::open(conn, &cfg.snapshot, schema).await?;
-    if let Some(r) = released {
-        store
-            .job_snapshot_position(job.id, &r.position, Some(r.held_ms))
-            .await?;
-    }
-    let schema = Arc::new(schema);
-    let mapping = TableMapping::resolve(cfg, &TableFilter::new(&cfg.capture), schema.clone())
-        .map_err(|e| JobError::Definite(e.to_string()))?;
-    let query = ChunkQuery::new(
-        (*schema).clone(),
-        mapping.row_key.clone(),
-        where_clause,
-        cfg.snapshot.chunk_rows as usize,
-    );
-    let mut last_key: Option<Vec<Vec<u8>>> = job
-        .last_key
-        .as_deref()
-        .map(decode_last_key)
-        .transpose()
-        .map_err(|e| {
-            JobError::Definite(format!(
-                "job {}: bad last_key in the state store: {e}",
-                job.id
+    async fn wait_written(rx: oneshot::Receiver<()>) -> Result<(), JobError> {
+        rx.await.map_err(|_| {
+            JobError::Transient(SyncError::transient(
+                "the pipeline stopped before the chunk was written",
             ))
-        })?;
-    let read_ahead = cfg.snapshot.parallelism.max(1);
-    let defer_progress = reader.holds_global_lock();
-    // Progress not stored yet under `extended`: (last key, chunks, rows).
-    let mut deferred: Option<(String, u64, u64)> = None;
-    let mut in_flight: VecDeque<(oneshot::Receiver<()>, String, u64)> = VecDeque::new();
-    loop {
-        let chunk = reader.read_chunk(&query, last_key.as_deref()).await?;
-        let n = chunk.rows.len() as u64;
-        if let Some(key) = chunk.last_key {
-            last_key = Some(key);
+        })
+    }
+
+    fn rows_done(&self, n: u64) {
+        METRICS
+            .bootstrap_rows_done
+            .with_label_values(&[self.job.id.to_string().as_str(), self.name.as_str()])
+            .add(n as i64);
+    }
+
+    /// Step 3: every row of the table (within `--where`) as a whole-row replace.
+    async fn copy(
+        &self,
+        conn: Conn,
+        schema: TableSchema,
+        where_clause: Option<&str>,
+    ) -> Result<(), JobError> {
+        let (cfg, store, job) = (self.cfg, self.store, self.job);
+        let (mut reader, schema, released) =
+            SnapshotReader::open(conn, &cfg.snapshot, schema).await?;
+        if let Some(r) = released {
+            store
+                .job_snapshot_position(job.id, &r.position, Some(r.held_ms))
+                .await?;
         }
-        if !chunk.rows.is_empty() {
-            let (written, written_rx) = oneshot::channel();
-            router
-                .send(HandoverRequest::Chunk(SnapshotChunk {
-                    job_id: job.id,
-                    schema: schema.clone(),
-                    low: chunk.low,
-                    ready_at: chunk.ready_at,
-                    rows: chunk.rows,
-                    written,
-                }))
-                .await
-                .map_err(|_| pipeline_stopped())?;
-            let key_json = encode_last_key(last_key.as_ref().expect("set above"));
-            in_flight.push_back((written_rx, key_json, n));
-        }
-        while in_flight.len() > read_ahead || (chunk.last && !in_flight.is_empty()) {
-            let (rx, key, n) = in_flight.pop_front().expect("non-empty");
-            rx.await.map_err(|_| {
-                SyncError::transient("the pipeline stopped before the chunk was written")
+        let schema = Arc::new(schema);
+        let mapping = TableMapping::resolve(cfg, &TableFilter::new(&cfg.capture), schema.clone())
+            .map_err(|e| JobError::Definite(e.to_string()))?;
+        let query = ChunkQuery::new(
+            (*schema).clone(),
+            mapping.row_key.clone(),
+            where_clause,
+            cfg.snapshot.chunk_rows as usize,
+        );
+        let mut last_key: Option<Vec<Vec<u8>>> = job
+            .last_key
+            .as_deref()
+            .map(decode_last_key)
+            .transpose()
+            .map_err(|e| {
+                JobError::Definite(format!(
+                    "job {}: bad last_key in the state store: {e}",
+                    job.id
+                ))
             })?;
-            if defer_progress {
-                let (chunks, rows) = deferred.as_ref().map_or((0, 0), |(_, c, r)| (*c, *r));
-                deferred = Some((key, chunks + 1, rows + n));
-            } else {
-                store.job_progress(job.id, &key, 1, n).await?;
-                METRICS
-                    .bootstrap_rows_done
-                    .with_label_values(&[job.id.to_string().as_str(), name.as_str()])
-                    .add(n as i64);
+        let read_ahead = cfg.snapshot.parallelism.max(1);
+        let defer_progress = reader.holds_global_lock();
+        // Progress not stored yet under `extended`: (last key, chunks, rows).
+        let mut deferred: Option<(String, u64, u64)> = None;
+        let mut in_flight: VecDeque<(oneshot::Receiver<()>, String, u64)> = VecDeque::new();
+        loop {
+            let chunk = reader.read_chunk(&query, last_key.as_deref()).await?;
+            let n = chunk.rows.len() as u64;
+            if let Some(key) = chunk.last_key {
+                last_key = Some(key);
+            }
+            if !chunk.rows.is_empty() {
+                let rows = ChunkRows::Images {
+                    schema: schema.clone(),
+                    rows: chunk.rows,
+                };
+                let written = self.hand_over(chunk.low, chunk.ready_at, rows).await?;
+                let key_json = encode_last_key(last_key.as_ref().expect("set above"));
+                in_flight.push_back((written, key_json, n));
+            }
+            while in_flight.len() > read_ahead || (chunk.last && !in_flight.is_empty()) {
+                let (rx, key, n) = in_flight.pop_front().expect("non-empty");
+                Self::wait_written(rx).await?;
+                if defer_progress {
+                    let (chunks, rows) = deferred.as_ref().map_or((0, 0), |(_, c, r)| (*c, *r));
+                    deferred = Some((key, chunks + 1, rows + n));
+                } else {
+                    store.job_progress(job.id, &key, 1, n).await?;
+                    self.rows_done(n);
+                }
+            }
+            if chunk.last {
+                break;
             }
         }
-        if chunk.last {
-            break;
+        if let Some(r) = reader.close().await? {
+            store
+                .job_snapshot_position(job.id, &r.position, Some(r.held_ms))
+                .await?;
         }
+        if let Some((key, chunks, rows)) = deferred {
+            store.job_progress(job.id, &key, chunks, rows).await?;
+            self.rows_done(rows);
+        }
+        Ok(())
     }
-    if let Some(r) = reader.close().await? {
-        store
-            .job_snapshot_position(job.id, &r.position, Some(r.held_ms))
-            .await?;
+
+    /// Step 4: the HBase rows MySQL does not have are deleted, page by page.
+    async fn clean_up(&self, conn: &mut Conn) -> Result<(), JobError> {
+        let (table, family) = hbase_target(self.cfg, &self.job.database, &self.job.table);
+        let (hbase_table, hbase_family): (Arc<str>, Arc<str>) = (table.into(), family.into());
+        let mut start: Option<Vec<u8>> = match &self.job.extras_key {
+            Some(hex) => Some(after(&unhex(hex).map_err(|e| {
+                JobError::Definite(format!("job {}: bad extras_key: {e}", self.job.id))
+            })?)),
+            None => None,
+        };
+        let query = self
+            .mapping
+            .as_ref()
+            .map(|m| ChunkQuery::new((*m.schema).clone(), m.row_key.clone(), None, CLEANUP_PAGE));
+        let mut deleted = 0u64;
+        loop {
+            let keys = self.hbase_keys(&hbase_table, start.as_deref()).await?;
+            let Some(last) = keys.last().cloned() else {
+                break;
+            };
+            let (low, ready_at, extra) = match (&self.mapping, &query) {
+                (Some(mapping), Some(query)) => {
+                    // Keys that decode to primary-key values are looked up in MySQL; the
+                    // others (another tool's rows, another salt) are no MySQL row's.
+                    let pks: Vec<(Vec<u8>, Vec<Vec<u8>>)> = keys
+                        .iter()
+                        .filter_map(|k| Some((k.clone(), mapping.decode_key(k)?)))
+                        .collect();
+                    let refs: Vec<&Vec<Vec<u8>>> = pks.iter().map(|(_, pk)| pk).collect();
+                    let found = if refs.is_empty() {
+                        let (p, _) = my::current_position(conn).await?;
+                        ReadChunk {
+                            low: p.clone(),
+                            ready_at: p,
+                            rows: Vec::new(),
+                            last_key: None,
+                            last: true,
+                        }
+                    } else {
+                        snapshot::present_keys(conn, query, &refs).await?
+                    };
+                    let present: HashSet<Vec<u8>> = found
+                        .rows
+                        .iter()
+                        .filter_map(|image| mapping.row_key(image))
+                        .collect();
+                    let extra: Vec<Vec<u8>> =
+                        keys.into_iter().filter(|k| !present.contains(k)).collect();
+                    (found.low, found.ready_at, extra)
+                }
+                // The table is gone: no MySQL row maps to any key.
+                _ => {
+                    let (p, _) = my::current_position(conn).await?;
+                    (p.clone(), p, keys)
+                }
+            };
+            let n = extra.len() as u64;
+            if n > 0 {
+                let rows = ChunkRows::Deletes {
+                    table: hbase_table.clone(),
+                    family: hbase_family.clone(),
+                    keys: extra,
+                };
+                Self::wait_written(self.hand_over(low, ready_at, rows).await?).await?;
+            }
+            deleted += n;
+            self.store
+                .job_cleanup_progress(self.job.id, &hex(&last))
+                .await?;
+            start = Some(after(&last));
+        }
+        info!(table = %self.name, %hbase_table, deleted, "cleanup: HBase rows MySQL does not have are deleted");
+        Ok(())
     }
-    if let Some((key, chunks, rows)) = deferred {
-        store.job_progress(job.id, &key, chunks, rows).await?;
+
+    /// Up to a page of the HBase table's keys from `start` (none when the table is missing).
+    async fn hbase_keys(
+        &self,
+        table: &str,
+        start: Option<&[u8]>,
+    ) -> Result<Vec<Vec<u8>>, JobError> {
+        let (addr, timeout) = (self.cfg.hbase.thrift.clone(), self.cfg.hbase.timeout);
+        let (table, start) = (table.to_string(), start.map(<[u8]>::to_vec));
+        tokio::task::spawn_blocking(move || {
+            let mut client = hbase_client::connect(&addr, timeout)?;
+            if !hbase_client::table_exists(&mut client, &table)? {
+                return Ok(Vec::new());
+            }
+            hbase_client::scan_keys_page(&mut client, &table, start.as_deref(), CLEANUP_PAGE)
+        })
+        .await
+        .map_err(|e| SyncError::transient(format!("HBase key scan panicked: {e}")))?
+        .map_err(JobError::from)
     }
-    Ok(())
+
+    /// A repair: exactly these rows, as MySQL has them now.
+    async fn repair(&self, conn: &mut Conn, keys: &[RepairKey]) -> Result<(), JobError> {
+        let (table, family) = hbase_target(self.cfg, &self.job.database, &self.job.table);
+        let (hbase_table, hbase_family): (Arc<str>, Arc<str>) = (table.into(), family.into());
+        for batch in keys.chunks(self.cfg.snapshot.chunk_rows.max(1) as usize) {
+            let (low, ready_at, images, absent) = match &self.mapping {
+                Some(mapping) => {
+                    let query = ChunkQuery::new(
+                        (*mapping.schema).clone(),
+                        mapping.row_key.clone(),
+                        None,
+                        batch.len(),
+                    );
+                    let pks: Vec<&Vec<Vec<u8>>> =
+                        batch.iter().filter_map(|k| k.pk.as_ref()).collect();
+                    let found = if pks.is_empty() {
+                        let (p, _) = my::current_position(conn).await?;
+                        ReadChunk {
+                            low: p.clone(),
+                            ready_at: p,
+                            rows: Vec::new(),
+                            last_key: None,
+                            last: true,
+                        }
+                    } else {
+                        snapshot::rows_by_keys(conn, &query, &pks).await?
+                    };
+                    let present: HashSet<Vec<u8>> = found
+                        .rows
+                        .iter()
+                        .filter_map(|row| mapping.row_key(row))
+                        .collect();
+                    let absent: Vec<Vec<u8>> = batch
+                        .iter()
+                        .filter(|k| !present.contains(&k.key))
+                        .map(|k| k.key.clone())
+                        .collect();
+                    let images = ChunkRows::Images {
+                        schema: mapping.schema.clone(),
+                        rows: found.rows,
+                    };
+                    (found.low, found.ready_at, Some(images), absent)
+                }
+                None => {
+                    let (p, _) = my::current_position(conn).await?;
+                    let all = batch.iter().map(|k| k.key.clone()).collect();
+                    (p.clone(), p, None, all)
+                }
+            };
+            let mut pending = Vec::new();
+            if let Some(images) = images {
+                pending.push(
+                    self.hand_over(low.clone(), ready_at.clone(), images)
+                        .await?,
+                );
+            }
+            if !absent.is_empty() {
+                let deletes = ChunkRows::Deletes {
+                    table: hbase_table.clone(),
+                    family: hbase_family.clone(),
+                    keys: absent,
+                };
+                pending.push(self.hand_over(low, ready_at, deletes).await?);
+            }
+            for rx in pending {
+                Self::wait_written(rx).await?;
+            }
+            self.store
+                .job_progress(self.job.id, "[]", 1, batch.len() as u64)
+                .await?;
+            self.rows_done(batch.len() as u64);
+        }
+        Ok(())
+    }
+}
+
+/// The smallest key after `key` in HBase's byte order.
+fn after(key: &[u8]) -> Vec<u8> {
+    let mut next = key.to_vec();
+    next.push(0);
+    next
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(h: &str) -> Result<Vec<u8>, String> {
+    (0..h.len())
+        .step_by(2)
+        .map(|i| {
+            u8::from_str_radix(h.get(i..i + 2).ok_or("odd hex")?, 16).map_err(|e| e.to_string())
+        })
+        .collect()
 }
 
 fn encode_last_key(key: &[Vec<u8>]) -> String {
-    let hex: Vec<String> = key
-        .iter()
-        .map(|v| v.iter().map(|b| format!("{b:02x}")).collect())
-        .collect();
-    serde_json::to_string(&hex).expect("strings serialize")
+    let parts: Vec<String> = key.iter().map(|v| hex(v)).collect();
+    serde_json::to_string(&parts).expect("strings serialize")
 }
 
 fn decode_last_key(text: &str) -> Result<Vec<Vec<u8>>, String> {
-    let hex: Vec<String> = serde_json::from_str(text).map_err(|e| e.to_string())?;
-    hex.iter()
-        .map(|h| {
-            (0..h.len())
-                .step_by(2)
-                .map(|i| {
-                    u8::from_str_radix(h.get(i..i + 2).ok_or("odd hex")?, 16)
-                        .map_err(|e| e.to_string())
-                })
-                .collect()
-        })
-        .collect()
+    let parts: Vec<String> = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    parts.iter().map(|h| unhex(h)).collect()
 }
 
 #[cfg(test)]
@@ -300,5 +534,7 @@ mod tests {
     fn last_key_round_trips() {
         let key = vec![b"a|b".to_vec(), vec![0, 255], Vec::new()];
         assert_eq!(decode_last_key(&encode_last_key(&key)).unwrap(), key);
+        assert_eq!(unhex(&hex(&[1, 2, 254])).unwrap(), vec![1, 2, 254]);
+        assert_eq!(after(b"k"), b"k\0");
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! Jobs are rows of the state store's `bootstrap_jobs`: from the first start (one per captured
 //! table), a purged binlog with `snapshot.mode = "when_needed"`, a DDL that changed rows without
-//! row events (a resync), `mysql2hbase bootstrap`, `POST /bootstrap`, or a row inserted by hand.
+//! row events (a resync), `mysql2hbase bootstrap`, `POST /bootstrap`, `verify --repair`, or a
+//! row inserted by hand.
 //! [`bootstrap_manager`] runs up to `snapshot.parallelism` of them at once; a job that fails
 //! definitely is marked failed with its reason, one interrupted (a lost connection, a pipeline
 //! restart) stays open and resumes after its last written chunk.
@@ -10,14 +11,12 @@
 pub mod job;
 
 use std::collections::HashSet;
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
 use crate::config::Config;
-use crate::core::checkpoint::CheckpointTracker;
 use crate::core::handover::HandoverRequest;
 use crate::state::StateStore;
 
@@ -31,7 +30,6 @@ pub async fn bootstrap_manager(
     cfg: Config,
     store: StateStore,
     router: mpsc::Sender<HandoverRequest>,
-    acked: Arc<CheckpointTracker>,
     idle: watch::Sender<bool>,
 ) {
     let mut running = tokio::task::JoinSet::new();
@@ -59,12 +57,11 @@ pub async fn bootstrap_manager(
             if !active.insert(job.id) {
                 continue;
             }
-            let (cfg, store, router, acked) =
-                (cfg.clone(), store.clone(), router.clone(), acked.clone());
+            let (cfg, store, router) = (cfg.clone(), store.clone(), router.clone());
             running.spawn(async move {
                 let table = format!("{}.{}", job.database, job.table);
                 info!(job = job.id, %table, where_clause = ?job.where_clause, "bootstrap started");
-                match job::run_job(&cfg, &store, &router, &acked, &job).await {
+                match job::run_job(&cfg, &store, &router, &job).await {
                     Ok(()) => {
                         info!(job = job.id, %table, "bootstrap complete");
                         if let Err(e) = store.job_finished(job.id, None).await {

@@ -8,9 +8,9 @@ use crate::core::catalog::ServerCatalog;
 use crate::core::inflight::{writer_queue, InflightBytes};
 use crate::core::router::Router;
 use crate::error::{Result, SyncError};
-use crate::model::{BinlogPosition, RowChange};
+use crate::model::{BinlogPosition, RowChange, Version};
 use crate::sink::SinkMsg;
-use crate::source::binlog::BinlogTailer;
+use crate::source::binlog::{BinlogTailer, StartAt};
 use crate::source::mysql as my;
 use crate::state::StateStore;
 
@@ -43,8 +43,19 @@ pub async fn route_without_sink(
         })
         .collect();
     let inflight = InflightBytes::new(cfg.pipeline.max_inflight_bytes);
-    let mut router = Router::new(cfg, catalog, senders, from.clone(), inflight)?;
-    let mut tailer = BinlogTailer::open(cfg, from).await?;
+    let mut router = Router::new(
+        cfg,
+        catalog,
+        senders,
+        from.clone(),
+        Version::now(),
+        inflight,
+    )?;
+    let start = StartAt::Position {
+        position: from.clone(),
+        origin: None,
+    };
+    let mut tailer = BinlogTailer::open(cfg, &start).await?;
     loop {
         let (event, position) = tailer.next().await?;
         router.route(&event, &position).await?;

@@ -1,7 +1,9 @@
 //! The router: turns binlog events into row changes for the sinks, in binlog order, with a
 //! commit point behind every transaction.
 //!
-//! For each event, at the event's end position P (its version `V = Version::of(P)`):
+//! For each event, at the event's end position P, with the event's version V (its commit second
+//! in milliseconds, never below the previous event's or the pipeline's floor: see
+//! `model::version`):
 //! 1. TABLE_MAP: resolves the table once per schema: ignored (not captured), captured with its
 //!    [`TableMapping`], or captured but not mappable (no row key: rows go to the dead letter).
 //!    Schemas come from the event's `binlog_row_metadata=FULL` metadata, or from the
@@ -43,7 +45,7 @@ use crate::core::catalog::Catalog;
 use crate::core::change_events::ChangeEvents;
 use crate::core::ddl::{self, DdlEffect, UnparsedDdl};
 use crate::core::filter::TableFilter;
-use crate::core::handover::{ChangeTracker, HandoverRequest, SnapshotChunk};
+use crate::core::handover::{ChangeTracker, ChunkRows, HandoverRequest, SnapshotChunk};
 use crate::core::inflight::InflightBytes;
 use crate::core::mapping::TableMapping;
 use crate::error::{Result, SyncError};
@@ -118,6 +120,8 @@ pub struct Router<C> {
     events: Option<ChangeEvents>,
     /// Commit timestamp (seconds) of the event being routed.
     event_ts: u64,
+    /// The version of the event being routed (never decreasing).
+    version: Version,
 }
 
 impl<C: Catalog> Router<C> {
@@ -127,6 +131,7 @@ impl<C: Catalog> Router<C> {
         catalog: C,
         sinks: Vec<mpsc::Sender<SinkMsg<RowChange>>>,
         start: BinlogPosition,
+        first_version: Version,
         inflight: InflightBytes,
     ) -> Result<Self> {
         let dead_letter = DeadLetter::from_config(cfg)?;
@@ -158,6 +163,7 @@ impl<C: Catalog> Router<C> {
             txn_external: false,
             events: None,
             event_ts: 0,
+            version: first_version,
         })
     }
 
@@ -210,60 +216,85 @@ impl<C: Catalog> Router<C> {
 
     /// Hands the bootstrap chunks the stream has caught up with over to the sinks.
     async fn hand_over_ready_chunks(&mut self) -> Result<()> {
-        let now = Version::of(&self.position);
         while let Some(front) = self.pending_chunks.front() {
-            if Version::of(&front.ready_at) > now {
+            if front.ready_at > self.position {
                 break;
             }
             let chunk = self.pending_chunks.pop_front().expect("front exists");
-            self.hand_over(chunk, now).await?;
+            self.hand_over(chunk).await?;
         }
         Ok(())
     }
 
     /// See `core::handover`: rows changed after the chunk's low position are the stream's;
-    /// the rest are written as of the current position, in stream order.
-    async fn hand_over(&mut self, chunk: SnapshotChunk, now: Version) -> Result<()> {
-        let low = Version::of(&chunk.low);
-        let mapping = TableMapping::resolve(&self.cfg, &self.filter, chunk.schema.clone())
-            .map_err(|e| {
-                SyncError::definite(
-                    format!("a bootstrap chunk cannot be mapped: {e}"),
-                    "fix the table's [[mapping.tables]] entry",
-                )
-            })?;
-        let table: Arc<str> = Arc::from(mapping.hbase_table.as_str());
-        let family: Arc<str> = Arc::from(mapping.family.as_str());
+    /// the rest are written at the stream's current version, in stream order.
+    async fn hand_over(&mut self, chunk: SnapshotChunk) -> Result<()> {
+        // At least the wall clock: the chunk's rows must land above cells other tools wrote
+        // (and damage `verify --repair` mends) while the stream was idle.
+        self.version = self.version.max(Version::now());
         let n = self.sinks.len();
         let mut per_sink: Vec<Vec<RowChange>> = vec![Vec::new(); n];
         let mut kept: Vec<&[SqlValue]> = Vec::new();
-        for row in &chunk.rows {
-            let Some(key) = mapping.row_key(row) else {
-                continue;
-            };
-            if self.changes.changed_after(chunk.job_id, &key, low) {
-                continue;
+        let mut push = |change: RowChange| per_sink[change.partition(n)].push(change);
+        let unchanged = |key: &[u8]| !self.changes.changed_after(chunk.job_id, key, &chunk.low);
+        let mut images_of = None;
+        match &chunk.rows {
+            ChunkRows::Images { schema, rows } => {
+                let mapping = TableMapping::resolve(&self.cfg, &self.filter, schema.clone())
+                    .map_err(|e| {
+                        SyncError::definite(
+                            format!("a bootstrap chunk cannot be mapped: {e}"),
+                            "fix the table's [[mapping.tables]] entry",
+                        )
+                        .in_table(chunk.source.clone())
+                    })?;
+                let table: Arc<str> = Arc::from(mapping.hbase_table.as_str());
+                let family: Arc<str> = Arc::from(mapping.family.as_str());
+                for row in rows {
+                    let Some(key) = mapping.row_key(row).filter(|k| unchanged(k)) else {
+                        continue;
+                    };
+                    if self.events.is_some() {
+                        kept.push(row);
+                    }
+                    push(RowChange {
+                        table: table.clone(),
+                        family: family.clone(),
+                        key,
+                        op: RowOp::Replace(mapping.cells(row)),
+                        version: self.version,
+                    });
+                }
+                images_of = Some(schema.clone());
             }
-            if self.events.is_some() {
-                kept.push(row);
+            ChunkRows::Deletes {
+                table,
+                family,
+                keys,
+            } => {
+                for key in keys.iter().filter(|k| unchanged(k)) {
+                    push(RowChange {
+                        table: table.clone(),
+                        family: family.clone(),
+                        key: key.clone(),
+                        op: RowOp::Delete,
+                        version: self.version,
+                    });
+                }
             }
-            let change = RowChange {
-                table: table.clone(),
-                family: family.clone(),
-                key,
-                op: RowOp::Put(mapping.cells(row)),
-                version: now,
-            };
-            per_sink[change.partition(n)].push(change);
         }
-        self.changes.prune(chunk.job_id, low);
+        self.changes.prune(chunk.job_id, &chunk.low);
         self.send_changes(per_sink).await?;
         let mut arrivals = n;
         if let Some(events) = self.events.as_mut() {
-            let table = events.table(&self.catalog, &chunk.schema).await?;
-            for rows in kept.chunks(1000) {
-                let rendered = events.bootstrap_rows(&table, &self.position, rows.iter().copied());
-                events.send(rendered).await?;
+            // Maxwell has bootstrap inserts only; rows deleted by a cleanup have no event.
+            if let Some(schema) = images_of {
+                let table = events.table(&self.catalog, &schema).await?;
+                for rows in kept.chunks(1000) {
+                    let rendered =
+                        events.bootstrap_rows(&table, &self.position, rows.iter().copied());
+                    events.send(rendered).await?;
+                }
             }
             arrivals += 1;
         }
@@ -302,6 +333,12 @@ impl<C: Catalog> Router<C> {
             m.lag_seconds.set(0);
         } else {
             self.event_ts = u64::from(event.header().timestamp());
+            // Artificial events (the first ROTATE, ...) carry no time.
+            if event.header().timestamp() > 0 {
+                self.version = self
+                    .version
+                    .max(Version::from_secs(event.header().timestamp()));
+            }
             if event.header().timestamp() > 0 {
                 let now = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
@@ -449,7 +486,7 @@ impl<C: Catalog> Router<C> {
                     .await;
             }
         };
-        let version = Version::of(position);
+        let version = self.version;
         let n = self.sinks.len();
         let table: Arc<str> = Arc::from(mapping.hbase_table.as_str());
         let family: Arc<str> = Arc::from(mapping.family.as_str());
@@ -540,7 +577,7 @@ impl<C: Catalog> Router<C> {
                     deletes += 1;
                 }
                 if !self.changes.is_empty() {
-                    self.changes.changed(&mapping.source, &key, version);
+                    self.changes.changed(&mapping.source, &key, position);
                 }
                 let change = RowChange {
                     table: table.clone(),
@@ -682,8 +719,7 @@ impl<C: Catalog> Router<C> {
                     if !self.filter.captures(&db, &table) {
                         continue;
                     }
-                    let version = Version::of(position);
-                    let job = self.catalog.record_resync(&db, &table, version).await?;
+                    let job = self.catalog.record_resync(&db, &table, position).await?;
                     info!(job, table = %format!("{db}.{table}"), %position, query, "DDL may change rows without row events: resyncing the table");
                 }
             }

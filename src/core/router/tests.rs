@@ -23,6 +23,12 @@ const DELETE_ROWS_EVENT: u8 = 32;
 const MYSQL_TYPE_LONG: u8 = 3;
 const MYSQL_TYPE_VARCHAR: u8 = 15;
 const UTF8MB4_GENERAL_CI: u8 = 45;
+/// When every test event was committed (its header time, in seconds).
+const COMMIT_SECS: u32 = 1_700_000_000;
+/// The router's floor: below the events' commit time, so changes carry their commit time.
+const FLOOR: Version = Version(1_600_000_000_000);
+/// The version of every test change: the commit second, in milliseconds.
+const AT: Version = Version(1_700_000_000_000);
 
 fn lenenc(out: &mut Vec<u8>, n: usize) {
     assert!(n < 251, "short lengths only");
@@ -145,6 +151,8 @@ fn query_body(schema: &str, query: &str) -> Vec<u8> {
 struct Binlog {
     fde: FormatDescriptionEvent<'static>,
     end: BinlogPosition,
+    /// The header time of the next events.
+    secs: u32,
 }
 
 impl Binlog {
@@ -152,6 +160,7 @@ impl Binlog {
         Binlog {
             fde: FormatDescriptionEvent::new(BinlogVersion::Version4),
             end: BinlogPosition::new("binlog.000007", 4).unwrap(),
+            secs: COMMIT_SECS,
         }
     }
 
@@ -159,7 +168,7 @@ impl Binlog {
         let size = 19 + body.len();
         self.end = self.end.at(self.end.offset() + size as u64);
         let mut bytes = Vec::with_capacity(size);
-        bytes.extend_from_slice(&1_700_000_000u32.to_le_bytes());
+        bytes.extend_from_slice(&self.secs.to_le_bytes());
         bytes.push(kind);
         bytes.extend_from_slice(&1u32.to_le_bytes()); // server id
         bytes.extend_from_slice(&(size as u32).to_le_bytes());
@@ -176,7 +185,7 @@ impl Binlog {
 /// Records resync jobs; knows no table (FULL metadata needs none).
 #[derive(Clone, Default)]
 struct FixedCatalog {
-    resyncs: Arc<Mutex<Vec<(String, String, Version)>>>,
+    resyncs: Arc<Mutex<Vec<(String, String, BinlogPosition)>>>,
 }
 
 impl Catalog for FixedCatalog {
@@ -186,9 +195,9 @@ impl Catalog for FixedCatalog {
     async fn json_columns(&self, _: &str, _: &str) -> Result<HashSet<String>> {
         Ok(HashSet::new())
     }
-    async fn record_resync(&self, db: &str, table: &str, version: Version) -> Result<u64> {
+    async fn record_resync(&self, db: &str, table: &str, position: &BinlogPosition) -> Result<u64> {
         let mut r = self.resyncs.lock().unwrap();
-        r.push((db.into(), table.into(), version));
+        r.push((db.into(), table.into(), position.clone()));
         Ok(r.len() as u64)
     }
 }
@@ -231,6 +240,7 @@ impl Harness {
             catalog.clone(),
             senders,
             binlog.end.clone(),
+            FLOOR,
             InflightBytes::new(1 << 20),
         )
         .unwrap();
@@ -276,6 +286,7 @@ impl Harness {
                                 key: text(&c.key),
                                 version: c.version,
                             },
+                            RowOp::Replace(_) => panic!("no bootstrap runs"),
                         })
                     }
                 }
@@ -287,7 +298,7 @@ impl Harness {
     }
 }
 
-fn put(key: &str, cells: &[(&str, Option<&str>)], at: &BinlogPosition) -> Got {
+fn put(key: &str, cells: &[(&str, Option<&str>)]) -> Got {
     Got::Put {
         table: "shop_t".into(),
         key: key.into(),
@@ -295,7 +306,7 @@ fn put(key: &str, cells: &[(&str, Option<&str>)], at: &BinlogPosition) -> Got {
             .iter()
             .map(|(c, v)| (c.to_string(), v.map(str::to_string)))
             .collect(),
-        version: Version::of(at),
+        version: AT,
     }
 }
 
@@ -307,30 +318,27 @@ async fn a_multi_statement_transaction_becomes_full_images_then_one_commit() {
     let t = Table::new(70, "shop", "t", &["name", "note"]);
     h.route(QUERY_EVENT, &query_body("shop", "BEGIN")).await;
     h.route(TABLE_MAP_EVENT, &t.table_map()).await;
-    let inserted = h
-        .route(
-            WRITE_ROWS_EVENT,
-            &t.rows(
-                false,
-                &[(1, vec![Some("a"), None]), (2, vec![Some("b"), Some("x")])],
-            ),
-        )
-        .await;
-    let updated = h
-        .route(
-            UPDATE_ROWS_EVENT,
-            &t.rows(
-                true,
-                &[(1, vec![Some("a"), None]), (1, vec![Some("a2"), Some("n")])],
-            ),
-        )
-        .await;
-    let deleted = h
-        .route(
-            DELETE_ROWS_EVENT,
-            &t.rows(false, &[(2, vec![Some("b"), Some("x")])]),
-        )
-        .await;
+    h.route(
+        WRITE_ROWS_EVENT,
+        &t.rows(
+            false,
+            &[(1, vec![Some("a"), None]), (2, vec![Some("b"), Some("x")])],
+        ),
+    )
+    .await;
+    h.route(
+        UPDATE_ROWS_EVENT,
+        &t.rows(
+            true,
+            &[(1, vec![Some("a"), None]), (1, vec![Some("a2"), Some("n")])],
+        ),
+    )
+    .await;
+    h.route(
+        DELETE_ROWS_EVENT,
+        &t.rows(false, &[(2, vec![Some("b"), Some("x")])]),
+    )
+    .await;
     let commit = h.xid().await;
     assert_eq!(
         h.received(0),
@@ -338,8 +346,7 @@ async fn a_multi_statement_transaction_becomes_full_images_then_one_commit() {
             // A NULL column is a cell without value: a column delete at the version.
             put(
                 "1",
-                &[("d:id", Some("1")), ("d:name", Some("a")), ("d:note", None)],
-                &inserted
+                &[("d:id", Some("1")), ("d:name", Some("a")), ("d:note", None)]
             ),
             put(
                 "2",
@@ -347,8 +354,7 @@ async fn a_multi_statement_transaction_becomes_full_images_then_one_commit() {
                     ("d:id", Some("2")),
                     ("d:name", Some("b")),
                     ("d:note", Some("x"))
-                ],
-                &inserted
+                ]
             ),
             put(
                 "1",
@@ -356,12 +362,11 @@ async fn a_multi_statement_transaction_becomes_full_images_then_one_commit() {
                     ("d:id", Some("1")),
                     ("d:name", Some("a2")),
                     ("d:note", Some("n"))
-                ],
-                &updated
+                ]
             ),
             Got::Delete {
                 key: "2".into(),
-                version: Version::of(&deleted)
+                version: AT
             },
             Got::Commit(commit),
         ]
@@ -373,12 +378,11 @@ async fn an_update_that_changes_the_key_deletes_the_old_row_on_its_own_sink() {
     let mut h = Harness::new(4, CAPTURE_SHOP);
     let t = Table::new(71, "shop", "t", &["name"]);
     h.route(TABLE_MAP_EVENT, &t.table_map()).await;
-    let at = h
-        .route(
-            UPDATE_ROWS_EVENT,
-            &t.rows(true, &[(5, vec![Some("v")]), (6, vec![Some("v")])]),
-        )
-        .await;
+    h.route(
+        UPDATE_ROWS_EVENT,
+        &t.rows(true, &[(5, vec![Some("v")]), (6, vec![Some("v")])]),
+    )
+    .await;
     let commit = h.xid().await;
     let all: Vec<Vec<Got>> = (0..4).map(|i| h.received(i)).collect();
     let old = RowChange {
@@ -386,7 +390,7 @@ async fn an_update_that_changes_the_key_deletes_the_old_row_on_its_own_sink() {
         family: "d".into(),
         key: b"5".to_vec(),
         op: RowOp::Delete,
-        version: Version::of(&at),
+        version: AT,
     };
     let new = RowChange {
         key: b"6".to_vec(),
@@ -395,13 +399,11 @@ async fn an_update_that_changes_the_key_deletes_the_old_row_on_its_own_sink() {
     let delete_sink = &all[old.partition(4)];
     assert!(delete_sink.contains(&Got::Delete {
         key: "5".into(),
-        version: Version::of(&at)
+        version: AT
     }));
-    assert!(all[new.partition(4)].contains(&put(
-        "6",
-        &[("d:id", Some("6")), ("d:name", Some("v"))],
-        &at
-    )));
+    assert!(
+        all[new.partition(4)].contains(&put("6", &[("d:id", Some("6")), ("d:name", Some("v"))]))
+    );
     // Every sink gets the commit point, after its changes.
     for got in &all {
         assert_eq!(got.last(), Some(&Got::Commit(commit.clone())));
@@ -430,12 +432,11 @@ async fn filters_decide_tables_and_columns_and_state_only_transactions_do_not_co
     .await;
     let first = h.xid().await;
     h.route(TABLE_MAP_EVENT, &t.table_map()).await;
-    let at = h
-        .route(
-            WRITE_ROWS_EVENT,
-            &t.rows(false, &[(9, vec![Some("n"), Some("password")])]),
-        )
-        .await;
+    h.route(
+        WRITE_ROWS_EVENT,
+        &t.rows(false, &[(9, vec![Some("n"), Some("password")])]),
+    )
+    .await;
     let second = h.xid().await;
     // A transaction that only wrote the state schema (our own checkpoints) moves nothing.
     let state = Table::new(75, "mysql2hbase", "checkpoint", &["binlog_file"]);
@@ -451,7 +452,7 @@ async fn filters_decide_tables_and_columns_and_state_only_transactions_do_not_co
         [
             // Tables outside the capture still end transactions the checkpoint may pass.
             Got::Commit(first),
-            put("9", &[("d:id", Some("9")), ("d:name", Some("n"))], &at),
+            put("9", &[("d:id", Some("9")), ("d:name", Some("n"))]),
             Got::Commit(second),
         ]
     );
@@ -482,7 +483,7 @@ async fn ddl_records_a_resync_before_its_commit_and_forgets_the_table_maps() {
     .await;
     assert_eq!(
         *h.catalog.resyncs.lock().unwrap(),
-        [("shop".to_string(), "t".to_string(), Version::of(&ddl))]
+        [("shop".to_string(), "t".to_string(), ddl.clone())]
     );
     for idx in 0..2 {
         assert!(h.received(idx).contains(&Got::Commit(ddl.clone())));
@@ -506,8 +507,7 @@ async fn begin_commit_queries_end_transactions_like_xid() {
     let t = Table::new(77, "shop", "t", &["name"]);
     h.route(QUERY_EVENT, &query_body("shop", "BEGIN")).await;
     h.route(TABLE_MAP_EVENT, &t.table_map()).await;
-    let at = h
-        .route(WRITE_ROWS_EVENT, &t.rows(false, &[(3, vec![Some("c")])]))
+    h.route(WRITE_ROWS_EVENT, &t.rows(false, &[(3, vec![Some("c")])]))
         .await;
     h.route(QUERY_EVENT, &query_body("shop", "SAVEPOINT s1"))
         .await;
@@ -515,7 +515,7 @@ async fn begin_commit_queries_end_transactions_like_xid() {
     assert_eq!(
         h.received(0),
         [
-            put("3", &[("d:id", Some("3")), ("d:name", Some("c"))], &at),
+            put("3", &[("d:id", Some("3")), ("d:name", Some("c"))]),
             Got::Commit(commit)
         ]
     );
@@ -541,4 +541,34 @@ async fn a_row_without_key_value_stops_with_the_table_and_position() {
         "{text}"
     );
     assert!(text.contains("[dead_letter]"), "names the fix: {text}");
+}
+
+#[tokio::test]
+async fn versions_follow_commit_seconds_and_never_go_back() {
+    let mut h = Harness::new(1, CAPTURE_SHOP);
+    let t = Table::new(79, "shop", "t", &["name"]);
+    h.route(TABLE_MAP_EVENT, &t.table_map()).await;
+    h.binlog.secs = COMMIT_SECS + 2;
+    h.route(WRITE_ROWS_EVENT, &t.rows(false, &[(1, vec![Some("a")])]))
+        .await;
+    // An event stamped earlier (a clock step back on the server): the version stays.
+    h.binlog.secs = COMMIT_SECS + 1;
+    h.route(WRITE_ROWS_EVENT, &t.rows(false, &[(2, vec![Some("b")])]))
+        .await;
+    let versions: Vec<Version> = h
+        .received(0)
+        .into_iter()
+        .map(|g| match g {
+            Got::Put { version, .. } => version,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(versions, [Version(AT.0 + 2000), Version(AT.0 + 2000)]);
+    // Below the floor (a replay after a restart): the floor.
+    let mut h = Harness::new(1, CAPTURE_SHOP);
+    h.binlog.secs = 1_500_000_000;
+    h.route(TABLE_MAP_EVENT, &t.table_map()).await;
+    h.route(WRITE_ROWS_EVENT, &t.rows(false, &[(3, vec![Some("c")])]))
+        .await;
+    assert!(matches!(&h.received(0)[..], [Got::Put { version, .. }] if *version == FLOOR));
 }

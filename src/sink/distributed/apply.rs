@@ -1,7 +1,7 @@
 //! The apply worker of the distributed mode: consumes its share of the internal topic's
-//! partitions (a consumer group), keeps one batch per partition, writes each batch to HBase at
-//! its last version, then commits the partition's offset. Why that is exact: the module doc of
-//! [`crate::sink::distributed`].
+//! partitions (a consumer group), keeps one batch per partition, writes each batch to HBase
+//! stamped above the partition's previous stamps (see [`PartitionStamps`]), then commits the
+//! partition's offset. Why that is exact: the module doc of [`crate::sink::distributed`].
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -17,9 +17,11 @@ use tracing::{debug, info, warn};
 
 use crate::config::{Config, KafkaConfig};
 use crate::error::{Result, SyncError};
+use crate::model::version::RESERVATION_WINDOW_MS;
+use crate::model::Version;
 use crate::sink::distributed::codec;
 use crate::sink::hbase::batch::Batch;
-use crate::sink::hbase::mutations::{write_batch, HbaseWriter};
+use crate::sink::hbase::mutations::{stamp_gap, write_batch, HbaseWriter};
 use crate::sink::kafka::client_config;
 use crate::telemetry::health::SharedHealth;
 use crate::telemetry::metrics::METRICS;
@@ -58,9 +60,30 @@ struct PartitionBatch {
     batch: Batch,
     run: u64,
     next_seq: u64,
-    /// Offset of the batch's last message.
+    /// Offsets of the batch's first and last messages.
+    first_offset: i64,
     last_offset: i64,
     deadline: Option<tokio::time::Instant>,
+}
+
+/// A partition's stamps (see `model::version`): the last one this worker wrote, and the bound
+/// reserved in the group's committed offset's metadata (`reserved=<ms>`) before any stamp up to
+/// it was written. A worker that takes the partition over starts above that bound, so it never
+/// writes a row below what an earlier owner (even a zombie one) wrote.
+struct PartitionStamps {
+    last: i64,
+    reserved: i64,
+    /// The group's committed offset, re-committed with a new reservation.
+    committed: Option<i64>,
+}
+
+/// The metadata of a committed offset.
+fn reservation_metadata(reserved: i64) -> String {
+    format!("reserved={reserved}")
+}
+
+fn parse_reservation(metadata: &str) -> Option<i64> {
+    metadata.strip_prefix("reserved=")?.parse().ok()
 }
 
 struct ApplyWorker<'a> {
@@ -70,6 +93,7 @@ struct ApplyWorker<'a> {
     hbase: Option<HbaseWriter>,
     health: SharedHealth,
     partitions: HashMap<i32, PartitionBatch>,
+    stamps: HashMap<i32, PartitionStamps>,
 }
 
 /// Consumes the internal topic into HBase until `shutdown` (then flushes and commits) or an
@@ -105,6 +129,7 @@ pub async fn apply_once(
         )),
         health: health.clone(),
         partitions: HashMap::new(),
+        stamps: HashMap::new(),
     };
     {
         let mut h = health.lock().expect("health lock");
@@ -188,9 +213,13 @@ impl ApplyWorker<'_> {
                 batch: Batch::default(),
                 run: encoded.run,
                 next_seq: encoded.seq,
+                first_offset: offset,
                 last_offset: offset,
                 deadline: None,
             });
+        if p.batch.is_empty() {
+            p.first_offset = offset;
+        }
         p.run = encoded.run;
         p.next_seq = encoded.seq + 1;
         p.last_offset = offset;
@@ -227,26 +256,135 @@ impl ApplyWorker<'_> {
                 "partition reassigned: its unwritten batch is left to the new owner"
             );
             self.partitions.remove(&partition);
+            self.stamps.remove(&partition);
             return Ok(());
         }
+        let first_offset = p.first_offset;
         let changes: usize = tables.iter().map(|(_, rows)| rows.len()).sum();
+        let stamp = self
+            .stamp(partition, version, stamp_gap(&tables), first_offset)
+            .await?;
         write_batch(
             &mut self.hbase,
             partition as usize,
-            version,
+            stamp,
             tables,
             &self.health,
         )
         .await?;
         METRICS.applied_changes.inc_by(changes as u64);
-        let mut offsets = TopicPartitionList::new();
-        offsets
-            .add_partition_offset(&self.topic, partition, Offset::Offset(next_offset))
-            .map_err(|e| SyncError::Kafka(format!("offset list: {e}")))?;
-        // Async: a lost commit only means the next owner rewrites the same versions.
-        if let Err(e) = self.consumer.commit(&offsets, CommitMode::Async) {
+        let reserved = self.stamps[&partition].reserved;
+        // Async: a lost commit only means the next owner rewrites the same states, above.
+        if let Err(e) = self.commit(partition, next_offset, reserved, CommitMode::Async) {
             warn!(partition, error = %e, "offset commit failed; the partition's last batch may be applied again");
+        } else if let Some(st) = self.stamps.get_mut(&partition) {
+            st.committed = Some(next_offset);
         }
         Ok(())
+    }
+
+    /// The stamp of the partition's next batch: above its previous one and above every stamp an
+    /// earlier owner may have written (see [`PartitionStamps`]); reserved in Kafka first.
+    async fn stamp(
+        &mut self,
+        partition: i32,
+        version: Version,
+        gap: i64,
+        first_offset: i64,
+    ) -> Result<Version> {
+        if !self.stamps.contains_key(&partition) {
+            let loaded = self.load_stamps(partition)?;
+            self.stamps.insert(partition, loaded);
+        }
+        let st = &self.stamps[&partition];
+        let stamp = version.0.max(st.last + gap);
+        if stamp > st.reserved {
+            let reserved = stamp.max(Version::now().0) + RESERVATION_WINDOW_MS;
+            let offset = st.committed.unwrap_or(first_offset);
+            self.commit(partition, offset, reserved, CommitMode::Sync)
+                .map_err(|e| {
+                    SyncError::Kafka(format!(
+                        "cannot reserve versions in {}/{partition}'s committed offset: {e}",
+                        self.topic
+                    ))
+                })?;
+            let st = self.stamps.get_mut(&partition).expect("loaded above");
+            st.reserved = reserved;
+            st.committed = Some(offset);
+        }
+        let st = self.stamps.get_mut(&partition).expect("loaded above");
+        st.last = stamp;
+        METRICS.version_lead_ms.set(stamp - Version::now().0);
+        Ok(Version(stamp))
+    }
+
+    /// The partition's committed offset and reservation, as an earlier owner left them.
+    fn load_stamps(&self, partition: i32) -> Result<PartitionStamps> {
+        let mut wanted = TopicPartitionList::new();
+        wanted.add_partition(&self.topic, partition);
+        let committed = tokio::task::block_in_place(|| {
+            self.consumer
+                .committed_offsets(wanted, std::time::Duration::from_secs(30))
+        })
+        .map_err(|e| {
+            SyncError::Kafka(format!(
+                "committed offset of {}/{partition}: {e}",
+                self.topic
+            ))
+        })?;
+        let elem = committed.find_partition(&self.topic, partition);
+        let offset = elem.as_ref().and_then(|e| match e.offset() {
+            Offset::Offset(o) => Some(o),
+            _ => None,
+        });
+        let reserved = elem
+            .as_ref()
+            .and_then(|e| parse_reservation(e.metadata()))
+            .unwrap_or(0);
+        Ok(PartitionStamps {
+            last: reserved,
+            reserved,
+            committed: offset,
+        })
+    }
+
+    /// Commits `offset` of the partition with the reservation in its metadata.
+    fn commit(
+        &self,
+        partition: i32,
+        offset: i64,
+        reserved: i64,
+        mode: CommitMode,
+    ) -> std::result::Result<(), rdkafka::error::KafkaError> {
+        let mut offsets = TopicPartitionList::new();
+        offsets.add_partition_offset(&self.topic, partition, Offset::Offset(offset))?;
+        if let Some(mut elem) = offsets.find_partition(&self.topic, partition) {
+            elem.set_metadata(reservation_metadata(reserved));
+        }
+        match mode {
+            CommitMode::Sync => {
+                tokio::task::block_in_place(|| self.consumer.commit(&offsets, CommitMode::Sync))
+            }
+            CommitMode::Async => self.consumer.commit(&offsets, CommitMode::Async),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reservations_round_trip_through_offset_metadata() {
+        assert_eq!(
+            parse_reservation(&reservation_metadata(1_700_000_000_123)),
+            Some(1_700_000_000_123)
+        );
+        assert_eq!(
+            parse_reservation(""),
+            None,
+            "an offset committed before versions"
+        );
+        assert_eq!(parse_reservation("other=1"), None);
     }
 }

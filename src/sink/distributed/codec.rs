@@ -8,7 +8,7 @@
 //! collapse and stamp with its last version must be a gapless slice of one run's sequence.
 //!
 //! Layout (big-endian): `b'M' 1 | run u64 | seq u64 | version i64 | table u16+bytes | family u16+bytes |
-//! key u32+bytes | op u8 (0 delete, 1 put) | [cells u32 | per cell: column u32+bytes |
+//! key u32+bytes | op u8 (0 delete, 1 put, 2 replace) | [cells u32 | per cell: column u32+bytes |
 //! 0 (NULL) or 1 + value u32+bytes]`. Hand-written rather than a serde format: eleven fields, no
 //! schema evolution needed beyond the version byte, and the decoder rejects every truncation.
 
@@ -39,8 +39,8 @@ pub fn encode(run: u64, seq: u64, c: &RowChange) -> Vec<u8> {
     put_bytes32(&mut out, &c.key);
     match &c.op {
         RowOp::Delete => out.push(0),
-        RowOp::Put(cells) => {
-            out.push(1);
+        RowOp::Put(cells) | RowOp::Replace(cells) => {
+            out.push(if matches!(c.op, RowOp::Put(_)) { 1 } else { 2 });
             out.extend_from_slice(&(cells.len() as u32).to_be_bytes());
             for cell in cells {
                 put_bytes32(&mut out, &cell.column);
@@ -70,7 +70,7 @@ pub fn decode(bytes: &[u8]) -> Result<Encoded, String> {
     let key = r.bytes32()?.to_vec();
     let op = match r.take(1)?[0] {
         0 => RowOp::Delete,
-        1 => {
+        kind @ (1 | 2) => {
             let n = u32::from_be_bytes(r.array()?) as usize;
             let mut cells = Vec::with_capacity(n.min(4096));
             for _ in 0..n {
@@ -82,7 +82,11 @@ pub fn decode(bytes: &[u8]) -> Result<Encoded, String> {
                 };
                 cells.push(Cell { column, value });
             }
-            RowOp::Put(cells)
+            if kind == 1 {
+                RowOp::Put(cells)
+            } else {
+                RowOp::Replace(cells)
+            }
         }
         b => return Err(format!("bad operation byte {b}")),
     };
@@ -162,15 +166,20 @@ mod tests {
                     value: Some(vec![]),
                 },
             ]),
-            version: Version((7 << 32) | 1234),
+            version: Version(1_700_000_000_123),
         }
     }
 
     #[test]
-    fn round_trips_puts_deletes_empty_values_and_nulls() {
+    fn round_trips_puts_replaces_deletes_empty_values_and_nulls() {
         let mut delete = put();
         delete.op = RowOp::Delete;
-        for (run, seq, c) in [(1, 0, put()), (u64::MAX, 77, delete)] {
+        let mut replace = put();
+        replace.op = match replace.op {
+            RowOp::Put(cells) => RowOp::Replace(cells),
+            other => other,
+        };
+        for (run, seq, c) in [(1, 0, put()), (u64::MAX, 77, delete), (5, 6, replace)] {
             let decoded = decode(&encode(run, seq, &c)).unwrap();
             assert_eq!(
                 decoded,

@@ -1,17 +1,18 @@
 //! A writer's batch: consecutive changes of its partition collapsed to one final state per row.
 //!
-//! Thrift1's `mutateRowsTs` takes one timestamp per call, so a batch is written with the version
-//! of its last change. This is exact because the batch holds every change of its rows over a
-//! contiguous binlog range ending at that version (one row always goes to the same writer, and a
-//! writer receives its changes in binlog order): each row's final state in the batch is its true
-//! state as of the batch's version. Collapsing also guarantees that no row gets a put and a
-//! delete at the same version.
+//! Thrift1's `mutateRowsTs` takes one timestamp per call, so a batch is written with one stamp
+//! (at least the version of its last change, see `model::version`). This is exact because the
+//! batch holds every change of its rows over a contiguous stretch of the stream (one row always
+//! goes to the same writer, and a writer receives its changes in stream order): each row's final
+//! state in the batch is its latest state, and the stamp is above every earlier write of the row.
+//! Collapsing also guarantees that no row gets a put and a delete at the same version; a put
+//! after a replace stays a replace (see `RowOp::then`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::model::RowChange;
 use crate::model::Version;
+use crate::model::{RowChange, RowOp};
 
 /// A batch's rows grouped by HBase table, ready for one `mutateRowsTs` per table.
 pub type TableRows = Vec<(Arc<str>, Vec<RowChange>)>;
@@ -38,8 +39,13 @@ impl Batch {
         let size = change.size();
         match self.index.get(&(change.table.clone(), change.key.clone())) {
             Some(&i) => {
-                self.bytes = self.bytes - self.rows[i].size() + size;
-                self.rows[i] = change;
+                let previous = &mut self.rows[i];
+                self.bytes = self.bytes - previous.size() + size;
+                let op = std::mem::replace(&mut previous.op, RowOp::Delete);
+                *previous = RowChange {
+                    op: op.then(change.op),
+                    ..change
+                };
             }
             None => {
                 self.index
@@ -83,7 +89,7 @@ impl Batch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Cell, RowOp};
+    use crate::model::Cell;
 
     fn change(table: &str, key: &str, op: RowOp, v: i64) -> RowChange {
         RowChange {
@@ -121,6 +127,27 @@ mod tests {
         );
         assert_eq!(t[1].op, put("b"));
         assert!(b.is_empty() && b.take().is_none());
+    }
+
+    #[test]
+    fn a_put_after_a_replace_still_replaces_and_a_delete_ends_it() {
+        let replace = |v: &str| match put(v) {
+            RowOp::Put(cells) => RowOp::Replace(cells),
+            _ => unreachable!(),
+        };
+        let mut b = Batch::default();
+        b.add(change("t", "1", replace("a"), 10));
+        b.add(change("t", "1", put("b"), 11));
+        b.add(change("t", "2", replace("c"), 11));
+        b.add(change("t", "2", RowOp::Delete, 12));
+        b.add(change("t", "2", put("d"), 13));
+        let (_, tables) = b.take().unwrap();
+        assert_eq!(tables[0].1[0].op, replace("b"));
+        assert_eq!(
+            tables[0].1[1].op,
+            put("d"),
+            "the delete already cleared the row"
+        );
     }
 
     #[test]

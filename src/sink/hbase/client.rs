@@ -119,6 +119,49 @@ fn scan(
     result
 }
 
+/// The families of `table` with a time to live, and the TTL in seconds (HBase keeps cells
+/// forever, `2147483647`, unless told otherwise).
+pub fn family_ttls(client: &mut ThriftClient, table: &str) -> Result<Vec<(String, i32)>> {
+    let families = client
+        .get_column_descriptors(table.as_bytes().to_vec())
+        .map_err(|e| hbase_err(&format!("getColumnDescriptors on {table}"), e))?;
+    Ok(families
+        .into_values()
+        .filter_map(|d| {
+            let ttl = d.time_to_live.unwrap_or(i32::MAX);
+            let name = String::from_utf8_lossy(&d.name.unwrap_or_default())
+                .trim_end_matches(':')
+                .to_string();
+            (ttl < i32::MAX).then_some((name, ttl))
+        })
+        .collect())
+}
+
+/// The newest cell timestamp among the first `rows` rows of `table` (`None` when empty).
+pub fn newest_timestamp(
+    client: &mut ThriftClient,
+    table: &str,
+    rows: usize,
+) -> Result<Option<i64>> {
+    let page = rows.clamp(1, 1000) as i32;
+    let id = client
+        .scanner_open_with_scan(
+            table.as_bytes().to_vec(),
+            scan_spec(None, page, false),
+            Default::default(),
+        )
+        .map_err(|e| hbase_err(&format!("scannerOpen on {table}"), e))?;
+    let result = client
+        .scanner_get_list(id, page)
+        .map_err(|e| hbase_err(&format!("scannerGetList on {table}"), e));
+    let _ = client.scanner_close(id);
+    Ok(result?
+        .into_iter()
+        .flat_map(|r| r.columns.unwrap_or_default().into_values())
+        .filter_map(|cell| cell.timestamp)
+        .max())
+}
+
 /// One HBase row's cells of one family as read by [`get_rows`]: `(family:qualifier, value,
 /// timestamp)`, sorted by column.
 pub type VersionedRow = (Vec<u8>, Vec<(Vec<u8>, Vec<u8>, i64)>);

@@ -4,16 +4,21 @@
 //! A writer collapses the changes it receives into a batch (one final state per row, see
 //! [`batch`]), and writes the batch when it holds `pipeline.batch_rows` rows or
 //! `pipeline.batch_bytes` bytes, or `pipeline.batch_delay` after its first change; the batch is
-//! stamped with the version of its last change ([`mutations::write_batch`]). Everything the
-//! batch covered is durable once the write returns, which is what the sink loop
-//! ([`crate::sink::run`]) needs to acknowledge commit points and barriers.
+//! stamped by the pipeline's [`VersionClock`] (at least the version of its last change, above
+//! the writer's previous stamp: see `model::version`) and written
+//! ([`mutations::write_batch`]). Everything the batch covered is durable once the write
+//! returns, which is what the sink loop ([`crate::sink::run`]) needs to acknowledge commit
+//! points and barriers.
 
 pub mod batch;
 pub mod client;
 pub mod mutations;
 
+use std::sync::Arc;
+
 use crate::config::Config;
 use crate::error::Result;
+use crate::model::version::VersionClock;
 use crate::model::RowChange;
 use crate::sink::Sink;
 use crate::telemetry::health::SharedHealth;
@@ -37,10 +42,13 @@ pub struct HbaseSink {
     batch_delay: std::time::Duration,
     /// Where HBase failures are reported for `/health`.
     health: SharedHealth,
+    /// Stamps batches; `last_stamp` is this writer's previous one.
+    clock: Arc<VersionClock>,
+    last_stamp: i64,
 }
 
 impl HbaseSink {
-    pub fn new(idx: usize, cfg: &Config, health: SharedHealth) -> Self {
+    pub fn new(idx: usize, cfg: &Config, health: SharedHealth, clock: Arc<VersionClock>) -> Self {
         HbaseSink {
             idx,
             hbase: Some(HbaseWriter::new(
@@ -56,14 +64,18 @@ impl HbaseSink {
             batch_bytes: cfg.pipeline.batch_bytes,
             batch_delay: cfg.pipeline.batch_delay,
             health,
+            last_stamp: clock.floor().0 - 1,
+            clock,
         }
     }
 
     /// Writes the batch; everything accepted so far is then durable.
     async fn flush(&mut self) -> Result<()> {
         if let Some((version, tables)) = self.batch.take() {
-            mutations::write_batch(&mut self.hbase, self.idx, version, tables, &self.health)
-                .await?;
+            let gap = mutations::stamp_gap(&tables);
+            let stamp = self.clock.stamp(version, self.last_stamp, gap).await;
+            mutations::write_batch(&mut self.hbase, self.idx, stamp, tables, &self.health).await?;
+            self.last_stamp = stamp.0;
         }
         self.written = self.accepted;
         self.deadline = None;

@@ -7,7 +7,8 @@
 //! - a put mutation `family:qualifier` writes the cell at `ts`;
 //! - a delete mutation `family:qualifier` removes every version <= `ts` of that column (NULLs);
 //! - a delete mutation naming only the family removes every cell of the family <= `ts` (row
-//!   deletes: each mapped table has a single family);
+//!   deletes, and replaced rows one version below their new image: each mapped table has a
+//!   single family);
 //! - the call is not atomic, which is fine: a retry writes the same cells at the same version.
 //!
 //! A failed call is retried on a new connection with backoff; the batch stays in memory until
@@ -83,16 +84,38 @@ impl HbaseWriter {
                 self.known_tables.insert(table.to_string());
             }
             let batches: Vec<BatchMutation> = rows.iter().map(to_batch_mutation).collect();
-            self.client()?
-                .mutate_rows_ts(
-                    table.as_bytes().to_vec(),
-                    batches,
-                    version.0,
-                    Default::default(),
-                )
-                .map_err(|e| hbase_err(&format!("mutateRowsTs on {table}"), e))?;
+            self.mutate(table, batches, version.0)?;
+            // Replaced rows: every older cell of the family goes, one version below the new
+            // image, which is already visible (no reader sees the row missing meanwhile).
+            let cleared: Vec<BatchMutation> = rows
+                .iter()
+                .filter(|r| matches!(r.op, RowOp::Replace(_)))
+                .map(family_delete)
+                .collect();
+            if !cleared.is_empty() {
+                self.mutate(table, cleared, version.0 - 1)?;
+            }
         }
         Ok(())
+    }
+
+    fn mutate(&mut self, table: &str, rows: Vec<BatchMutation>, ts: i64) -> Result<()> {
+        self.client()?
+            .mutate_rows_ts(table.as_bytes().to_vec(), rows, ts, Default::default())
+            .map_err(|e| hbase_err(&format!("mutateRowsTs on {table}"), e))
+    }
+}
+
+/// How many versions a batch needs below its stamp: replaced rows' family deletes take the one
+/// below it (see [`crate::model::version`]).
+pub fn stamp_gap(tables: &TableRows) -> i64 {
+    let replaces = tables
+        .iter()
+        .any(|(_, rows)| rows.iter().any(|r| matches!(r.op, RowOp::Replace(_))));
+    if replaces {
+        2
+    } else {
+        1
     }
 }
 
@@ -253,16 +276,35 @@ fn to_batch_mutation(row: &RowChange) -> BatchMutation {
                 write_to_w_a_l: Some(true),
             })
             .collect(),
-        RowOp::Delete => vec![Mutation {
-            is_delete: Some(true),
-            column: Some(row.family.as_bytes().to_vec()),
-            value: None,
-            write_to_w_a_l: Some(true),
-        }],
+        // NULL columns need no column delete: the family delete below the stamp clears them.
+        RowOp::Replace(cells) => cells
+            .iter()
+            .filter(|c| c.value.is_some())
+            .map(|c| Mutation {
+                is_delete: Some(false),
+                column: Some(c.column.to_vec()),
+                value: c.value.clone(),
+                write_to_w_a_l: Some(true),
+            })
+            .collect(),
+        RowOp::Delete => return family_delete(row),
     };
     BatchMutation {
         row: Some(row.key.clone()),
         mutations: Some(mutations),
+    }
+}
+
+/// Every cell of the row's family at or below the call's timestamp.
+fn family_delete(row: &RowChange) -> BatchMutation {
+    BatchMutation {
+        row: Some(row.key.clone()),
+        mutations: Some(vec![Mutation {
+            is_delete: Some(true),
+            column: Some(row.family.as_bytes().to_vec()),
+            value: None,
+            write_to_w_a_l: Some(true),
+        }]),
     }
 }
 
