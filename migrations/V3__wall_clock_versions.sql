@@ -1,20 +1,15 @@
 -- Versions are milliseconds since the epoch (HBase's own clock), see docs/ARCHITECTURE.md.
 
--- The highest version a pipeline may write, stored before it writes it: a restart starts above,
--- so nothing it writes lands below what was written before, whatever it replays.
-CREATE TABLE version_reservation (
-    server_id    INT UNSIGNED NOT NULL PRIMARY KEY,
-    reserved_ms  BIGINT       NOT NULL,
-    updated_at   TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3) ON UPDATE CURRENT_TIMESTAMP(3)
-) ENGINE = InnoDB;
-
 -- Where the checkpoint's history comes from: the server (its server_uuid, or its server_id) and
 -- what the checkpoint's binlog file began with (the creation time of its first event, and its
 -- second event: MariaDB's GTID list, MySQL's previous GTIDs), so a changed server or a reset
 -- binlog is told apart from the history the checkpoint belongs to.
+-- highest_version: the highest version the pipeline wrote (NULL: written by a version of the
+-- service with binlog-derived versions); a restart starts above it.
 ALTER TABLE checkpoint
-    ADD COLUMN source_id   VARCHAR(100) NULL AFTER gtid_set,
-    ADD COLUMN file_origin TEXT         NULL AFTER source_id;
+    ADD COLUMN source_id       VARCHAR(100) NULL AFTER gtid_set,
+    ADD COLUMN file_origin     TEXT         NULL AFTER source_id,
+    ADD COLUMN highest_version BIGINT       NULL AFTER file_origin;
 
 -- Jobs no longer delete at a version: a `cleanup` job writes every row as a whole-row replace
 -- and then deletes, in stream order, the HBase rows MySQL does not have (`cleaned` once done;

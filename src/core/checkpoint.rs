@@ -22,6 +22,7 @@ use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use crate::error::Result;
+use crate::model::version::VersionClock;
 use crate::model::{BinlogPosition, CommitPoint, CommitSlot};
 use crate::source::binlog::{self, FileOrigins};
 use crate::source::mysql as my;
@@ -73,6 +74,8 @@ pub struct Source {
     pub origins: FileOrigins,
     /// Origins worked out so far, by file index (see `source::binlog::origin`).
     pub known: Arc<Mutex<HashMap<u32, String>>>,
+    /// The pipeline's versions: the highest stamp is stored with the checkpoint.
+    pub versions: Arc<VersionClock>,
 }
 
 impl Source {
@@ -82,6 +85,7 @@ impl Source {
             position,
             gtid_set,
             source_id: Some(self.id.clone()),
+            highest_version: Some(self.versions.highest()),
         }
     }
 

@@ -80,7 +80,7 @@ pub async fn run_once(
     let mut tailer = BinlogTailer::open(cfg, &start.at).await?;
     let start_position = tailer.start().clone();
     info!(position = %start_position, "streaming from the checkpoint");
-    let clock = versions::start_clock(store, start.why.is_some()).await?;
+    let clock = versions::start_clock(store).await?;
     // Capture has one Kafka sink: two would interleave one partition's history (see
     // sink::distributed).
     let sinks = if role == Role::Capture {
@@ -100,6 +100,7 @@ pub async fn run_once(
         id: start.source_id.clone(),
         origins: tailer.origins(),
         known: Default::default(),
+        versions: clock.clone(),
     };
     // The GTID set at the start: followed along the stream on MySQL (see model::gtid).
     let start_gtids = start.gtid_set.as_deref().and_then(GtidSet::parse);
@@ -159,11 +160,6 @@ pub async fn run_once(
         source.clone(),
         tracker.clone(),
         cfg.pipeline.checkpoint_interval,
-        checkpoints_stopped.clone(),
-    ));
-    let reservation_task = tokio::spawn(versions::reservation_task(
-        store.clone(),
-        clock.clone(),
         checkpoints_stopped,
     ));
 
@@ -232,7 +228,6 @@ pub async fn run_once(
     }
     let _ = stop_checkpoints.send(true);
     let _ = checkpoint_task.await;
-    let _ = reservation_task.await;
     checkpoint::store_final(store, &source, &tracker).await?;
     // A sink's own error says more than the router's "sink stopped" that follows it.
     match (sink_error, read_result) {

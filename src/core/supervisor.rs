@@ -13,7 +13,7 @@
 //!   changed ([`SyncError::SourceChanged`]), or with `snapshot.mode = "when_needed"` a
 //!   re-bootstrap of every captured table. A position of another history is never used.
 //! - The first start on wall-clock versions after an older version of the service (a checkpoint
-//!   but no version reservation) resyncs every captured table once: their cells carry the old
+//!   without a highest version) resyncs every captured table once: their cells carry the old
 //!   binlog-derived versions, which the new ones are far above.
 //! - A transient failure tears the pipeline down; it restarts from the stored checkpoint after
 //!   the wait the restart strategy says (`core::restart`), which loses nothing and skips
@@ -243,6 +243,8 @@ async fn first_start(
         gtid_set: gtid_set.clone(),
         source_id: Some(source_id.clone()),
         file_origin: None,
+        // Nothing written yet; set, so this is not taken for an older version's checkpoint.
+        highest_version: Some(crate::model::Version::now().0),
     };
     if cfg.snapshot.mode == SnapshotMode::Never {
         info!(%position, "first start with snapshot.mode = never: streaming from the current position");
@@ -272,10 +274,14 @@ async fn captured_tables(
 }
 
 /// The first start on wall-clock versions over a state written by an older version (a
-/// checkpoint, no version reservation): every captured table is resynced once, since its cells
-/// carry binlog-derived versions (far below the new ones, so the resync's replaces win).
+/// checkpoint without a highest version): every captured table is resynced once, since its
+/// cells carry binlog-derived versions (far below the new ones, so the resync's replaces win).
 async fn upgrade_versions(cfg: &Config, store: &StateStore) -> Result<()> {
-    if store.load_checkpoint().await?.is_none() || store.load_reservation().await?.is_some() {
+    let old = store
+        .load_checkpoint()
+        .await?
+        .is_some_and(|cp| cp.highest_version.is_none());
+    if !old {
         return Ok(());
     }
     let mut conn = my::connect(&cfg.mysql.url, &cfg.mysql, None).await?;

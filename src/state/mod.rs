@@ -26,13 +26,23 @@ pub struct Checkpoint {
     /// The server the position belongs to (`uuid:...` or `server_id:...`, see
     /// `source::mysql::source_id`); `None` when stored by an older version.
     pub source_id: Option<String>,
-    /// What the position's binlog file began with (see `source::mysql::file_origin`); `None`
-    /// when not known yet.
+    /// What the position's binlog file began with (see `source::binlog::origin`); `None` when
+    /// not known yet.
     pub file_origin: Option<String>,
+    /// The highest HBase version written so far (see `model::version`); `None` when stored by
+    /// a version of the service with binlog-derived versions.
+    pub highest_version: Option<i64>,
 }
 
 /// `checkpoint`'s columns: file, position, GTID set, source id, file origin.
-type CheckpointRow = (String, u64, Option<String>, Option<String>, Option<String>);
+type CheckpointRow = (
+    String,
+    u64,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+);
 
 /// Handle on the state schema.
 #[derive(Clone)]
@@ -108,11 +118,11 @@ impl StateStore {
         let mut conn = self.pool.get_conn().await?;
         let row: Option<CheckpointRow> = conn
             .exec_first(
-                "SELECT binlog_file, binlog_pos, gtid_set, source_id, file_origin FROM checkpoint WHERE server_id = ?",
+                "SELECT binlog_file, binlog_pos, gtid_set, source_id, file_origin, highest_version FROM checkpoint WHERE server_id = ?",
                 (self.server_id,),
             )
             .await?;
-        let Some((file, pos, gtid_set, source_id, file_origin)) = row else {
+        let Some((file, pos, gtid_set, source_id, file_origin, highest_version)) = row else {
             return Ok(None);
         };
         let position = BinlogPosition::new(file, pos).map_err(|e| {
@@ -126,36 +136,13 @@ impl StateStore {
             gtid_set,
             source_id,
             file_origin,
+            highest_version,
         }))
     }
 
     pub async fn store_checkpoint(&self, cp: &Checkpoint) -> Result<()> {
         let mut conn = self.pool.get_conn().await?;
         store_checkpoint(&mut conn, self.server_id, cp).await
-    }
-
-    /// The highest version the previous pipeline of this replica id was allowed to write;
-    /// `None` when none ever ran on wall-clock versions.
-    pub async fn load_reservation(&self) -> Result<Option<i64>> {
-        let mut conn = self.pool.get_conn().await?;
-        Ok(conn
-            .exec_first(
-                "SELECT reserved_ms FROM version_reservation WHERE server_id = ?",
-                (self.server_id,),
-            )
-            .await?)
-    }
-
-    /// Stores that versions up to `reserved_ms` may be written (before any is).
-    pub async fn store_reservation(&self, reserved_ms: i64) -> Result<()> {
-        let mut conn = self.pool.get_conn().await?;
-        conn.exec_drop(
-            "INSERT INTO version_reservation (server_id, reserved_ms) VALUES (?, ?) \
-             ON DUPLICATE KEY UPDATE reserved_ms = GREATEST(reserved_ms, VALUES(reserved_ms))",
-            (self.server_id, reserved_ms),
-        )
-        .await?;
-        Ok(())
     }
 
     /// Forgets the checkpoint: the next start behaves like a first start.
@@ -186,10 +173,11 @@ async fn store_checkpoint(
     cp: &Checkpoint,
 ) -> Result<()> {
     conn.exec_drop(
-        "INSERT INTO checkpoint (server_id, binlog_file, binlog_pos, gtid_set, source_id, file_origin) \
-         VALUES (?, ?, ?, ?, ?, ?) \
+        "INSERT INTO checkpoint (server_id, binlog_file, binlog_pos, gtid_set, source_id, file_origin, \
+         highest_version) VALUES (?, ?, ?, ?, ?, ?, ?) \
          ON DUPLICATE KEY UPDATE binlog_file = VALUES(binlog_file), binlog_pos = VALUES(binlog_pos), \
-         gtid_set = VALUES(gtid_set), source_id = VALUES(source_id), file_origin = VALUES(file_origin)",
+         gtid_set = VALUES(gtid_set), source_id = VALUES(source_id), file_origin = VALUES(file_origin), \
+         highest_version = VALUES(highest_version)",
         (
             server_id,
             cp.position.file(),
@@ -197,6 +185,7 @@ async fn store_checkpoint(
             &cp.gtid_set,
             &cp.source_id,
             &cp.file_origin,
+            cp.highest_version,
         ),
     )
     .await?;

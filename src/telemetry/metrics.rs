@@ -41,7 +41,8 @@ pub struct Metrics {
     /// apply workers wrote to HBase (before collapsing).
     pub captured_changes: IntCounter,
     pub applied_changes: IntCounter,
-    /// The highest version handed out minus the wall clock, in ms (see `model::version`).
+    /// The last batch's stamp minus the clock when it was handed out, in ms (see
+    /// `model::version`): how far versions run ahead of the clock.
     pub version_lead_ms: IntGauge,
 }
 
@@ -136,7 +137,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         .expect("valid metric"),
         version_lead_ms: IntGauge::new(
             "version_lead_ms",
-            "Highest HBase version handed out minus the wall clock, in milliseconds",
+            "The last HBase batch's version minus the clock when it was stamped, in milliseconds",
         )
         .expect("valid metric"),
         registry,

@@ -215,6 +215,8 @@ pub(crate) struct Sample {
     pub(crate) routed: f64,
     pub(crate) rss_mb: f64,
     pub(crate) hwm_mb: f64,
+    /// The highest HBase version handed out minus the clock (`mysql2hbase_version_lead_ms`).
+    pub(crate) lead_ms: f64,
 }
 
 impl Daemon {
@@ -382,6 +384,7 @@ impl Daemon {
                 routed: self.routed_rows(),
                 rss_mb: rss,
                 hwm_mb: hwm,
+                lead_ms: self.metric("mysql2hbase_version_lead_ms"),
             });
         }
         unreachable!("the loop returns")
@@ -413,6 +416,7 @@ impl Daemon {
                 routed: 0.0,
                 rss_mb: rss,
                 hwm_mb: hwm,
+                lead_ms: self.metric("mysql2hbase_version_lead_ms"),
             });
             if self.started.elapsed() > timeout {
                 bail!(
@@ -440,12 +444,12 @@ impl Daemon {
 
 pub(crate) fn write_series(path: &Path, series: &[Sample]) -> Result<()> {
     let mut f = std::fs::File::create(path)?;
-    writeln!(f, "t_s,rows_done,routed,rss_mb,hwm_mb")?;
+    writeln!(f, "t_s,rows_done,routed,rss_mb,hwm_mb,version_lead_ms")?;
     for s in series {
         writeln!(
             f,
-            "{:.3},{:.0},{:.0},{:.1},{:.1}",
-            s.t, s.rows_done, s.routed, s.rss_mb, s.hwm_mb
+            "{:.3},{:.0},{:.0},{:.1},{:.1},{:.0}",
+            s.t, s.rows_done, s.routed, s.rss_mb, s.hwm_mb, s.lead_ms
         )?;
     }
     Ok(())

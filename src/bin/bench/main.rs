@@ -218,6 +218,9 @@ async fn main() -> Result<()> {
                 / 10.0
         ),
     );
+    // How far versions ran ahead of the clock while the daemon wrote as fast as it can.
+    let lead = series.iter().map(|x| x.lead_ms).fold(f64::MIN, f64::max);
+    s.insert("stream_max_version_lead_ms".into(), json!(lead));
     let stream_rss = d.stop()?;
     write_series(&b.out.join("stream.csv"), &series)?;
     ceilings.push(hbase_ceiling(rows, "bench_ceiling").await?);

@@ -1,7 +1,8 @@
 //! The apply worker of the distributed mode: consumes its share of the internal topic's
 //! partitions (a consumer group), keeps one batch per partition, writes each batch to HBase
 //! stamped above the partition's previous stamps (see [`PartitionStamps`]), then commits the
-//! partition's offset. Why that is exact: the module doc of [`crate::sink::distributed`].
+//! partition's offset (with the highest stamp). Why that is exact: the module doc of
+//! [`crate::sink::distributed`].
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -17,7 +18,7 @@ use tracing::{debug, info, warn};
 
 use crate::config::{Config, KafkaConfig};
 use crate::error::{Result, SyncError};
-use crate::model::version::RESERVATION_WINDOW_MS;
+use crate::model::version::{start_floor, VersionClock};
 use crate::model::Version;
 use crate::sink::distributed::codec;
 use crate::sink::hbase::batch::Batch;
@@ -60,30 +61,27 @@ struct PartitionBatch {
     batch: Batch,
     run: u64,
     next_seq: u64,
-    /// Offsets of the batch's first and last messages.
-    first_offset: i64,
+    /// Offset of the batch's last message.
     last_offset: i64,
     deadline: Option<tokio::time::Instant>,
 }
 
-/// A partition's stamps (see `model::version`): the last one this worker wrote, and the bound
-/// reserved in the group's committed offset's metadata (`reserved=<ms>`) before any stamp up to
-/// it was written. A worker that takes the partition over starts above that bound, so it never
-/// writes a row below what an earlier owner (even a zombie one) wrote.
+/// A partition's stamps (see `model::version`): the last one this worker wrote, and its clock,
+/// whose floor is above every stamp an earlier owner (even a zombie one) can have written: those
+/// were at most `LEAD_LIMIT_MS` ahead of the clock, and at most the highest stamp committed in
+/// the offset's metadata (`highest=<ms>`), which also holds if the clock stepped back.
 struct PartitionStamps {
     last: i64,
-    reserved: i64,
-    /// The group's committed offset, re-committed with a new reservation.
-    committed: Option<i64>,
+    clock: VersionClock,
 }
 
 /// The metadata of a committed offset.
-fn reservation_metadata(reserved: i64) -> String {
-    format!("reserved={reserved}")
+fn highest_metadata(highest: i64) -> String {
+    format!("highest={highest}")
 }
 
-fn parse_reservation(metadata: &str) -> Option<i64> {
-    metadata.strip_prefix("reserved=")?.parse().ok()
+fn parse_highest(metadata: &str) -> Option<i64> {
+    metadata.strip_prefix("highest=")?.parse().ok()
 }
 
 struct ApplyWorker<'a> {
@@ -213,13 +211,9 @@ impl ApplyWorker<'_> {
                 batch: Batch::default(),
                 run: encoded.run,
                 next_seq: encoded.seq,
-                first_offset: offset,
                 last_offset: offset,
                 deadline: None,
             });
-        if p.batch.is_empty() {
-            p.first_offset = offset;
-        }
         p.run = encoded.run;
         p.next_seq = encoded.seq + 1;
         p.last_offset = offset;
@@ -259,11 +253,8 @@ impl ApplyWorker<'_> {
             self.stamps.remove(&partition);
             return Ok(());
         }
-        let first_offset = p.first_offset;
         let changes: usize = tables.iter().map(|(_, rows)| rows.len()).sum();
-        let stamp = self
-            .stamp(partition, version, stamp_gap(&tables), first_offset)
-            .await?;
+        let stamp = self.stamp(partition, version, stamp_gap(&tables)).await?;
         write_batch(
             &mut self.hbase,
             partition as usize,
@@ -273,53 +264,31 @@ impl ApplyWorker<'_> {
         )
         .await?;
         METRICS.applied_changes.inc_by(changes as u64);
-        let reserved = self.stamps[&partition].reserved;
-        // Async: a lost commit only means the next owner rewrites the same states, above.
-        if let Err(e) = self.commit(partition, next_offset, reserved, CommitMode::Async) {
+        if let Err(e) = self.commit(partition, next_offset, stamp.0) {
             warn!(partition, error = %e, "offset commit failed; the partition's last batch may be applied again");
-        } else if let Some(st) = self.stamps.get_mut(&partition) {
-            st.committed = Some(next_offset);
         }
         Ok(())
     }
 
-    /// The stamp of the partition's next batch: above its previous one and above every stamp an
-    /// earlier owner may have written (see [`PartitionStamps`]); reserved in Kafka first.
-    async fn stamp(
-        &mut self,
-        partition: i32,
-        version: Version,
-        gap: i64,
-        first_offset: i64,
-    ) -> Result<Version> {
+    /// The stamp of the partition's next batch: above its previous one, and (on the first
+    /// batch after taking the partition) above every stamp an earlier owner can have written.
+    async fn stamp(&mut self, partition: i32, version: Version, gap: i64) -> Result<Version> {
         if !self.stamps.contains_key(&partition) {
-            let loaded = self.load_stamps(partition)?;
-            self.stamps.insert(partition, loaded);
+            let floor = start_floor(Version::now().0, self.committed_highest(partition)?);
+            let clock = VersionClock::new(floor);
+            let last = floor - 1;
+            self.stamps
+                .insert(partition, PartitionStamps { last, clock });
         }
-        let st = &self.stamps[&partition];
-        let stamp = version.0.max(st.last + gap);
-        if stamp > st.reserved {
-            let reserved = stamp.max(Version::now().0) + RESERVATION_WINDOW_MS;
-            let offset = st.committed.unwrap_or(first_offset);
-            self.commit(partition, offset, reserved, CommitMode::Sync)
-                .map_err(|e| {
-                    SyncError::Kafka(format!(
-                        "cannot reserve versions in {}/{partition}'s committed offset: {e}",
-                        self.topic
-                    ))
-                })?;
-            let st = self.stamps.get_mut(&partition).expect("loaded above");
-            st.reserved = reserved;
-            st.committed = Some(offset);
-        }
-        let st = self.stamps.get_mut(&partition).expect("loaded above");
-        st.last = stamp;
-        METRICS.version_lead_ms.set(stamp - Version::now().0);
-        Ok(Version(stamp))
+        let st = self.stamps.get_mut(&partition).expect("inserted above");
+        let stamp = st.clock.stamp(version, st.last, gap).await;
+        st.last = stamp.0;
+        METRICS.version_lead_ms.set(stamp.0 - Version::now().0);
+        Ok(stamp)
     }
 
-    /// The partition's committed offset and reservation, as an earlier owner left them.
-    fn load_stamps(&self, partition: i32) -> Result<PartitionStamps> {
+    /// The highest stamp an earlier owner committed with the partition's offset.
+    fn committed_highest(&self, partition: i32) -> Result<Option<i64>> {
         let mut wanted = TopicPartitionList::new();
         wanted.add_partition(&self.topic, partition);
         let committed = tokio::task::block_in_place(|| {
@@ -332,41 +301,25 @@ impl ApplyWorker<'_> {
                 self.topic
             ))
         })?;
-        let elem = committed.find_partition(&self.topic, partition);
-        let offset = elem.as_ref().and_then(|e| match e.offset() {
-            Offset::Offset(o) => Some(o),
-            _ => None,
-        });
-        let reserved = elem
-            .as_ref()
-            .and_then(|e| parse_reservation(e.metadata()))
-            .unwrap_or(0);
-        Ok(PartitionStamps {
-            last: reserved,
-            reserved,
-            committed: offset,
-        })
+        Ok(committed
+            .find_partition(&self.topic, partition)
+            .and_then(|e| parse_highest(e.metadata())))
     }
 
-    /// Commits `offset` of the partition with the reservation in its metadata.
+    /// Commits `offset` of the partition with the highest stamp in its metadata.
     fn commit(
         &self,
         partition: i32,
         offset: i64,
-        reserved: i64,
-        mode: CommitMode,
+        highest: i64,
     ) -> std::result::Result<(), rdkafka::error::KafkaError> {
         let mut offsets = TopicPartitionList::new();
         offsets.add_partition_offset(&self.topic, partition, Offset::Offset(offset))?;
         if let Some(mut elem) = offsets.find_partition(&self.topic, partition) {
-            elem.set_metadata(reservation_metadata(reserved));
+            elem.set_metadata(highest_metadata(highest));
         }
-        match mode {
-            CommitMode::Sync => {
-                tokio::task::block_in_place(|| self.consumer.commit(&offsets, CommitMode::Sync))
-            }
-            CommitMode::Async => self.consumer.commit(&offsets, CommitMode::Async),
-        }
+        // Async: a lost commit only means the next owner rewrites the same states, above.
+        self.consumer.commit(&offsets, CommitMode::Async)
     }
 }
 
@@ -375,16 +328,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reservations_round_trip_through_offset_metadata() {
+    fn the_highest_stamp_round_trips_through_offset_metadata() {
         assert_eq!(
-            parse_reservation(&reservation_metadata(1_700_000_000_123)),
+            parse_highest(&highest_metadata(1_700_000_000_123)),
             Some(1_700_000_000_123)
         );
         assert_eq!(
-            parse_reservation(""),
+            parse_highest(""),
             None,
             "an offset committed before versions"
         );
-        assert_eq!(parse_reservation("other=1"), None);
+        assert_eq!(parse_highest("other=1"), None);
     }
 }

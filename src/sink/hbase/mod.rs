@@ -19,9 +19,10 @@ use std::sync::Arc;
 use crate::config::Config;
 use crate::error::Result;
 use crate::model::version::VersionClock;
-use crate::model::RowChange;
+use crate::model::{RowChange, Version};
 use crate::sink::Sink;
 use crate::telemetry::health::SharedHealth;
+use crate::telemetry::metrics::METRICS;
 
 use self::batch::Batch;
 use self::mutations::HbaseWriter;
@@ -74,6 +75,7 @@ impl HbaseSink {
         if let Some((version, tables)) = self.batch.take() {
             let gap = mutations::stamp_gap(&tables);
             let stamp = self.clock.stamp(version, self.last_stamp, gap).await;
+            METRICS.version_lead_ms.set(stamp.0 - Version::now().0);
             mutations::write_batch(&mut self.hbase, self.idx, stamp, tables, &self.health).await?;
             self.last_stamp = stamp.0;
         }

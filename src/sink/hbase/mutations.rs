@@ -1,6 +1,7 @@
 //! Every HBase mutation the service makes goes through this module: batches of row changes
-//! (the stream, bootstraps, the apply workers, `verify --repair`), the purge of a table before a
-//! re-bootstrap, and table creation. Each write is one `mutateRowsTs` call per table.
+//! (the stream, bootstraps, resyncs, cleanups and repairs, the apply workers) and table
+//! creation. Each batch is one `mutateRowsTs` call per table, and one more at the stamp minus
+//! one for the family deletes of replaced rows.
 //!
 //! Thrift1 semantics this relies on (checked by the integration tests):
 //! - `mutateRowsTs(table, rows, ts)` stamps every mutation with `ts`;
@@ -21,7 +22,6 @@ use std::time::Duration;
 use hbase_thrift::hbase::{BatchMutation, ColumnDescriptor, Mutation, THbaseSyncClient};
 use tracing::{debug, warn};
 
-use crate::config::HbaseConfig;
 use crate::error::{Result, SyncError};
 use crate::model::{RowChange, RowOp, Version};
 use crate::sink::hbase::batch::TableRows;
@@ -201,68 +201,6 @@ pub fn ensure_table(
         }
         Err(e) => Err(hbase_err(&format!("createTable {table}"), e)),
     }
-}
-
-/// Deletes every row of `table` at `version` (a family delete masks every cell <= version and
-/// nothing written above it); returns how many rows it saw. A missing table has no rows.
-pub fn purge_rows(
-    client: &mut ThriftClient,
-    table: &str,
-    family: &str,
-    version: i64,
-) -> Result<usize> {
-    if !client::table_exists(client, table)? {
-        return Ok(0);
-    }
-    // Page by page, so memory stays bounded whatever the table size.
-    let scan = client::scan_spec(None, 1000, true);
-    let id = client
-        .scanner_open_with_scan(table.as_bytes().to_vec(), scan, Default::default())
-        .map_err(|e| hbase_err(&format!("scannerOpen on {table}"), e))?;
-    let mut purged = 0;
-    let result = (|| loop {
-        let page = client
-            .scanner_get_list(id, 1000)
-            .map_err(|e| hbase_err(&format!("scannerGetList on {table}"), e))?;
-        if page.is_empty() {
-            return Ok(purged);
-        }
-        purged += page.len();
-        let rows = page
-            .into_iter()
-            .map(|r| BatchMutation {
-                row: r.row,
-                mutations: Some(vec![Mutation {
-                    is_delete: Some(true),
-                    column: Some(family.as_bytes().to_vec()),
-                    value: None,
-                    write_to_w_a_l: Some(true),
-                }]),
-            })
-            .collect();
-        client
-            .mutate_rows_ts(table.as_bytes().to_vec(), rows, version, Default::default())
-            .map_err(|e| hbase_err(&format!("mutateRowsTs (purge) on {table}"), e))?;
-    })();
-    let _ = client.scanner_close(id);
-    result
-}
-
-/// [`purge_rows`] on a connection of its own, off the async threads.
-pub async fn purge_table(
-    hbase: &HbaseConfig,
-    table: &str,
-    family: &str,
-    version: Version,
-) -> Result<usize> {
-    let (addr, timeout) = (hbase.thrift.clone(), hbase.timeout);
-    let (name, family) = (table.to_string(), family.to_string());
-    tokio::task::spawn_blocking(move || {
-        let mut c = client::connect(&addr, timeout)?;
-        purge_rows(&mut c, &name, &family, version.0)
-    })
-    .await
-    .map_err(|e| SyncError::transient(format!("purge of {table} panicked: {e}")))?
 }
 
 fn to_batch_mutation(row: &RowChange) -> BatchMutation {
