@@ -125,7 +125,7 @@ async fn kill9_mid_stream_then_restart_converges_and_idle_restart_rewrites_nothi
     tokio::time::sleep(Duration::from_secs(3)).await;
     idle.stop();
     let text = idle.log_text();
-    assert!(text.contains("streaming from checkpoint"), "{text}");
+    assert!(text.contains("streaming from the checkpoint"), "{text}");
     // MariaDB has GTIDs: the checkpoint carries the equivalent GTID position, at shutdown the
     // exact one (in between the daemon refreshes it once a minute: pipeline::GTID_REFRESH).
     let (gtid, exact): (Option<String>, Option<String>) = c

@@ -132,3 +132,54 @@ async fn a_family_with_a_time_to_live_keeps_every_row_visible() {
         4
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tables_written_with_binlog_derived_versions_are_resynced_once() {
+    let env = TestEnv::new("ver_upgrade", "")
+        .await
+        .set("MYSQL2HBASE__SNAPSHOT__MODE", "initial");
+    let mut c = env
+        .sql(&[
+            "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20))",
+            "INSERT INTO t VALUES (1, 'a'), (2, 'b')",
+        ])
+        .await;
+    env.drop_hbase_table("t");
+    let mut daemon = env.start_streaming().await;
+    wait_bootstraps(&env).await;
+    env.assert_converges(&mut c, "t", CONVERGE).await;
+    daemon.stop();
+    // What an older version of the service left: its checkpoint has no highest version, and its
+    // cells carry versions derived from binlog positions ((file index << 32) | offset, about
+    // 4e9 per file), far below the clock. One of them is stale, one row is gone from MySQL.
+    run_sql(
+        &mut mysql().await,
+        &[&format!(
+            "UPDATE `{}`.checkpoint SET highest_version = NULL",
+            env.state_db
+        )],
+    )
+    .await;
+    let table = env.hbase_table("t");
+    let old_version = (40_i64 << 32) | 1234;
+    hbase_put_ts(
+        &table,
+        b"9",
+        "d:v",
+        b"deleted in MySQL long ago",
+        old_version,
+    );
+    hbase_put_ts(&table, b"9", "d:id", b"9", old_version);
+    run_sql(&mut c, &["UPDATE t SET v = 'b2' WHERE id = 2"]).await;
+
+    let mut daemon = env.start_logged("upgraded", &[]);
+    env.assert_converges(&mut c, "t", CONVERGE).await;
+    assert!(
+        daemon
+            .log_text()
+            .contains("resyncing every captured table once"),
+        "{}",
+        daemon.log_text()
+    );
+    daemon.stop();
+}
