@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/services.sh — real MariaDB, HBase (+Thrift1) and Kafka servers for development and tests.
 #
-# Usage: scripts/services.sh up|down|status|restart [mariadb|hbase|kafka|mariadb-replica ...]
+# Usage: scripts/services.sh up|down|status|restart|pause|resume [mariadb|hbase|kafka|mariadb-replica ...]
 #        (no name = mariadb, hbase and kafka)
 #
 #   up      install what is missing (apt: mariadb; Maven Central: HBase and Kafka jars through
@@ -10,6 +10,10 @@
 #   down    stop the server(s) (graceful, then SIGKILL after a timeout) and wait until the ports
 #           are free. Data is kept. Stopping a stopped server is fine.
 #   restart down then up.
+#   pause   freeze the server's process (SIGSTOP): it keeps its connections and accepts new
+#           ones, but answers nothing, as a server stuck in a long GC pause or on a dead disk
+#           does. For hbase the master JVM (the regionserver), not the Thrift gateway.
+#   resume  SIGCONT: the frozen server goes on.
 #   status  one line per service: running/stopped and its port(s). Always exits 0.
 #   up/down/restart hold a lock (.data/.services.lock), so concurrent calls queue up.
 #
@@ -843,6 +847,20 @@ status_line() {
   esac
 }
 
+# freeze pause|resume service: SIGSTOP / SIGCONT to the server's process.
+freeze() {
+  local pid
+  case "$2" in
+    mariadb) pid="$(mariadb_pid)" ;;
+    mariadb-replica) pid="$(replica_pid)" ;;
+    hbase) pid="$(hbase_master_pid)" ;;
+    kafka) pid="$(kafka_pid)" ;;
+  esac
+  [[ -n "$pid" ]] || die "$2 is not running: nothing to $1"
+  if [[ "$1" == pause ]]; then kill -STOP "$pid"; else kill -CONT "$pid"; fi
+  log "$1d $2 (pid $pid)"
+}
+
 usage() {
   sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2
   exit 2
@@ -882,6 +900,9 @@ main() {
       ;;
     status)
       for svc in "${svcs[@]}"; do status_line "$svc"; done
+      ;;
+    pause | resume)
+      for svc in "${svcs[@]}"; do freeze "$cmd" "$svc"; done
       ;;
     -h | --help | help) usage ;;
     *) echo "unknown command: $cmd" >&2; usage ;;

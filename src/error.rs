@@ -37,6 +37,10 @@ pub mod mysql_codes {
     pub const ER_NO_SUCH_TABLE: u16 = 1146;
     pub const ER_BAD_DB: u16 = 1049;
     pub const ER_LOCK_WAIT_TIMEOUT: u16 = 1205;
+    /// Server errors that go away by themselves: too many connections (1040), shutdown in
+    /// progress (1053), lock wait timeout and deadlock (1205, 1213), read-only during a
+    /// failover (1290, 1836), the connection killed (1927), idle disconnect (4031).
+    pub const TRANSIENT_SERVER_ERRORS: [u16; 8] = [1040, 1053, 1205, 1213, 1290, 1836, 1927, 4031];
 }
 
 /// An error retrying cannot help with: what is wrong, where, and how to fix it.
@@ -109,9 +113,11 @@ impl SyncError {
     /// Whether retrying from the last checkpoint may succeed (lost connections, outages).
     pub fn is_transient(&self) -> bool {
         match self {
-            SyncError::Mysql(e) => {
-                matches!(e, mysql_async::Error::Io(_) | mysql_async::Error::Driver(_))
+            SyncError::Mysql(mysql_async::Error::Io(_) | mysql_async::Error::Driver(_)) => true,
+            SyncError::Mysql(mysql_async::Error::Server(e)) => {
+                mysql_codes::TRANSIENT_SERVER_ERRORS.contains(&e.code)
             }
+            SyncError::Mysql(_) => false,
             SyncError::Hbase(_) | SyncError::Kafka(_) | SyncError::Transient(_) => true,
             SyncError::BinlogPurged { .. }
             | SyncError::SourceChanged { .. }

@@ -132,13 +132,20 @@ fn every_kind_of_config_mistake_is_refused_naming_the_key() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn requests_that_cannot_run_exit_2_with_the_reason_and_touch_nothing() {
-    let env = TestEnv::new("bad_requests", "").await;
+    // A row_key override on a column that is not unique would merge rows.
+    let dupkey = format!("bad_requests_{}.dupkey", std::process::id());
+    let env = TestEnv::new(
+        "bad_requests",
+        &format!("[[mapping.tables]]\nsource = \"{dupkey}\"\nrow_key = [\"k\"]\n"),
+    )
+    .await;
     let db = env.db.clone();
     let mut c = env
         .sql(&[
             "CREATE TABLE t (id INT PRIMARY KEY, v INT)",
             "INSERT INTO t VALUES (1, 1), (2, 2)",
             "CREATE TABLE nokey (a INT)",
+            "CREATE TABLE dupkey (id INT PRIMARY KEY, k INT NOT NULL, INDEX (k))",
             "CREATE TABLE `my table` (id INT PRIMARY KEY)",
         ])
         .await;
@@ -146,6 +153,7 @@ async fn requests_that_cannot_run_exit_2_with_the_reason_and_touch_nothing() {
     let cases: Vec<(Vec<String>, &str)> = vec![
         (vec![format!("{db}.missing")], "does not exist"),
         (vec![format!("{db}.nokey")], "has no primary key"),
+        (vec![dupkey.clone()], "is not unique"),
         (vec![format!("{db}.my table")], "which HBase does not allow"),
         (vec!["nodot".into()], "db.table"),
         (
@@ -222,6 +230,17 @@ async fn requests_that_cannot_run_exit_2_with_the_reason_and_touch_nothing() {
         );
         tried += 1;
     }
+    // The daemon refuses to start on the non-unique row_key, naming it and the fix.
+    let mut daemon = env.start_logged("dupkey", &[]);
+    let status = daemon.wait_exit(Duration::from_secs(60)).await;
+    assert_eq!(status.code(), Some(1), "{}", daemon.log_text());
+    let log = daemon.log_text();
+    assert!(
+        log.contains("is not unique")
+            && log.contains(&format!("ALTER TABLE {dupkey} ADD UNIQUE (k)")),
+        "{log}"
+    );
+    tried += 1;
     // Nothing ran: the table and its rows are still there, no job is pending.
     let rows: Vec<(u32, u32)> = c.query("SELECT id, v FROM t ORDER BY id").await.unwrap();
     assert_eq!(rows, [(1, 1), (2, 2)]);
@@ -235,7 +254,7 @@ async fn requests_that_cannot_run_exit_2_with_the_reason_and_touch_nothing() {
         .unwrap();
     assert_eq!(pending, 0);
     report_figures(&format!(
-        "bad requests: {tried} bootstrap/verify requests (missing table, no primary key, bad names, invalid or injected --where, unreachable MySQL/HBase), each exit 2 with the reason, nothing run"
+        "bad requests: {tried} bootstrap/verify requests and a daemon start (missing table, no primary key, a row_key that is not unique, bad names, invalid or injected --where, unreachable MySQL/HBase), each exit 2 with the reason, nothing run"
     ));
 }
 

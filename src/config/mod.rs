@@ -194,6 +194,18 @@ impl Config {
                 }
             }
         }
+        // One HBase write may take 3 tries of hbase.timeout with backoff before it fails.
+        let longest_write = self.hbase.timeout * 3 + std::time::Duration::from_secs(2);
+        if self.pipeline.stall_timeout <= longest_write {
+            return Err(bad(
+                "pipeline.stall_timeout",
+                humantime::format_duration(self.pipeline.stall_timeout),
+                &format!(
+                    "more than 3 x hbase.timeout + 2s = {} (the longest single HBase write)",
+                    humantime::format_duration(longest_write)
+                ),
+            ));
+        }
         if self.snapshot.chunk_rows == 0 {
             return Err(bad("snapshot.chunk_rows", 0, "1 or more"));
         }

@@ -190,6 +190,79 @@ pub struct CaptureConfig {
     /// `db.table.column` patterns of columns never written.
     #[serde(default)]
     pub exclude_columns: Vec<String>,
+    /// What a change logged as a statement (a session with `binlog_format = STATEMENT` or
+    /// `MIXED`) to a captured table does: `resync` the table from that point, or `stop`.
+    #[serde(default)]
+    pub statement_changes: StatementChanges,
+    /// What a statement or event whose tables cannot be worked out does: `stop` (the default),
+    /// `resync` every captured table from that point, or `warn` and go on.
+    #[serde(default)]
+    pub unknown_statements: UnknownStatements,
+}
+
+/// `*`-glob match, case-sensitive like MySQL table names on Linux.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let (p, t) = (pattern.as_bytes(), text.as_bytes());
+    let (mut pi, mut ti) = (0, 0);
+    let (mut star, mut star_ti) = (None, 0);
+    while ti < t.len() {
+        if pi < p.len() && p[pi] == b'*' {
+            star = Some(pi);
+            star_ti = ti;
+            pi += 1;
+        } else if pi < p.len() && p[pi] == t[ti] {
+            pi += 1;
+            ti += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            star_ti += 1;
+            ti = star_ti;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == b'*')
+}
+
+/// Whether `db.table.column` may leave the service: no `exclude_columns` pattern matches it.
+pub fn captures_column(exclude_columns: &[String], db: &str, table: &str, column: &str) -> bool {
+    if exclude_columns.is_empty() {
+        return true;
+    }
+    let name = format!("{db}.{table}.{column}");
+    !exclude_columns.iter().any(|p| glob_match(p, &name))
+}
+
+impl CaptureConfig {
+    /// See [`captures_column`]: every output (HBase, change events, the dead letter) leaves out
+    /// the columns it refuses.
+    pub fn captures_column(&self, db: &str, table: &str, column: &str) -> bool {
+        captures_column(&self.exclude_columns, db, table, column)
+    }
+}
+
+/// See [`CaptureConfig::statement_changes`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "snake_case", try_from = "String")]
+pub enum StatementChanges {
+    /// Resync the table from the statement's position (exact, costs a table read).
+    #[default]
+    Resync,
+    /// Stop with an error naming the statement.
+    Stop,
+}
+
+/// See [`CaptureConfig::unknown_statements`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "snake_case", try_from = "String")]
+pub enum UnknownStatements {
+    /// Stop with an error naming the statement and its position.
+    #[default]
+    Stop,
+    /// Resync every captured table from the statement's position.
+    Resync,
+    /// Log at warn, count in `mysql2hbase_statements_ignored_total`, go on.
+    Warn,
 }
 
 /// When tables are bootstrapped (Debezium's `snapshot.mode` names).
@@ -338,6 +411,11 @@ pub struct PipelineConfig {
     /// How often the checkpoint is stored at most.
     #[serde(default = "defaults::checkpoint_interval", with = "humantime_serde")]
     pub checkpoint_interval: Duration,
+    /// Changes waiting this long without any progress (HBase, Kafka or MySQL not answering)
+    /// mean the pipeline is stalled: it is restarted from the checkpoint. Also bounds each step
+    /// of a (re)start. Must exceed the longest single write: 3 x `hbase.timeout` and backoff.
+    #[serde(default = "defaults::stall_timeout", with = "humantime_serde")]
+    pub stall_timeout: Duration,
 }
 
 impl Default for PipelineConfig {
@@ -349,6 +427,7 @@ impl Default for PipelineConfig {
             batch_delay: defaults::batch_delay(),
             max_inflight_bytes: defaults::max_inflight_bytes(),
             checkpoint_interval: defaults::checkpoint_interval(),
+            stall_timeout: defaults::stall_timeout(),
         }
     }
 }
@@ -439,6 +518,15 @@ string_enum!(SnapshotMode {
     WhenNeeded = "when_needed",
     InitialOnly = "initial_only",
 });
+string_enum!(StatementChanges {
+    Resync = "resync",
+    Stop = "stop",
+});
+string_enum!(UnknownStatements {
+    Stop = "stop",
+    Resync = "resync",
+    Warn = "warn",
+});
 string_enum!(LockingMode {
     Minimal = "minimal",
     Extended = "extended",
@@ -507,6 +595,9 @@ mod defaults {
     }
     pub fn checkpoint_interval() -> Duration {
         Duration::from_secs(1)
+    }
+    pub fn stall_timeout() -> Duration {
+        Duration::from_secs(300)
     }
     pub fn kafka_internal_topic() -> String {
         "mysql2hbase.changes".into()

@@ -1,7 +1,8 @@
 //! What the router asks of the servers besides the binlog: table schemas where the binlog does
-//! not describe them fully, which columns hold JSON (for change events), and where to record a
-//! resync job. The pipeline gives it [`ServerCatalog`] (the source server and the state store);
-//! the router's unit tests give it a fixed table list.
+//! not describe them fully, which columns hold JSON (for change events), where to record a
+//! resync job, and which tables were ever captured (a `DROP DATABASE` names none). The
+//! pipeline gives it [`ServerCatalog`] (the source server and the state store); the router's
+//! unit tests give it a fixed table list.
 
 use std::collections::HashSet;
 
@@ -20,6 +21,12 @@ pub trait Catalog {
 
     /// Records a resync job for `db.table` after the DDL at `position`; returns its id.
     async fn record_resync(&self, db: &str, table: &str, position: &BinlogPosition) -> Result<u64>;
+
+    /// Remembers a captured table, for [`Catalog::known_tables`].
+    async fn register_table(&self, db: &str, table: &str) -> Result<()>;
+
+    /// Every table ever captured, of `db` only with `Some`.
+    async fn known_tables(&self, db: Option<&str>) -> Result<Vec<(String, String)>>;
 }
 
 /// The real servers.
@@ -41,5 +48,15 @@ impl Catalog for ServerCatalog {
 
     async fn record_resync(&self, db: &str, table: &str, position: &BinlogPosition) -> Result<u64> {
         self.store.create_resync_job(db, table, position).await
+    }
+
+    async fn register_table(&self, db: &str, table: &str) -> Result<()> {
+        self.store
+            .register_tables(&[(db.to_string(), table.to_string())])
+            .await
+    }
+
+    async fn known_tables(&self, db: Option<&str>) -> Result<Vec<(String, String)>> {
+        self.store.known_tables(db).await
     }
 }

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use crate::config::KafkaConfig;
+use crate::config::{CaptureConfig, KafkaConfig};
 use crate::core::catalog::Catalog;
 use crate::core::inflight::InflightBytes;
 use crate::error::{Result, SyncError};
@@ -45,11 +45,14 @@ pub struct ChangeEvents {
     /// Running bootstraps: job -> (database, table).
     jobs: HashMap<u64, (String, String)>,
     inflight: InflightBytes,
+    /// Columns no event carries (`capture.exclude_columns`).
+    capture: CaptureConfig,
 }
 
 impl ChangeEvents {
     pub fn new(
         kafka: &KafkaConfig,
+        capture: &CaptureConfig,
         topic_template: &str,
         tx: mpsc::Sender<SinkMsg<RowEvent>>,
         inflight: InflightBytes,
@@ -65,6 +68,7 @@ impl ChangeEvents {
             transaction: TransactionBuffer::new(TRANSACTION_MEMORY_BYTES),
             jobs: HashMap::new(),
             inflight,
+            capture: capture.clone(),
         }
     }
 
@@ -79,7 +83,11 @@ impl ChangeEvents {
             return Ok(t.clone());
         }
         let json = catalog.json_columns(&name.0, &name.1).await?;
-        let t = Arc::new(EventTable::new(schema, &self.topic_template, &json));
+        let t = Arc::new(
+            EventTable::new(schema, &self.topic_template, &json).without(schema, |c| {
+                !self.capture.captures_column(&name.0, &name.1, c)
+            }),
+        );
         self.tables.insert(name, t.clone());
         Ok(t)
     }
@@ -127,6 +135,23 @@ impl ChangeEvents {
             self.send(events).await?;
         }
         Ok(())
+    }
+
+    /// Takes the events of the transaction being routed (an XA transaction prepared: they wait
+    /// for its `XA COMMIT`); the next transaction starts empty.
+    pub fn hold_transaction(&mut self) -> TransactionBuffer {
+        std::mem::replace(
+            &mut self.transaction,
+            TransactionBuffer::new(TRANSACTION_MEMORY_BYTES),
+        )
+    }
+
+    /// Publishes the events of a held transaction, which ended now.
+    pub async fn release_transaction(&mut self, held: TransactionBuffer) -> Result<()> {
+        let current = std::mem::replace(&mut self.transaction, held);
+        let released = self.end_transaction(None).await;
+        self.transaction = current;
+        released
     }
 
     /// `bootstrap-insert` events for the rows of a chunk handed over at `position`.

@@ -1,36 +1,86 @@
-//! Following DDL on captured tables.
+//! What a statement in the binlog (a QUERY event that is not transaction control) does to the
+//! rows of captured tables.
 //!
-//! Row events after a DDL carry the new schema in their TABLE_MAP events, so decoding follows by
-//! itself. What does not follow by itself is data the DDL changed without row events: ADD COLUMN
-//! with a default, DROP COLUMN (cells left behind), MODIFY COLUMN (values re-rendered), TRUNCATE,
-//! DROP TABLE, RENAME TABLE. For those the affected table is *resynced*: a bootstrap job that
-//! first deletes every HBase row of the table at the DDL's version V (a family delete masks every
-//! cell <= V and nothing the stream writes after the DDL), then, when the table still exists,
-//! bootstraps it. The versioning makes this safe while the stream keeps running.
+//! Row events carry the new schema in their TABLE_MAP events after a DDL, so decoding follows by
+//! itself. What does not follow by itself are rows changed without row events:
+//! - DDL: ADD COLUMN with a default, DROP COLUMN (cells left behind), MODIFY COLUMN (values
+//!   re-rendered), TRUNCATE, DROP TABLE, RENAME TABLE (both names of every pair), CREATE OR
+//!   REPLACE, `EXCHANGE PARTITION` (both tables), DROP DATABASE (every table of it);
+//! - DML that a session logged as a statement (`binlog_format = STATEMENT`, or `MIXED` for a
+//!   statement the server deems safe): INSERT, REPLACE, UPDATE, DELETE, LOAD DATA, every table
+//!   they may write (for joins: every table named; a superset is only extra work).
 //!
-//! This module only works out which tables a statement touches.
+//! The router resyncs such tables from the statement's position (see `core::router`), or stops
+//! when the configuration says so. A statement whose tables cannot be worked out is
+//! [`Statement::Unknown`]: never ignored. This module only reads the statement.
 
-/// What a DDL statement does to a table.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DdlEffect {
-    /// The table's rows may have changed without row events: resync it.
-    Resync { db: String, table: String },
+/// One table named by a statement.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TableRef {
+    pub db: String,
+    pub table: String,
 }
 
-/// Why a DDL statement could not be understood.
-#[derive(Debug, PartialEq, Eq)]
-pub struct UnparsedDdl(pub String);
+/// What a statement does to table rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Statement {
+    /// Changes no table's rows: CREATE TABLE, indexes, views, grants, users, ...
+    NoRowChanges,
+    /// DDL that may change these tables' rows without row events.
+    Ddl(Vec<TableRef>),
+    /// Every table of the database is gone.
+    DropDatabase(String),
+    /// DML logged as a statement: the tables it may write.
+    Dml(Vec<TableRef>),
+    /// The tables it changes cannot be worked out; the reason.
+    Unknown(String),
+}
 
-/// The tables a statement affects, with `default_db` for unqualified names. `Ok(vec![])` for
-/// statements that change no table data (CREATE TABLE, indexes, grants, ...).
-pub fn effects(query: &str, default_db: &str) -> Result<Vec<DdlEffect>, UnparsedDdl> {
+/// What `query` (run with `default_db` as the current database) does to table rows.
+pub fn classify(query: &str, default_db: &str) -> Statement {
+    match classify_tokens(query, default_db) {
+        Ok(statement) => statement,
+        Err(UnparsedDdl(reason)) => Statement::Unknown(reason),
+    }
+}
+
+/// Why a statement could not be understood.
+#[derive(Debug, PartialEq, Eq)]
+struct UnparsedDdl(String);
+
+/// Statements known to change no table rows, by their first words.
+const NO_ROW_CHANGES: &[&str] = &[
+    "ANALYZE",
+    "CHECK",
+    "CHECKSUM",
+    "FLUSH",
+    "GRANT",
+    "REVOKE",
+    "OPTIMIZE",
+    "REPAIR",
+    "SET",
+    "INSTALL",
+    "UNINSTALL",
+    "RESET",
+    "PURGE",
+    "KILL",
+    "SHUTDOWN",
+    "LOCK",
+    "UNLOCK",
+    "USE",
+    "SIGNAL",
+    "RESIGNAL",
+];
+
+fn classify_tokens(query: &str, default_db: &str) -> Result<Statement, UnparsedDdl> {
     let tokens = tokenize(query);
     let upper: Vec<String> = tokens.iter().map(|t| t.to_ascii_uppercase()).collect();
     let at = |i: usize| upper.get(i).map(String::as_str).unwrap_or("");
     let mut i;
-    let name_at = |i: &mut usize| -> Result<(String, String), UnparsedDdl> {
+    let name_at = |i: &mut usize| -> Result<TableRef, UnparsedDdl> {
         let first = tokens
             .get(*i)
+            .filter(|t| !matches!(t.as_str(), "," | "(" | ")" | ";" | "." | "''"))
             .ok_or_else(|| UnparsedDdl(format!("no table name in {query:?}")))?;
         *i += 1;
         if tokens.get(*i).map(String::as_str) == Some(".") {
@@ -38,98 +88,236 @@ pub fn effects(query: &str, default_db: &str) -> Result<Vec<DdlEffect>, Unparsed
                 .get(*i + 1)
                 .ok_or_else(|| UnparsedDdl(format!("no table name after {first}. in {query:?}")))?;
             *i += 2;
-            Ok((unquote(first), unquote(second)))
+            Ok(TableRef {
+                db: unquote(first),
+                table: unquote(second),
+            })
         } else {
-            Ok((default_db.to_string(), unquote(first)))
+            Ok(TableRef {
+                db: default_db.to_string(),
+                table: unquote(first),
+            })
         }
     };
-    let resync = |(db, table): (String, String)| DdlEffect::Resync { db, table };
-    match at(0) {
+    let word = at(0);
+    // MariaDB's `SET STATEMENT var = value [, ...] FOR statement`: the statement counts.
+    if word == "SET" && at(1) == "STATEMENT" {
+        let upper_query = query.to_ascii_uppercase();
+        return match upper_query.find(" FOR ") {
+            Some(at) => classify_tokens(&query[at + 5..], default_db),
+            None => Err(UnparsedDdl(format!("no FOR in {query:?}"))),
+        };
+    }
+    if NO_ROW_CHANGES.contains(&word) {
+        return Ok(Statement::NoRowChanges);
+    }
+    match word {
         "ALTER" => {
             i = 1;
             while matches!(at(i), "ONLINE" | "IGNORE") {
                 i += 1;
             }
             if at(i) != "TABLE" {
-                return Ok(vec![]); // ALTER DATABASE, ALTER USER, ...
+                return Ok(Statement::NoRowChanges); // ALTER DATABASE, ALTER USER, ...
             }
             i += 1;
             if at(i) == "IF" && at(i + 1) == "EXISTS" {
                 i += 2;
             }
-            let mut out = vec![resync(name_at(&mut i)?)];
-            // ALTER TABLE a RENAME [TO | AS] b: the new name needs its rows too.
+            let mut out = vec![name_at(&mut i)?];
+            // mysqldump's `ALTER TABLE t DISABLE KEYS` / `ENABLE KEYS` change no rows.
+            if matches!(at(i), "DISABLE" | "ENABLE") && at(i + 1) == "KEYS" && i + 2 >= upper.len()
+            {
+                return Ok(Statement::NoRowChanges);
+            }
             while i < upper.len() {
+                // ALTER TABLE a RENAME [TO | AS] b: the new name needs its rows too.
                 if at(i) == "RENAME" && !matches!(at(i + 1), "COLUMN" | "INDEX" | "KEY") {
                     i += 1;
                     if matches!(at(i), "TO" | "AS") {
                         i += 1;
                     }
-                    out.push(resync(name_at(&mut i)?));
+                    out.push(name_at(&mut i)?);
+                // ALTER TABLE a EXCHANGE PARTITION p WITH TABLE b: rows move both ways.
+                } else if at(i) == "WITH" && at(i + 1) == "TABLE" {
+                    i += 2;
+                    out.push(name_at(&mut i)?);
                 } else {
                     i += 1;
                 }
             }
-            Ok(out)
+            Ok(Statement::Ddl(out))
         }
         "TRUNCATE" => {
             i = 1;
             if at(i) == "TABLE" {
                 i += 1;
             }
-            Ok(vec![resync(name_at(&mut i)?)])
+            Ok(Statement::Ddl(vec![name_at(&mut i)?]))
         }
         "DROP" => {
             i = 1;
-            if at(i) == "TEMPORARY" {
-                return Ok(vec![]);
+            if matches!(at(i), "DATABASE" | "SCHEMA") {
+                i += 1;
+                if at(i) == "IF" && at(i + 1) == "EXISTS" {
+                    i += 2;
+                }
+                let db = tokens
+                    .get(i)
+                    .ok_or_else(|| UnparsedDdl(format!("no database name in {query:?}")))?;
+                return Ok(Statement::DropDatabase(unquote(db)));
             }
             if at(i) != "TABLE" {
-                return Ok(vec![]);
+                return Ok(Statement::NoRowChanges); // DROP TEMPORARY TABLE, INDEX, VIEW, ...
             }
             i += 1;
             if at(i) == "IF" && at(i + 1) == "EXISTS" {
                 i += 2;
             }
-            let mut out = vec![resync(name_at(&mut i)?)];
+            let mut out = vec![name_at(&mut i)?];
             while at(i) == "," {
                 i += 1;
-                out.push(resync(name_at(&mut i)?));
+                out.push(name_at(&mut i)?);
             }
-            Ok(out)
+            Ok(Statement::Ddl(out))
         }
         "RENAME" => {
             if at(1) != "TABLE" {
-                return Ok(vec![]);
+                return Ok(Statement::NoRowChanges); // RENAME USER
             }
             i = 2;
             let mut out = Vec::new();
             loop {
-                out.push(resync(name_at(&mut i)?));
+                out.push(name_at(&mut i)?);
                 if at(i) != "TO" {
                     return Err(UnparsedDdl(format!("expected TO in {query:?}")));
                 }
                 i += 1;
-                out.push(resync(name_at(&mut i)?));
+                out.push(name_at(&mut i)?);
                 if at(i) != "," {
-                    return Ok(out);
+                    return Ok(Statement::Ddl(out));
                 }
                 i += 1;
             }
         }
         "CREATE" => {
+            i = 1;
             // CREATE OR REPLACE TABLE replaces an existing table's rows.
-            if at(1) == "OR" && at(2) == "REPLACE" && at(3) == "TABLE" {
-                i = 4;
-                if at(i) == "IF" && at(i + 1) == "NOT" && at(i + 2) == "EXISTS" {
-                    i += 3;
-                }
-                return Ok(vec![resync(name_at(&mut i)?)]);
+            let replace = at(1) == "OR" && at(2) == "REPLACE";
+            if replace {
+                i = 3;
             }
-            Ok(vec![])
+            if at(i) != "TABLE" {
+                return Ok(Statement::NoRowChanges);
+            }
+            i += 1;
+            if at(i) == "IF" && at(i + 1) == "NOT" && at(i + 2) == "EXISTS" {
+                i += 3;
+            }
+            let table = name_at(&mut i)?;
+            // CREATE TABLE ... SELECT logged as a statement fills the table.
+            let fills = upper[i..].iter().any(|w| w == "SELECT");
+            if replace || fills {
+                Ok(Statement::Ddl(vec![table]))
+            } else {
+                Ok(Statement::NoRowChanges)
+            }
         }
-        _ => Ok(vec![]),
+        "INSERT" | "REPLACE" => {
+            i = 1;
+            while matches!(
+                at(i),
+                "LOW_PRIORITY" | "DELAYED" | "HIGH_PRIORITY" | "IGNORE"
+            ) {
+                i += 1;
+            }
+            if at(i) == "INTO" {
+                i += 1;
+            }
+            Ok(Statement::Dml(vec![name_at(&mut i)?]))
+        }
+        "LOAD" => {
+            // LOAD DATA|XML [modifiers] [LOCAL] INFILE 'f' [REPLACE|IGNORE] INTO TABLE t
+            let into = (0..upper.len())
+                .find(|&k| at(k) == "INTO" && at(k + 1) == "TABLE")
+                .ok_or_else(|| UnparsedDdl(format!("no INTO TABLE in {query:?}")))?;
+            i = into + 2;
+            Ok(Statement::Dml(vec![name_at(&mut i)?]))
+        }
+        "UPDATE" | "DELETE" => Ok(Statement::Dml(dml_tables(
+            &tokens, &upper, word, default_db, query,
+        )?)),
+        "XA" | "BEGIN" | "COMMIT" | "ROLLBACK" | "SAVEPOINT" | "RELEASE" | "START" => {
+            Ok(Statement::NoRowChanges)
+        }
+        _ => Err(UnparsedDdl(format!(
+            "a statement this service does not know: {query:?}"
+        ))),
     }
+}
+
+/// The tables an UPDATE or DELETE statement may write: every table name in its table
+/// references (UPDATE: before SET; DELETE: before WHERE / ORDER / LIMIT, which covers the
+/// multi-table forms `DELETE t1, t2 FROM t1 JOIN t2 ...` and `DELETE FROM t1 USING ...`).
+/// Names are words that follow UPDATE, FROM, USING, JOIN or a comma, so aliases and `ON`
+/// conditions are not taken for tables; a name of another kind is only extra work.
+fn dml_tables(
+    tokens: &[String],
+    upper: &[String],
+    word: &str,
+    default_db: &str,
+    query: &str,
+) -> Result<Vec<TableRef>, UnparsedDdl> {
+    let ends: &[&str] = if word == "UPDATE" {
+        &["SET"]
+    } else {
+        &["WHERE", "ORDER", "LIMIT", "RETURNING"]
+    };
+    let end = upper
+        .iter()
+        .position(|w| ends.contains(&w.as_str()))
+        .unwrap_or(upper.len());
+    let starts_name = |w: &str| matches!(w, "UPDATE" | "DELETE" | "FROM" | "USING" | "JOIN" | ",");
+    let modifiers = ["LOW_PRIORITY", "QUICK", "IGNORE", "STRAIGHT_JOIN"];
+    let mut out: Vec<TableRef> = Vec::new();
+    let mut i = 0;
+    while i < end {
+        if !starts_name(&upper[i]) {
+            i += 1;
+            continue;
+        }
+        i += 1;
+        while i < end && modifiers.contains(&upper[i].as_str()) {
+            i += 1;
+        }
+        if i >= end || matches!(tokens[i].as_str(), "(" | "," | "FROM") || upper[i] == "FROM" {
+            continue;
+        }
+        let first = &tokens[i];
+        let (db, table) = if tokens.get(i + 1).map(String::as_str) == Some(".") {
+            let second = tokens
+                .get(i + 2)
+                .ok_or_else(|| UnparsedDdl(format!("no table name after {first}. in {query:?}")))?;
+            i += 3;
+            (
+                unquote(first),
+                unquote(second).trim_end_matches(".*").to_string(),
+            )
+        } else {
+            i += 1;
+            (default_db.to_string(), unquote(first))
+        };
+        // `DELETE t1.* FROM ...`
+        let table = if table == "*" { continue } else { table };
+        let r = TableRef { db, table };
+        if !out.contains(&r) {
+            out.push(r);
+        }
+    }
+    if out.is_empty() {
+        return Err(UnparsedDdl(format!("no table name in {query:?}")));
+    }
+    Ok(out)
 }
 
 /// Words, quoted identifiers (kept with their backticks), and `.`, `,`, `(`, `)` as tokens;
@@ -143,11 +331,27 @@ fn tokenize(q: &str) -> Vec<String> {
         if c.is_whitespace() {
             i += 1;
         } else if c == '/' && chars.get(i + 1) == Some(&'*') {
+            // Executable comments (`/*!40101 ... */`, MariaDB's `/*M!100100 ... */`) are SQL
+            // the server ran: their content counts, the markers and version do not.
+            let executable = match (chars.get(i + 2), chars.get(i + 3)) {
+                (Some('!'), _) => Some(i + 3),
+                (Some('M'), Some('!')) => Some(i + 4),
+                _ => None,
+            };
+            if let Some(content) = executable {
+                i = content;
+                while i < chars.len() && chars[i].is_ascii_digit() {
+                    i += 1;
+                }
+                continue;
+            }
             i += 2;
             while i + 1 < chars.len() && !(chars[i] == '*' && chars[i + 1] == '/') {
                 i += 1;
             }
             i += 2;
+        } else if c == '*' && chars.get(i + 1) == Some(&'/') {
+            i += 2; // the end of an executable comment
         } else if c == '#' || (c == '-' && chars.get(i + 1) == Some(&'-')) {
             while i < chars.len() && chars[i] != '\n' {
                 i += 1;
@@ -185,7 +389,12 @@ fn tokenize(q: &str) -> Vec<String> {
             i += 1;
         } else {
             let start = i;
-            while i < chars.len() && !chars[i].is_whitespace() && !".,()`;'\"".contains(chars[i]) {
+            let ends_word = |i: usize| {
+                chars[i].is_whitespace()
+                    || ".,()`;'\"".contains(chars[i])
+                    || (chars[i] == '*' && chars.get(i + 1) == Some(&'/'))
+            };
+            while i < chars.len() && !ends_word(i) {
                 i += 1;
             }
             out.push(chars[start..i].iter().collect());
@@ -205,62 +414,156 @@ fn unquote(t: &str) -> String {
 mod tests {
     use super::*;
 
-    fn r(db: &str, t: &str) -> DdlEffect {
-        DdlEffect::Resync {
+    fn r(db: &str, t: &str) -> TableRef {
+        TableRef {
             db: db.into(),
             table: t.into(),
         }
     }
 
+    fn ddl(q: &str) -> Vec<TableRef> {
+        match classify(q, "d") {
+            Statement::Ddl(tables) => tables,
+            other => panic!("{q}: {other:?}"),
+        }
+    }
+
+    fn dml(q: &str) -> Vec<TableRef> {
+        match classify(q, "d") {
+            Statement::Dml(tables) => tables,
+            other => panic!("{q}: {other:?}"),
+        }
+    }
+
     #[test]
-    fn statements_that_change_rows_without_row_events() {
+    fn ddl_that_changes_rows_without_row_events() {
         assert_eq!(
-            effects("ALTER TABLE t ADD COLUMN c INT DEFAULT 5", "d").unwrap(),
+            ddl("ALTER TABLE t ADD COLUMN c INT DEFAULT 5"),
             [r("d", "t")]
         );
         assert_eq!(
-            effects("alter table `my db`.`t``x` drop column c", "d").unwrap(),
+            ddl("alter table `my db`.`t``x` drop column c"),
             [r("my db", "t`x")]
         );
+        assert_eq!(ddl("ALTER TABLE a RENAME TO b"), [r("d", "a"), r("d", "b")]);
+        assert_eq!(ddl("ALTER TABLE a RENAME COLUMN x TO y"), [r("d", "a")]);
         assert_eq!(
-            effects("ALTER TABLE a RENAME TO b", "d").unwrap(),
+            ddl("ALTER TABLE a EXCHANGE PARTITION p0 WITH TABLE s.b WITHOUT VALIDATION"),
+            [r("d", "a"), r("s", "b")]
+        );
+        assert_eq!(ddl("TRUNCATE TABLE s.t"), [r("s", "t")]);
+        assert_eq!(ddl("TRUNCATE t"), [r("d", "t")]);
+        assert_eq!(
+            ddl("DROP TABLE IF EXISTS `a`,`b` /* generated by server */"),
             [r("d", "a"), r("d", "b")]
         );
         assert_eq!(
-            effects("ALTER TABLE a RENAME COLUMN x TO y", "d").unwrap(),
-            [r("d", "a")]
-        );
-        assert_eq!(effects("TRUNCATE TABLE s.t", "d").unwrap(), [r("s", "t")]);
-        assert_eq!(effects("TRUNCATE t", "d").unwrap(), [r("d", "t")]);
-        assert_eq!(
-            effects(
-                "DROP TABLE IF EXISTS `a`,`b` /* generated by server */",
-                "d"
-            )
-            .unwrap(),
-            [r("d", "a"), r("d", "b")]
-        );
-        assert_eq!(
-            effects("RENAME TABLE a TO b, s.c TO s.d", "d").unwrap(),
+            ddl("RENAME TABLE a TO b, s.c TO s.d"),
             [r("d", "a"), r("d", "b"), r("s", "c"), r("s", "d")]
         );
+        // A swap: both tables, each named twice.
         assert_eq!(
-            effects("CREATE OR REPLACE TABLE t (id INT)", "d").unwrap(),
+            ddl("RENAME TABLE a TO tmp, b TO a, tmp TO b"),
+            [
+                r("d", "a"),
+                r("d", "tmp"),
+                r("d", "b"),
+                r("d", "a"),
+                r("d", "tmp"),
+                r("d", "b")
+            ]
+        );
+        assert_eq!(ddl("CREATE OR REPLACE TABLE t (id INT)"), [r("d", "t")]);
+        assert_eq!(ddl("CREATE TABLE t2 SELECT * FROM t"), [r("d", "t2")]);
+        assert_eq!(
+            ddl("/*M!100100 TRUNCATE `s`.`t` */"),
+            [r("s", "t")],
+            "executable comments run"
+        );
+        assert_eq!(
+            ddl("SET STATEMENT max_statement_time=60 FOR ALTER TABLE t DROP COLUMN c"),
             [r("d", "t")]
+        );
+        assert_eq!(
+            classify("DROP DATABASE IF EXISTS `shop`", "d"),
+            Statement::DropDatabase("shop".into())
+        );
+        assert_eq!(
+            classify("drop schema shop", "d"),
+            Statement::DropDatabase("shop".into())
+        );
+    }
+
+    #[test]
+    fn dml_logged_as_statements() {
+        assert_eq!(dml("INSERT INTO t VALUES (1)"), [r("d", "t")]);
+        assert_eq!(dml("insert ignore s.t (a) select a from u"), [r("s", "t")]);
+        assert_eq!(
+            dml("REPLACE LOW_PRIORITY INTO `t` SET a = 1"),
+            [r("d", "t")]
+        );
+        assert_eq!(dml("UPDATE t SET v = v + 1 WHERE id = 1"), [r("d", "t")]);
+        assert_eq!(
+            dml("UPDATE LOW_PRIORITY s.t AS x JOIN u ON x.id = u.id SET x.v = u.v"),
+            [r("s", "t"), r("d", "u")]
+        );
+        assert_eq!(
+            dml("UPDATE t1, t2 SET t1.a = t2.a"),
+            [r("d", "t1"), r("d", "t2")]
+        );
+        assert_eq!(dml("DELETE FROM t WHERE id < 5"), [r("d", "t")]);
+        assert_eq!(dml("DELETE QUICK IGNORE FROM s.t"), [r("s", "t")]);
+        assert_eq!(
+            dml("DELETE t1, t2 FROM t1 INNER JOIN t2 ON t1.id = t2.id WHERE t1.id > 1"),
+            [r("d", "t1"), r("d", "t2")]
+        );
+        assert_eq!(
+            dml("DELETE FROM t1 USING t1 JOIN t2 ON t1.id = t2.id"),
+            [r("d", "t1"), r("d", "t2")]
+        );
+        assert_eq!(
+            dml("LOAD DATA LOCAL INFILE '/tmp/x.csv' REPLACE INTO TABLE s.t FIELDS TERMINATED BY ','"),
+            [r("s", "t")]
         );
     }
 
     #[test]
     fn statements_without_row_changes() {
-        assert!(effects(
+        for q in [
             "CREATE TABLE t (id INT PRIMARY KEY, s VARCHAR(5) DEFAULT 'a.b')",
-            "d"
-        )
-        .unwrap()
-        .is_empty());
-        assert!(effects("DROP TEMPORARY TABLE t", "d").unwrap().is_empty());
-        assert!(effects("CREATE INDEX i ON t (c)", "d").unwrap().is_empty());
-        assert!(effects("GRANT SELECT ON *.* TO x", "d").unwrap().is_empty());
-        assert!(effects("RENAME TABLE a", "d").is_err());
+            "CREATE TABLE IF NOT EXISTS t LIKE u",
+            "DROP TEMPORARY TABLE t",
+            "CREATE INDEX i ON t (c)",
+            "DROP INDEX i ON t",
+            "CREATE DATABASE x",
+            "CREATE DEFINER=`root`@`localhost` TRIGGER tr BEFORE INSERT ON t FOR EACH ROW SET NEW.a = 1",
+            "CREATE OR REPLACE VIEW v AS SELECT 1",
+            "GRANT SELECT ON *.* TO x",
+            "ANALYZE TABLE t",
+            "FLUSH PRIVILEGES",
+            "ALTER USER x IDENTIFIED BY 'y'",
+            "/*!40000 ALTER TABLE `t` DISABLE KEYS */",
+            "/*!50001 CREATE ALGORITHM=UNDEFINED */ /*!50013 DEFINER=`root`@`localhost` SQL SECURITY DEFINER */ /*!50001 VIEW `v` AS select 1 AS `1` */",
+            "CREATE DEFINER=`root`@`localhost` FUNCTION `f`() RETURNS int(11) DETERMINISTIC RETURN 1",
+            "SET STATEMENT max_statement_time=60 FOR CREATE INDEX i ON t (c)",
+        ] {
+            assert_eq!(classify(q, "d"), Statement::NoRowChanges, "{q}");
+        }
+    }
+
+    #[test]
+    fn statements_whose_tables_cannot_be_told() {
+        for q in [
+            "RENAME TABLE a",
+            "SELECT f(1)",
+            "CALL p()",
+            "HANDLER t READ NEXT",
+        ] {
+            assert!(
+                matches!(classify(q, "d"), Statement::Unknown(_)),
+                "{q}: {:?}",
+                classify(q, "d")
+            );
+        }
     }
 }

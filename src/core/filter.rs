@@ -2,31 +2,9 @@
 //! matches any run of characters. A table is captured when an include pattern matches and no
 //! exclude pattern does.
 
-use crate::config::CaptureConfig;
+use crate::config::{captures_column, CaptureConfig};
 
-/// `*`-glob match, case-sensitive like MySQL table names on Linux.
-pub fn glob_match(pattern: &str, text: &str) -> bool {
-    let (p, t) = (pattern.as_bytes(), text.as_bytes());
-    let (mut pi, mut ti) = (0, 0);
-    let (mut star, mut star_ti) = (None, 0);
-    while ti < t.len() {
-        if pi < p.len() && p[pi] == b'*' {
-            star = Some(pi);
-            star_ti = ti;
-            pi += 1;
-        } else if pi < p.len() && p[pi] == t[ti] {
-            pi += 1;
-            ti += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            star_ti += 1;
-            ti = star_ti;
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == b'*')
-}
+pub use crate::config::glob_match;
 
 /// The compiled `[capture]` section.
 #[derive(Debug, Clone, Default)]
@@ -52,11 +30,7 @@ impl TableFilter {
     }
 
     pub fn captures_column(&self, db: &str, table: &str, column: &str) -> bool {
-        if self.exclude_columns.is_empty() {
-            return true;
-        }
-        let name = format!("{db}.{table}.{column}");
-        !self.exclude_columns.iter().any(|p| glob_match(p, &name))
+        captures_column(&self.exclude_columns, db, table, column)
     }
 }
 
@@ -81,6 +55,7 @@ mod tests {
             include: vec!["shop.*".into()],
             exclude: vec!["shop.tmp_*".into()],
             exclude_columns: vec!["shop.users.password".into()],
+            ..Default::default()
         });
         assert!(f.captures("shop", "orders"));
         assert!(!f.captures("shop", "tmp_x"));

@@ -34,6 +34,9 @@ type LatestChanges = HashMap<Vec<u8>, (u32, u64)>;
 pub struct ChangeTracker {
     /// job id -> (`db.table`, row key -> binlog position of its latest change)
     jobs: HashMap<u64, (String, LatestChanges)>,
+    /// job id -> the latest position where its whole table changed without row events (a
+    /// statement, a DDL): chunks read before it are stale in every row.
+    whole_table: HashMap<u64, (u32, u64)>,
 }
 
 impl ChangeTracker {
@@ -41,8 +44,20 @@ impl ChangeTracker {
         self.jobs.insert(job, (table.to_string(), HashMap::new()));
     }
 
+    /// Records that every row of `table` may have changed at `at` without row events (its
+    /// resync, recorded there, rewrites them); chunks of running jobs read before `at` are not
+    /// written at all.
+    pub fn table_changed(&mut self, table: &str, at: &BinlogPosition) {
+        for (job, (t, _)) in &self.jobs {
+            if t == table {
+                self.whole_table.insert(*job, at.sort_key());
+            }
+        }
+    }
+
     pub fn untrack(&mut self, job: u64) {
         self.jobs.remove(&job);
+        self.whole_table.remove(&job);
     }
 
     pub fn is_empty(&self) -> bool {
@@ -61,10 +76,12 @@ impl ChangeTracker {
     /// Whether the stream changed `key` after `low` (then the chunk's copy is not written).
     pub fn changed_after(&self, job: u64, key: &[u8], low: &BinlogPosition) -> bool {
         let low = low.sort_key();
-        self.jobs
-            .get(&job)
-            .and_then(|(_, keys)| keys.get(key))
-            .is_some_and(|at| *at > low)
+        self.whole_table.get(&job).is_some_and(|at| *at > low)
+            || self
+                .jobs
+                .get(&job)
+                .and_then(|(_, keys)| keys.get(key))
+                .is_some_and(|at| *at > low)
     }
 
     /// Forgets changes at or below `low`: later chunks of the job are read at or after it.
@@ -149,6 +166,10 @@ mod tests {
         );
         t.prune(1, &at(20));
         assert!(t.changed_after(1, b"k2", &at(20)));
+        // A statement changed the whole table at 40: chunks read before it are stale.
+        t.table_changed("db.t", &at(40));
+        assert!(t.changed_after(1, b"k1", &at(35)));
+        assert!(!t.changed_after(1, b"k1", &at(45)));
         t.untrack(1);
         assert!(t.is_empty() && !t.changed_after(1, b"k2", &at(0)));
     }

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::config::{Config, SnapshotMode};
 use crate::core::bootstrap::bootstrap_manager;
@@ -40,6 +40,8 @@ use crate::source::binlog::{BinlogTailer, StartAt};
 use crate::source::mysql as my;
 use crate::state::StateStore;
 use crate::telemetry::health::SharedHealth;
+use crate::telemetry::metrics::METRICS;
+use crate::telemetry::stall::StallWatch;
 
 /// Which part of the work a `run` process does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -76,11 +78,21 @@ pub async fn run_once(
     mut shutdown: watch::Receiver<bool>,
     health: &SharedHealth,
 ) -> Result<()> {
+    let limit = cfg.pipeline.stall_timeout;
+    let stalls = StallWatch::new(limit);
     // The stream first: a GTID start learns its position from the server.
-    let mut tailer = BinlogTailer::open(cfg, &start.at).await?;
+    let (mut tailer, clock) = tokio::time::timeout(limit, async {
+        let tailer = BinlogTailer::open(cfg, &start.at).await?;
+        Ok::<_, SyncError>((tailer, versions::start_clock(store).await?))
+    })
+    .await
+    .map_err(|_| {
+        SyncError::transient(format!(
+            "opening the binlog stream took longer than pipeline.stall_timeout = {limit:?}"
+        ))
+    })??;
     let start_position = tailer.start().clone();
     info!(position = %start_position, "streaming from the checkpoint");
-    let clock = versions::start_clock(store).await?;
     // Capture has one Kafka sink: two would interleave one partition's history (see
     // sink::distributed).
     let sinks = if role == Role::Capture {
@@ -131,27 +143,48 @@ pub async fn run_once(
     let mut sink_tasks = Vec::new();
     match (role, &cfg.kafka) {
         (Role::Capture, Some(kafka)) => {
-            let partitions = crate::sink::kafka::ensure_internal_topic(kafka).await?;
+            let partitions = tokio::time::timeout(limit, crate::sink::kafka::ensure_internal_topic(kafka))
+                .await
+                .map_err(|_| SyncError::Kafka(format!("creating the internal topic took longer than pipeline.stall_timeout = {limit:?}")))??;
             for (idx, rx) in receivers.into_iter().enumerate() {
                 let sink = capture_sink(kafka, partitions)?;
-                sink_tasks.push(tokio::spawn(crate::sink::run(sink, rx, tracker.slot(idx))));
+                let slot = tracker.slot(idx);
+                sink_tasks.push(tokio::spawn(crate::sink::run(
+                    sink,
+                    rx,
+                    slot,
+                    stalls.clone(),
+                )));
             }
         }
         _ => {
             for (idx, rx) in receivers.into_iter().enumerate() {
                 let sink = HbaseSink::new(idx, cfg, health.clone(), clock.clone());
-                sink_tasks.push(tokio::spawn(crate::sink::run(sink, rx, tracker.slot(idx))));
+                let slot = tracker.slot(idx);
+                sink_tasks.push(tokio::spawn(crate::sink::run(
+                    sink,
+                    rx,
+                    slot,
+                    stalls.clone(),
+                )));
             }
         }
     }
     if let Some((kafka, topic)) = event_topic {
         let (tx, rx) = mpsc::channel(256);
-        router = router.with_events(ChangeEvents::new(&kafka, &topic, tx, inflight));
+        router = router.with_events(ChangeEvents::new(
+            &kafka,
+            &cfg.capture,
+            &topic,
+            tx,
+            inflight,
+        ));
         let sink = event_sink(&kafka)?;
         sink_tasks.push(tokio::spawn(crate::sink::run(
             sink,
             rx,
             tracker.slot(sinks),
+            stalls.clone(),
         )));
     }
     let (stop_checkpoints, checkpoints_stopped) = watch::channel(false);
@@ -173,7 +206,7 @@ pub async fn run_once(
     ));
     let exit_when_bootstrapped = cfg.snapshot.mode == SnapshotMode::InitialOnly;
 
-    let read_result = async {
+    let read_loop = async {
         {
             let mut h = health.lock().expect("health lock");
             h.streaming = true;
@@ -183,9 +216,13 @@ pub async fn run_once(
             tokio::select! {
                 next = tailer.next() => {
                     let (event, position) = next?;
+                    let _busy = stalls.busy();
                     router.route(&event, &position).await?;
                 }
-                Some(request) = handover_rx.recv() => router.handover(request).await?,
+                Some(request) = handover_rx.recv() => {
+                    let _busy = stalls.busy();
+                    router.handover(request).await?
+                }
                 _ = shutdown.changed() => {
                     info!("shutdown requested: flushing what is in flight");
                     break;
@@ -199,8 +236,19 @@ pub async fn run_once(
             }
         }
         Ok::<(), SyncError>(())
-    }
-    .await;
+    };
+    // A stalled pipeline is torn down like a failed one (the read loop is dropped where it
+    // waits); the restart replays from the checkpoint.
+    let read_result = tokio::select! {
+        result = read_loop => result,
+        waited = stalls.stalled() => {
+            warn!(?waited, checkpoint = %tracker.low_watermark().position, "the pipeline is stalled: changes are waiting and nothing progressed for pipeline.stall_timeout; restarting it");
+            METRICS.stalls.inc();
+            Err(SyncError::transient(format!(
+                "the pipeline stalled: changes waited {waited:?} without progress (pipeline.stall_timeout = {limit:?}); HBase, Kafka or MySQL did not answer in time"
+            )))
+        }
+    };
     tailer.close().await;
 
     // Stop the bootstraps (they resume from their last chunk); closing the channels makes the
@@ -227,8 +275,21 @@ pub async fn run_once(
         }
     }
     let _ = stop_checkpoints.send(true);
-    let _ = checkpoint_task.await;
-    checkpoint::store_final(store, &source, &tracker).await?;
+    // The checkpoint task may be waiting on the state store; the final store below replaces it.
+    let mut checkpoint_task = checkpoint_task;
+    if tokio::time::timeout(SINK_FLUSH_GRACE, &mut checkpoint_task)
+        .await
+        .is_err()
+    {
+        checkpoint_task.abort();
+    }
+    tokio::time::timeout(limit, checkpoint::store_final(store, &source, &tracker))
+        .await
+        .map_err(|_| {
+            SyncError::transient(format!(
+                "storing the checkpoint took longer than pipeline.stall_timeout = {limit:?}"
+            ))
+        })??;
     // A sink's own error says more than the router's "sink stopped" that follows it.
     match (sink_error, read_result) {
         (Some(e), _) => Err(e),

@@ -26,6 +26,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::config::{Config, SnapshotMode};
+use crate::core::bootstrap::job::row_key_problem;
 use crate::core::filter::TableFilter;
 use crate::core::pipeline::{self, Role, Start};
 use crate::core::restart::Restarts;
@@ -55,38 +56,14 @@ pub async fn run(
             "add a [kafka] section with brokers",
         ));
     }
-    require_row_binlog(&cfg).await?;
-    let (store, applied) = StateStore::connect_and_migrate(&cfg).await?;
-    if !applied.is_empty() {
-        info!(migrations = ?applied, "state store migrated");
-    }
-    upgrade_versions(&cfg, &store).await?;
     let mut restarts = Restarts::new(cfg.restart.clone());
+    // The state store once it is connected and migrated.
+    let mut prepared: Option<StateStore> = None;
     // Set when the checkpoint's file turned out to be of another history.
     let mut by_gtid = false;
     loop {
-        let start = match start(&cfg, &store, by_gtid).await {
-            Err(SyncError::SourceChanged { what })
-                if cfg.snapshot.mode == SnapshotMode::WhenNeeded =>
-            {
-                warn!(%what, "the checkpoint belongs to another history; snapshot.mode = when_needed: re-bootstrapping every captured table");
-                store.reset_checkpoint().await?;
-                by_gtid = false;
-                continue;
-            }
-            other => other?,
-        };
-        let by_position = matches!(start.at, StartAt::Position { .. });
-        let result =
-            match pipeline::run_once(&cfg, role, &store, &start, shutdown.clone(), &health).await {
-                // Say why the start was by GTID beside why that failed too.
-                Err(SyncError::SourceChanged { what }) if start.why.is_some() => {
-                    Err(SyncError::SourceChanged {
-                        what: format!("{}; {what}", start.why.as_deref().unwrap_or_default()),
-                    })
-                }
-                other => other,
-            };
+        let (started, result) =
+            attempt(&cfg, role, &mut prepared, by_gtid, &shutdown, &health).await;
         {
             let mut h = health.lock().expect("health lock");
             h.streaming = false;
@@ -95,42 +72,56 @@ pub async fn run(
                 Err(e) => e.to_string(),
             });
         }
-        let error = match result {
-            Ok(()) => return Ok(()),
-            Err(SyncError::BinlogPurged { file, .. })
+        let by_position = started
+            .as_ref()
+            .is_some_and(|s| matches!(s.at, StartAt::Position { .. }));
+        let error = match (result, prepared.as_ref()) {
+            (Ok(()), _) => return Ok(()),
+            (Err(SyncError::BinlogPurged { file, .. }), Some(store))
                 if cfg.snapshot.mode == SnapshotMode::WhenNeeded =>
             {
                 warn!(%file, "the checkpoint's binlog was purged; snapshot.mode = when_needed: re-bootstrapping every captured table");
-                store.reset_checkpoint().await?;
-                continue;
+                match store.reset_checkpoint().await {
+                    Ok(()) => continue,
+                    Err(e) => e,
+                }
             }
             // The file has the checkpoint's name but another history: try its GTIDs.
-            Err(SyncError::SourceChanged { what }) if by_position && !by_gtid => {
+            (Err(SyncError::SourceChanged { what }), _) if by_position && !by_gtid => {
                 warn!(%what, "resuming after the checkpoint's GTID set instead");
                 by_gtid = true;
                 continue;
             }
-            Err(SyncError::SourceChanged { what })
+            (Err(SyncError::SourceChanged { what }), Some(store))
                 if cfg.snapshot.mode == SnapshotMode::WhenNeeded =>
             {
                 warn!(%what, "snapshot.mode = when_needed: re-bootstrapping every captured table");
-                store.reset_checkpoint().await?;
                 by_gtid = false;
-                continue;
+                match store.reset_checkpoint().await {
+                    Ok(()) => continue,
+                    Err(e) => e,
+                }
             }
-            Err(e) if e.is_transient() => e,
-            Err(e) => return Err(e),
+            (Err(e), _) if e.is_transient() => e,
+            (Err(e), _) => return Err(e),
         };
         by_gtid = false;
         if *shutdown.borrow() {
             return Ok(());
         }
         // The pipeline recovered if it moved the checkpoint before failing again.
-        if let (Ok(Some(cp)), StartAt::Position { position, .. }) =
-            (store.load_checkpoint().await, &start.at)
+        if let (
+            Some(store),
+            Some(Start {
+                at: StartAt::Position { position, .. },
+                ..
+            }),
+        ) = (prepared.as_ref(), &started)
         {
-            if cp.position > *position {
-                restarts.recovered();
+            if let Ok(Some(cp)) = store.load_checkpoint().await {
+                if cp.position > *position {
+                    restarts.recovered();
+                }
             }
         }
         if !restarts
@@ -144,6 +135,90 @@ pub async fn run(
             return Ok(());
         }
     }
+}
+
+/// One life of the pipeline and everything it needs first, each step bounded by
+/// `pipeline.stall_timeout` and every failure left to the restart strategy: the server check
+/// and the state store's migration (once they succeeded, not again), where to start, the
+/// pipeline. Returns the start when it was worked out, and how the life ended.
+async fn attempt(
+    cfg: &Config,
+    role: Role,
+    prepared: &mut Option<StateStore>,
+    by_gtid: bool,
+    shutdown: &watch::Receiver<bool>,
+    health: &SharedHealth,
+) -> (Option<Start>, Result<()>) {
+    let limit = cfg.pipeline.stall_timeout;
+    let store = match prepared {
+        Some(store) => store.clone(),
+        None => match bounded(
+            limit,
+            "connecting to MySQL and the state store",
+            prepare(cfg),
+        )
+        .await
+        {
+            Ok(store) => prepared.insert(store).clone(),
+            Err(e) => return (None, Err(e)),
+        },
+    };
+    let start = match bounded(
+        limit,
+        "working out where to start",
+        start(cfg, &store, by_gtid),
+    )
+    .await
+    {
+        Ok(start) => start,
+        Err(e) => return (None, Err(e)),
+    };
+    let result = match pipeline::run_once(cfg, role, &store, &start, shutdown.clone(), health).await
+    {
+        // Say why the start was by GTID beside why that failed too.
+        Err(SyncError::SourceChanged { what }) if start.why.is_some() => {
+            Err(SyncError::SourceChanged {
+                what: format!("{}; {what}", start.why.as_deref().unwrap_or_default()),
+            })
+        }
+        other => other,
+    };
+    (Some(start), result)
+}
+
+/// `step` within `limit`, or a transient error naming what took too long.
+async fn bounded<T>(
+    limit: std::time::Duration,
+    what: &str,
+    step: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    tokio::time::timeout(limit, step).await.unwrap_or_else(|_| {
+        Err(SyncError::transient(format!(
+            "{what} took longer than pipeline.stall_timeout = {limit:?}"
+        )))
+    })
+}
+
+/// Checks the server can be followed row by row, connects and migrates the state store, and
+/// on the first start after an older version schedules the version upgrade's resyncs.
+async fn prepare(cfg: &Config) -> Result<StateStore> {
+    require_row_binlog(cfg).await?;
+    let (store, applied) = StateStore::connect_and_migrate(cfg).await?;
+    if !applied.is_empty() {
+        info!(migrations = ?applied, "state store migrated");
+    }
+    upgrade_versions(cfg, &store).await?;
+    // Tables captured now, for a later DROP DATABASE (see `core::ddl`).
+    let mut conn = my::connect(&cfg.mysql.url, &cfg.mysql, None).await?;
+    let tables = captured_tables(cfg, &mut conn).await?;
+    store.register_tables(&tables).await?;
+    // A row_key override that is not unique would merge rows.
+    for (db, table) in &tables {
+        if let Some((problem, fix)) = row_key_problem(cfg, &mut conn, db, table).await? {
+            return Err(SyncError::definite(problem, fix));
+        }
+    }
+    Ok(store)
 }
 
 /// Refuses servers whose binlog cannot be followed row by row, naming the setting and the fix.

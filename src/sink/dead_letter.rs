@@ -4,10 +4,12 @@
 //! no `row_key` override), rows with a cell over `hbase.max_cell_bytes`, and rows that cannot be
 //! decoded or keyed (type `undecodable`, with the reason and no images). Each record carries the
 //! table, the binlog position, the reason, the operation and the row (before and after images),
-//! with values as MySQL's text rendering (binary values as `{"base64": "..."}`).
+//! with values as MySQL's text rendering (binary values as `{"base64": "..."}`), without the
+//! columns `capture.exclude_columns` keeps out of every output.
 //!
 //! Records are flushed (Kafka: acknowledged) at every transaction end, before the checkpoint can
-//! pass them; a replay after a crash may write a record again (at-least-once).
+//! pass them; a record Kafka did not take fails the flush (and the pipeline restarts from the
+//! checkpoint). A replay after a crash may write a record again (at-least-once).
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
@@ -18,30 +20,62 @@ use serde_json::{json, Map, Value};
 
 use std::time::Duration;
 
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
-use crate::config::Config;
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::ClientContext;
+
+use crate::config::{CaptureConfig, Config};
 use crate::error::{Result, SyncError};
 use crate::model::{BinlogPosition, SqlValue, TableSchema};
 
-pub enum DeadLetter {
+/// The dead-letter output, with the columns that must not leave the service
+/// (`capture.exclude_columns`).
+pub struct DeadLetter {
+    output: Output,
+    capture: CaptureConfig,
+}
+
+enum Output {
     File {
         path: String,
         out: BufWriter<File>,
     },
     Kafka {
         topic: String,
-        producer: BaseProducer,
+        producer: BaseProducer<FailedDeliveries>,
         /// Records sent since the last flush.
         unflushed: bool,
     },
 }
 
+/// Counts records Kafka did not take (a delivery fails after the producer's own retries), so a
+/// flush can fail instead of losing them.
+#[derive(Default)]
+struct FailedDeliveries {
+    failed: AtomicU64,
+    last: Mutex<Option<String>>,
+}
+
+impl ClientContext for FailedDeliveries {}
+
+impl ProducerContext for FailedDeliveries {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((e, _)) = result {
+            self.failed.fetch_add(1, Ordering::SeqCst);
+            *self.last.lock().expect("delivery lock") = Some(e.to_string());
+        }
+    }
+}
+
 impl DeadLetter {
     /// The configured output, if any.
     pub fn from_config(cfg: &Config) -> Result<Option<DeadLetter>> {
-        match (&cfg.dead_letter.path, &cfg.dead_letter.topic) {
-            (Some(path), _) => Self::open(path).map(Some),
+        let output = match (&cfg.dead_letter.path, &cfg.dead_letter.topic) {
+            (Some(path), _) => Self::open_file(path)?,
             (None, Some(topic)) => {
                 let kafka = cfg.kafka.as_ref().ok_or_else(|| {
                     SyncError::definite(
@@ -51,27 +85,39 @@ impl DeadLetter {
                 })?;
                 let producer = crate::sink::kafka::client_config(kafka)
                     .set("enable.idempotence", "true")
-                    .create()
+                    .create_with_context(FailedDeliveries::default())
                     .map_err(|e| SyncError::Kafka(format!("dead-letter producer: {e}")))?;
-                Ok(Some(DeadLetter::Kafka {
+                Output::Kafka {
                     topic: topic.clone(),
                     producer,
                     unflushed: false,
-                }))
+                }
             }
-            (None, None) => Ok(None),
-        }
+            (None, None) => return Ok(None),
+        };
+        Ok(Some(DeadLetter {
+            output,
+            capture: cfg.capture.clone(),
+        }))
     }
 
     /// Where records go, for messages.
     pub fn describe(&self) -> String {
-        match self {
-            DeadLetter::File { path, .. } => format!("the dead-letter file {path}"),
-            DeadLetter::Kafka { topic, .. } => format!("the dead-letter topic {topic}"),
+        match &self.output {
+            Output::File { path, .. } => format!("the dead-letter file {path}"),
+            Output::Kafka { topic, .. } => format!("the dead-letter topic {topic}"),
         }
     }
 
+    /// A dead-letter file at `path` that keeps every column.
     pub fn open(path: &str) -> Result<DeadLetter> {
+        Ok(DeadLetter {
+            output: Self::open_file(path)?,
+            capture: CaptureConfig::default(),
+        })
+    }
+
+    fn open_file(path: &str) -> Result<Output> {
         if let Some(dir) = Path::new(path)
             .parent()
             .filter(|d| !d.as_os_str().is_empty())
@@ -83,7 +129,7 @@ impl DeadLetter {
             .append(true)
             .open(path)
             .map_err(|e| io_error(path, e))?;
-        Ok(DeadLetter::File {
+        Ok(Output::File {
             path: path.to_string(),
             out: BufWriter::new(file),
         })
@@ -108,16 +154,16 @@ impl DeadLetter {
             "position": position.to_string(),
             "reason": reason,
             "type": op,
-            "before": before.map(|r| row_json(schema, r)),
-            "after": after.map(|r| row_json(schema, r)),
+            "before": before.map(|r| row_json(schema, r, &self.capture)),
+            "after": after.map(|r| row_json(schema, r, &self.capture)),
         });
         let mut bytes = serde_json::to_vec(&line).expect("JSON values serialize");
-        match self {
-            DeadLetter::File { path, out } => {
+        match &mut self.output {
+            Output::File { path, out } => {
                 bytes.push(b'\n');
                 out.write_all(&bytes).map_err(|e| io_error(path, e))?;
             }
-            DeadLetter::Kafka {
+            Output::Kafka {
                 topic,
                 producer,
                 unflushed,
@@ -137,9 +183,9 @@ impl DeadLetter {
 
     /// Makes every record so far durable (file flushed, Kafka acknowledged).
     pub fn flush(&mut self) -> Result<()> {
-        match self {
-            DeadLetter::File { path, out } => out.flush().map_err(|e| io_error(path, e)),
-            DeadLetter::Kafka {
+        match &mut self.output {
+            Output::File { path, out } => out.flush().map_err(|e| io_error(path, e)),
+            Output::Kafka {
                 topic,
                 producer,
                 unflushed,
@@ -148,15 +194,30 @@ impl DeadLetter {
                     tokio::task::block_in_place(|| producer.flush(Duration::from_secs(30)))
                         .map_err(|e| SyncError::Kafka(format!("dead-letter topic {topic}: {e}")))?;
                 }
+                // A record Kafka did not take fails the flush: the checkpoint stays before it and
+                // the restart writes it again.
+                let context = producer.context();
+                let failed = context.failed.swap(0, Ordering::SeqCst);
+                if failed > 0 {
+                    let last = context.last.lock().expect("delivery lock").take();
+                    return Err(SyncError::Kafka(format!(
+                        "dead-letter topic {topic}: {failed} record(s) not delivered ({})",
+                        last.unwrap_or_default()
+                    )));
+                }
                 Ok(())
             }
         }
     }
 }
 
-fn row_json(schema: &TableSchema, row: &[SqlValue]) -> Value {
+/// The row's columns and values, without the excluded columns.
+fn row_json(schema: &TableSchema, row: &[SqlValue], capture: &CaptureConfig) -> Value {
     let mut map = Map::new();
     for (col, v) in schema.columns.iter().zip(row) {
+        if !capture.captures_column(&schema.database, &schema.table, &col.name) {
+            continue;
+        }
         let value = match v.to_text() {
             None => Value::Null,
             Some(bytes) => match String::from_utf8(bytes) {
@@ -176,4 +237,40 @@ fn io_error(path: &str, e: std::io::Error) -> SyncError {
     SyncError::transient(format!(
         "cannot write the dead-letter file {path}: {e}; fix [dead_letter] path or free the disk"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ColumnSchema;
+    use mysql_common::constants::ColumnType;
+
+    #[test]
+    fn excluded_columns_never_reach_the_dead_letter() {
+        let col = |name: &str| ColumnSchema {
+            name: name.into(),
+            column_type: ColumnType::MYSQL_TYPE_VARCHAR,
+            meta: vec![],
+            unsigned: false,
+            collation: Some(45),
+            enum_values: vec![],
+            set_values: vec![],
+        };
+        let schema = TableSchema {
+            database: "shop".into(),
+            table: "users".into(),
+            columns: vec![col("id"), col("password")],
+            primary_key: vec![0],
+        };
+        let capture = CaptureConfig {
+            exclude_columns: vec!["shop.users.pass*".into()],
+            ..Default::default()
+        };
+        let row = [SqlValue::Text("1".into()), SqlValue::Text("hunter2".into())];
+        assert_eq!(row_json(&schema, &row, &capture), json!({"id": "1"}));
+        assert_eq!(
+            row_json(&schema, &row, &CaptureConfig::default()),
+            json!({"id": "1", "password": "hunter2"})
+        );
+    }
 }

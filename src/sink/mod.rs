@@ -26,6 +26,7 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
 use crate::error::Result;
 use crate::model::{Barrier, CommitPoint, CommitSlot};
+use crate::telemetry::stall::StallWatch;
 
 /// What the router sends a sink, in order.
 pub enum SinkMsg<T> {
@@ -72,18 +73,30 @@ enum Ack {
 }
 
 /// Drives `sink` with the messages of `rx` until the channel closes (then everything accepted is
-/// made durable) or the sink fails; commit points are acknowledged on `slot`.
+/// made durable) or the sink fails; commit points are acknowledged on `slot`. The sink is busy
+/// for `stalls` while it holds items that are not durable, and progresses as they become so.
 pub async fn run<S: Sink>(
     mut sink: S,
     mut rx: mpsc::Receiver<SinkMsg<S::Item>>,
     slot: CommitSlot,
+    stalls: Arc<StallWatch>,
 ) -> Result<()> {
     let mut accepted = 0u64;
     // Acknowledgements in arrival order, each with the count of items accepted before it.
     let mut waiting: VecDeque<(u64, Ack)> = VecDeque::new();
+    let (mut busy, mut durable) = (None, 0);
     loop {
-        release(&mut waiting, sink.durable(), &slot);
-        let pending = sink.durable() < accepted;
+        if sink.durable() > durable {
+            durable = sink.durable();
+            stalls.progress();
+        }
+        release(&mut waiting, durable, &slot);
+        let pending = durable < accepted;
+        match (pending, busy.is_some()) {
+            (true, false) => busy = Some(stalls.busy()),
+            (false, true) => busy = None,
+            _ => {}
+        }
         tokio::select! {
             () = sink.ready(), if pending => sink.progress().await?,
             msg = rx.recv() => match msg {
@@ -168,7 +181,8 @@ mod tests {
         let slot = CommitSlot::new(point(4));
         let budget = Arc::new(Semaphore::new(10));
         let (tx, rx) = mpsc::channel(16);
-        let task = tokio::spawn(run(sink, rx, slot.clone()));
+        let stalls = StallWatch::new(std::time::Duration::from_secs(60));
+        let task = tokio::spawn(run(sink, rx, slot.clone(), stalls.clone()));
         let permit = budget.clone().acquire_many_owned(3).await.unwrap();
         tx.send(SinkMsg::Items {
             items: vec![1, 2],
@@ -183,6 +197,10 @@ mod tests {
             .unwrap();
         tokio::task::yield_now().await;
         assert_eq!(slot.get(), point(4), "nothing durable yet");
+        assert!(
+            stalls.waiting_for().is_some(),
+            "busy while items are not durable"
+        );
         assert_eq!(budget.available_permits(), 7);
         step.notify_one(); // one of two items durable
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -192,6 +210,7 @@ mod tests {
         assert_eq!(slot.get(), point(100));
         assert!(fired.try_recv().is_ok());
         assert_eq!(budget.available_permits(), 10, "permit released");
+        assert_eq!(stalls.waiting_for(), None, "not busy once all is durable");
         // A commit with nothing before it pending is acknowledged at once; closing finishes.
         tx.send(SinkMsg::Commit(point(200))).await.unwrap();
         drop(tx);

@@ -111,6 +111,13 @@ impl BinlogTailer {
                 });
             }
         }
+        // MariaDB sends its own GTID events (which carry an XA transaction's id) instead of
+        // the BEGIN queries it substitutes for replicas that do not say they know them.
+        let mariadb = my::is_mariadb(&mut conn).await?;
+        if mariadb {
+            conn.exec_drop("SET @mariadb_slave_capability = 4", ())
+                .await?;
+        }
         let mut request = BinlogStreamRequest::new(cfg.mysql.server_id);
         let sids;
         match at {
@@ -119,11 +126,9 @@ impl BinlogTailer {
                     .with_filename(position.file().as_bytes())
                     .with_pos(position.offset());
             }
-            StartAt::Gtid(set) if my::is_mariadb(&mut conn).await? => {
+            StartAt::Gtid(set) if mariadb => {
                 // MariaDB: the server starts after the slave's GTID state, whatever file and
                 // position the dump request names.
-                conn.exec_drop("SET @mariadb_slave_capability = 4", ())
-                    .await?;
                 conn.exec_drop("SET @slave_connect_state = ?", (set.as_str(),))
                     .await?;
                 conn.exec_drop("SET @slave_gtid_strict_mode = 0", ())

@@ -242,6 +242,40 @@ pub async fn captured_tables(
     Ok(all.into_iter().filter(|(db, t)| captures(db, t)).collect())
 }
 
+/// The unique keys of `db.table` (its primary key and unique indexes) whose columns are all NOT
+/// NULL, each as its column names: a set of columns holding one of them is unique per row.
+pub async fn unique_not_null_keys(
+    conn: &mut Conn,
+    db: &str,
+    table: &str,
+) -> Result<Vec<Vec<String>>> {
+    let rows: Vec<(String, String, String)> = conn
+        .exec(
+            "SELECT s.INDEX_NAME, s.COLUMN_NAME, c.IS_NULLABLE \
+             FROM information_schema.STATISTICS s JOIN information_schema.COLUMNS c \
+               ON c.TABLE_SCHEMA = s.TABLE_SCHEMA AND c.TABLE_NAME = s.TABLE_NAME AND c.COLUMN_NAME = s.COLUMN_NAME \
+             WHERE s.TABLE_SCHEMA = ? AND s.TABLE_NAME = ? AND s.NON_UNIQUE = 0 \
+             ORDER BY s.INDEX_NAME, s.SEQ_IN_INDEX",
+            (db, table),
+        )
+        .await?;
+    let mut keys: Vec<(String, Vec<String>, bool)> = Vec::new();
+    for (index, column, nullable) in rows {
+        match keys.last_mut() {
+            Some((name, columns, not_null)) if *name == index => {
+                columns.push(column);
+                *not_null &= nullable == "NO";
+            }
+            _ => keys.push((index, vec![column], nullable == "NO")),
+        }
+    }
+    Ok(keys
+        .into_iter()
+        .filter(|(_, _, not_null)| *not_null)
+        .map(|(_, columns, _)| columns)
+        .collect())
+}
+
 /// The columns of `db.table` holding JSON documents: MySQL's JSON type, and MariaDB's (a
 /// LONGTEXT alias with a `CHECK (json_valid(col))` constraint, which the binlog does not show).
 pub async fn json_columns(

@@ -156,6 +156,34 @@ impl StateStore {
         Ok(())
     }
 
+    /// Remembers captured tables (`table_state`, state `streaming` unless already known), so a
+    /// `DROP DATABASE` can name the tables it took: MySQL no longer can.
+    pub async fn register_tables(&self, tables: &[(String, String)]) -> Result<()> {
+        if tables.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.pool.get_conn().await?;
+        conn.exec_batch(
+            "INSERT IGNORE INTO table_state (database_name, table_name, state) VALUES (?, ?, 'streaming')",
+            tables.iter().map(|(db, t)| (db.as_str(), t.as_str())),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The tables of `db` ever captured (see [`Self::register_tables`]); every database's with
+    /// `None`.
+    pub async fn known_tables(&self, db: Option<&str>) -> Result<Vec<(String, String)>> {
+        let mut conn = self.pool.get_conn().await?;
+        Ok(conn
+            .exec(
+                "SELECT database_name, table_name FROM table_state WHERE ? IS NULL OR database_name = ? \
+                 ORDER BY database_name, table_name",
+                (db, db),
+            )
+            .await?)
+    }
+
     /// Tables currently stopped, with their reasons.
     pub async fn stopped_tables(&self) -> Result<Vec<(String, String, Option<String>)>> {
         let mut conn = self.pool.get_conn().await?;

@@ -31,6 +31,13 @@ pub struct Metrics {
     pub hbase_batch_seconds: Histogram,
     pub hbase_errors: IntCounter,
     pub restarts: IntCounter,
+    /// Pipelines torn down because they made no progress (see `telemetry::stall`).
+    pub stalls: IntCounter,
+    /// Resyncs asked for by statements (DDL, DML logged as a statement, DROP DATABASE, XA), by
+    /// table; several statements may share one resync.
+    pub statement_resyncs: IntCounterVec,
+    /// Statements of unknown effect let pass (`capture.unknown_statements = "warn"`).
+    pub statements_ignored: IntCounter,
     /// Rows done and total per bootstrap job.
     pub bootstrap_rows_done: IntGaugeVec,
     pub bootstrap_rows_total: IntGaugeVec,
@@ -105,6 +112,24 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         hbase_errors: IntCounter::new("hbase_errors_total", "Failed HBase batch writes")
             .expect("valid metric"),
         restarts: IntCounter::new("restarts_total", "Pipeline restarts").expect("valid metric"),
+        statement_resyncs: IntCounterVec::new(
+            Opts::new(
+                "statement_resyncs_total",
+                "Statements that changed a captured table's rows without row events (each resyncs it)",
+            ),
+            &["table"],
+        )
+        .expect("valid metric"),
+        statements_ignored: IntCounter::new(
+            "statements_ignored_total",
+            "Statements of unknown effect let pass (capture.unknown_statements = warn)",
+        )
+        .expect("valid metric"),
+        stalls: IntCounter::new(
+            "stalls_total",
+            "Pipelines restarted because changes waited without progress for pipeline.stall_timeout",
+        )
+        .expect("valid metric"),
         bootstrap_rows_done: IntGaugeVec::new(
             Opts::new("bootstrap_rows_done", "Rows copied by a bootstrap job"),
             &["job", "table"],
@@ -155,6 +180,9 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         Box::new(m.hbase_batch_seconds.clone()),
         Box::new(m.hbase_errors.clone()),
         Box::new(m.restarts.clone()),
+        Box::new(m.stalls.clone()),
+        Box::new(m.statement_resyncs.clone()),
+        Box::new(m.statements_ignored.clone()),
         Box::new(m.bootstrap_rows_done.clone()),
         Box::new(m.bootstrap_rows_total.clone()),
         Box::new(m.dead_letters.clone()),

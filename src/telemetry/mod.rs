@@ -1,4 +1,6 @@
-//! Metrics and health, importable by every stage: the pipeline records, the admin API renders.
+//! Metrics, health and stall detection, importable by every stage: the pipeline records, the
+//! admin API renders.
 
 pub mod health;
 pub mod metrics;
+pub mod stall;

@@ -67,6 +67,44 @@ impl From<mysql_async::Error> for JobError {
 }
 
 /// Checks that `db.table` can be bootstrapped; returns its schema.
+/// Why a `row_key` override of `db.table` cannot key its rows: rows with equal values in those
+/// columns would merge into one HBase row (and bootstrap pages, which go by the row key, would
+/// skip rows). Its columns must hold a unique key whose columns are all NOT NULL. The problem
+/// and its fix; `None` when there is no override or it is unique.
+pub async fn row_key_problem(
+    cfg: &Config,
+    conn: &mut Conn,
+    db: &str,
+    table: &str,
+) -> crate::error::Result<Option<(String, String)>> {
+    let name = format!("{db}.{table}");
+    let Some(row_key) = cfg
+        .mapping
+        .tables
+        .iter()
+        .find(|t| t.source == name)
+        .and_then(|t| t.row_key.as_ref())
+    else {
+        return Ok(None);
+    };
+    let keys = crate::source::schema::unique_not_null_keys(conn, db, table).await?;
+    let unique = keys.iter().any(|key| {
+        key.iter()
+            .all(|c| row_key.iter().any(|r| r.eq_ignore_ascii_case(c)))
+    });
+    Ok((!unique).then(|| {
+        (
+            format!(
+                "row_key {row_key:?} of {name} is not unique: no primary key or unique index on NOT NULL columns lies within those columns, so rows with equal values would merge into one HBase row"
+            ),
+            format!(
+                "add one (ALTER TABLE {name} ADD UNIQUE ({})) or choose row_key columns that hold one",
+                row_key.join(", ")
+            ),
+        )
+    }))
+}
+
 pub async fn validate_table(
     cfg: &Config,
     conn: &mut Conn,
@@ -89,6 +127,9 @@ pub async fn validate_table(
         Arc::new(schema.clone()),
     )
     .map_err(|e| JobError::Definite(e.to_string()))?;
+    if let Some((problem, fix)) = row_key_problem(cfg, conn, db, table).await? {
+        return Err(JobError::Definite(format!("{problem}; {fix}")));
+    }
     if let Some(cond) = where_clause {
         if let Some(why) = snapshot::where_clause_problem(conn, db, table, cond).await? {
             return Err(JobError::Definite(format!(

@@ -29,27 +29,28 @@
 //! bounded: a slow sink slows the router, and with it the binlog reader.
 
 pub mod bench;
+mod events;
 pub mod query;
 #[cfg(test)]
 mod tests;
+mod xa;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use mysql_common::binlog::events::{Event, EventData, RowsEventData, TableMapEvent};
 use tokio::sync::mpsc;
-use tracing::{info, warn};
+use tracing::warn;
 
 use crate::config::Config;
 use crate::core::catalog::Catalog;
 use crate::core::change_events::ChangeEvents;
-use crate::core::ddl::{self, DdlEffect, UnparsedDdl};
 use crate::core::filter::TableFilter;
 use crate::core::handover::{ChangeTracker, ChunkRows, HandoverRequest, SnapshotChunk};
 use crate::core::inflight::InflightBytes;
 use crate::core::mapping::TableMapping;
 use crate::error::{Result, SyncError};
-use crate::model::gtid::{uuid_text, GtidSet};
+use crate::model::gtid::GtidSet;
 use crate::model::{
     Barrier, BinlogPosition, CommitPoint, RowChange, RowOp, SqlValue, TableSchema, Version,
 };
@@ -60,7 +61,7 @@ use crate::sink::SinkMsg;
 use crate::source::decode;
 use crate::telemetry::metrics::METRICS;
 
-use self::query::{classify_query, QueryKind};
+use self::xa::XaTransactions;
 
 /// How the router treats a table id.
 enum Route {
@@ -122,6 +123,13 @@ pub struct Router<C> {
     event_ts: u64,
     /// The version of the event being routed (never decreasing).
     version: Version,
+    /// XA transactions: held from their start until their outcome.
+    xa: XaTransactions,
+    /// Resync jobs recorded by this router whose jobs have not started reading (`db.table` ->
+    /// job): a later statement on the table needs no job of its own.
+    unstarted_resyncs: HashMap<String, u64>,
+    /// Captured tables remembered in the catalog during this router's life.
+    registered: HashSet<String>,
 }
 
 impl<C: Catalog> Router<C> {
@@ -164,6 +172,10 @@ impl<C: Catalog> Router<C> {
             events: None,
             event_ts: 0,
             version: first_version,
+            // A quarter of the in-flight budget may wait for XA outcomes.
+            xa: XaTransactions::new(cfg.pipeline.max_inflight_bytes / 4),
+            unstarted_resyncs: HashMap::new(),
+            registered: HashSet::new(),
         })
     }
 
@@ -189,7 +201,11 @@ impl<C: Catalog> Router<C> {
                 first,
                 reply,
             } => {
-                self.changes.track(job, &format!("{db}.{table}"));
+                let source = format!("{db}.{table}");
+                // From now on the job reads after this point: later statements need a new job.
+                self.unstarted_resyncs
+                    .retain(|t, j| *j != job || *t != source);
+                self.changes.track(job, &source);
                 if let Some(events) = self.events.as_mut() {
                     events
                         .bootstrap_started(&self.catalog, job, &db, &table, first, &self.position)
@@ -348,57 +364,11 @@ impl<C: Catalog> Router<C> {
             }
             m.reader_at(position);
         }
-        let routed = self.route_data(data, position).await;
+        let routed = self.route_data(event, data, position).await;
         if !self.pending_chunks.is_empty() {
             self.hand_over_ready_chunks().await?;
         }
         routed
-    }
-
-    async fn route_data(
-        &mut self,
-        data: Option<EventData<'_>>,
-        position: &BinlogPosition,
-    ) -> Result<()> {
-        match data {
-            Some(EventData::TableMapEvent(tme)) => self.table_map(tme).await,
-            Some(EventData::RowsEvent(rows)) => self.rows(rows, position).await,
-            Some(EventData::XidEvent(x)) => self.transaction_end(position, Some(x.xid)).await,
-            // MySQL GTIDs; followed only from a complete starting set (checkpoint, or the
-            // PREVIOUS_GTIDS event at the top of a file).
-            Some(EventData::GtidEvent(g)) => {
-                if let Some(set) = self.gtids.as_mut() {
-                    set.add(g.sid(), g.gno());
-                }
-                Ok(())
-            }
-            Some(EventData::PreviousGtidsEvent(p)) => {
-                let mut previous = GtidSet::default();
-                for sid in p.sids() {
-                    let uuid = uuid_text(sid.uuid());
-                    for i in sid.intervals() {
-                        // Intervals are half-open on the wire.
-                        if i.end() > i.start() {
-                            previous.add_range(&uuid, i.start(), i.end() - 1);
-                        }
-                    }
-                }
-                self.gtids
-                    .get_or_insert_with(GtidSet::default)
-                    .union(&previous);
-                Ok(())
-            }
-            Some(EventData::QueryEvent(q)) => match classify_query(&q.query()) {
-                QueryKind::InTransaction => Ok(()),
-                QueryKind::TransactionEnd => self.transaction_end(position, None).await,
-                QueryKind::Ddl => {
-                    self.ddl(&q.schema(), q.query().trim(), position).await?;
-                    // DDL statements commit implicitly.
-                    self.commit(position).await
-                }
-            },
-            _ => Ok(()),
-        }
     }
 
     async fn table_map(&mut self, tme: TableMapEvent<'_>) -> Result<()> {
@@ -419,6 +389,12 @@ impl<C: Catalog> Router<C> {
         let route = if !self.filter.captures(&db, &table) {
             Route::Ignored
         } else {
+            // Remembered for a later DROP DATABASE, which names no table.
+            let source = format!("{db}.{table}");
+            if !self.registered.contains(&source) {
+                self.catalog.register_table(&db, &table).await?;
+                self.registered.insert(source);
+            }
             let schema = match decode::table_schema(&tme) {
                 Err(decode::DecodeError::MissingColumnNames { .. }) => {
                     // binlog_row_metadata is not FULL: names and keys from information_schema.
@@ -576,7 +552,8 @@ impl<C: Catalog> Router<C> {
                 } else {
                     deletes += 1;
                 }
-                if !self.changes.is_empty() {
+                // An XA transaction's changes count once committed (see `xa`).
+                if !self.changes.is_empty() && !self.xa.is_active() {
                     self.changes.changed(&mapping.source, &key, position);
                 }
                 let change = RowChange {
@@ -597,6 +574,12 @@ impl<C: Catalog> Router<C> {
                     .with_label_values(&[mapping.source.as_str(), op])
                     .inc_by(count);
             }
+        }
+        if self.xa.is_active() {
+            let source: Arc<str> = Arc::from(mapping.source.as_str());
+            self.xa
+                .hold(&source, per_sink.into_iter().flatten().collect());
+            return Ok(());
         }
         self.send_changes(per_sink).await
     }
@@ -694,6 +677,10 @@ impl<C: Catalog> Router<C> {
     }
 
     async fn commit(&mut self, position: &BinlogPosition) -> Result<()> {
+        // The checkpoint stays before a prepared XA transaction until its outcome (see `xa`).
+        if self.xa.any_prepared() {
+            return Ok(());
+        }
         let gtid: Option<Arc<str>> = self.gtids.as_ref().map(|g| Arc::from(g.render()));
         let point = CommitPoint::new(position.clone(), gtid);
         for idx in 0..self.sinks.len() {
@@ -701,31 +688,6 @@ impl<C: Catalog> Router<C> {
         }
         if let Some(events) = &self.events {
             events.mark(SinkMsg::Commit(point)).await?;
-        }
-        Ok(())
-    }
-
-    /// Schemas come from the TABLE_MAP events that follow; tables whose rows the DDL changed
-    /// without row events get a resync job (see `core::ddl`), recorded before the DDL's commit
-    /// point so the checkpoint cannot pass the DDL without it.
-    async fn ddl(&mut self, schema: &str, query: &str, position: &BinlogPosition) -> Result<()> {
-        self.tables.clear();
-        if let Some(events) = self.events.as_mut() {
-            events.forget_tables();
-        }
-        match ddl::effects(query, schema) {
-            Ok(effects) => {
-                for DdlEffect::Resync { db, table } in effects {
-                    if !self.filter.captures(&db, &table) {
-                        continue;
-                    }
-                    let job = self.catalog.record_resync(&db, &table, position).await?;
-                    info!(job, table = %format!("{db}.{table}"), %position, query, "DDL may change rows without row events: resyncing the table");
-                }
-            }
-            Err(UnparsedDdl(reason)) => {
-                tracing::error!(%position, query, %reason, "cannot tell which tables this DDL changes; if it changed a captured table, run `mysql2hbase bootstrap --config F db.table` for it");
-            }
         }
         Ok(())
     }

@@ -186,6 +186,8 @@ impl Binlog {
 #[derive(Clone, Default)]
 struct FixedCatalog {
     resyncs: Arc<Mutex<Vec<(String, String, BinlogPosition)>>>,
+    /// Tables registered as captured.
+    known: Arc<Mutex<Vec<(String, String)>>>,
 }
 
 impl Catalog for FixedCatalog {
@@ -199,6 +201,21 @@ impl Catalog for FixedCatalog {
         let mut r = self.resyncs.lock().unwrap();
         r.push((db.into(), table.into(), position.clone()));
         Ok(r.len() as u64)
+    }
+    async fn register_table(&self, db: &str, table: &str) -> Result<()> {
+        let mut known = self.known.lock().unwrap();
+        if !known.contains(&(db.to_string(), table.to_string())) {
+            known.push((db.into(), table.into()));
+        }
+        Ok(())
+    }
+    async fn known_tables(&self, db: Option<&str>) -> Result<Vec<(String, String)>> {
+        let known = self.known.lock().unwrap();
+        Ok(known
+            .iter()
+            .filter(|(d, _)| db.is_none_or(|db| db == d))
+            .cloned()
+            .collect())
     }
 }
 
@@ -571,4 +588,217 @@ async fn versions_follow_commit_seconds_and_never_go_back() {
     h.route(WRITE_ROWS_EVENT, &t.rows(false, &[(3, vec![Some("c")])]))
         .await;
     assert!(matches!(&h.received(0)[..], [Got::Put { version, .. }] if *version == FLOOR));
+}
+
+// ---- statements, XA and events without rows ----------------------------------------------
+
+const MARIADB_GTID_EVENT: u8 = 162;
+const XA_PREPARE_EVENT: u8 = 38;
+
+/// A MariaDB GTID event body; `xa`: the gtrid of a prepared XA transaction it starts.
+fn mariadb_gtid(seq: u64, xa: Option<&str>) -> Vec<u8> {
+    let mut b = seq.to_le_bytes().to_vec();
+    b.extend_from_slice(&0u32.to_le_bytes()); // domain
+    match xa {
+        Some(gtrid) => {
+            b.push(0x40); // FL_PREPARED_XA
+            b.extend_from_slice(&1i32.to_le_bytes());
+            b.extend_from_slice(&[gtrid.len() as u8, 0]);
+            b.extend_from_slice(gtrid.as_bytes());
+        }
+        None => b.push(0x08),
+    }
+    b
+}
+
+impl Harness {
+    async fn try_route(&mut self, kind: u8, body: &[u8]) -> Result<BinlogPosition> {
+        let (event, position) = self.binlog.event(kind, body);
+        self.router.route(&event, &position).await?;
+        Ok(position)
+    }
+
+    /// A prepared MariaDB XA transaction inserting row `id` of `t`.
+    async fn xa_prepare(&mut self, t: &Table, gtrid: &str, id: i32) {
+        self.route(MARIADB_GTID_EVENT, &mariadb_gtid(1, Some(gtrid)))
+            .await;
+        self.route(TABLE_MAP_EVENT, &t.table_map()).await;
+        self.route(WRITE_ROWS_EVENT, &t.rows(false, &[(id, vec![Some("x")])]))
+            .await;
+        let hex: String = gtrid.bytes().map(|b| format!("{b:02x}")).collect();
+        self.route(
+            QUERY_EVENT,
+            &query_body("shop", &format!("XA END X'{hex}',X'',1")),
+        )
+        .await;
+        self.route(XA_PREPARE_EVENT, &[0; 13]).await;
+    }
+
+    /// The outcome of an XA transaction: `XA COMMIT` or `XA ROLLBACK`.
+    async fn xa_outcome(&mut self, verb: &str, gtrid: &str) -> BinlogPosition {
+        let hex: String = gtrid.bytes().map(|b| format!("{b:02X}")).collect();
+        self.route(MARIADB_GTID_EVENT, &mariadb_gtid(2, None)).await;
+        self.route(
+            QUERY_EVENT,
+            &query_body("shop", &format!("XA {verb} X'{hex}',X'',1")),
+        )
+        .await
+    }
+}
+
+fn keys(got: &[Got]) -> Vec<String> {
+    got.iter()
+        .map(|g| match g {
+            Got::Put { key, .. } => format!("put {key}"),
+            Got::Delete { key, .. } => format!("delete {key}"),
+            Got::Commit(_) => "commit".into(),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn xa_transactions_apply_at_commit_and_vanish_at_rollback() {
+    let mut h = Harness::new(1, CAPTURE_SHOP);
+    let t = Table::new(80, "shop", "t", &["name"]);
+    h.xa_prepare(&t, "x1", 1).await;
+    h.xa_prepare(&t, "x2", 2).await;
+    assert_eq!(keys(&h.received(0)), Vec::<String>::new(), "prepared: held");
+    // An ordinary transaction meanwhile: applied, but no commit point passes the prepares.
+    h.route(MARIADB_GTID_EVENT, &mariadb_gtid(3, None)).await;
+    h.route(TABLE_MAP_EVENT, &t.table_map()).await;
+    h.route(WRITE_ROWS_EVENT, &t.rows(false, &[(3, vec![Some("y")])]))
+        .await;
+    h.xid().await;
+    assert_eq!(keys(&h.received(0)), ["put 3"]);
+    h.xa_outcome("ROLLBACK", "x2").await;
+    assert_eq!(keys(&h.received(0)), Vec::<String>::new(), "x1 still open");
+    let commit = h.xa_outcome("COMMIT", "x1").await;
+    let got = h.received(0);
+    assert_eq!(keys(&got), ["put 1", "commit"], "x2's row never arrives");
+    assert_eq!(got.last(), Some(&Got::Commit(commit)));
+    assert!(h.catalog.resyncs.lock().unwrap().is_empty());
+
+    // MySQL's one-phase form: XA START ... XA COMMIT ONE PHASE, no prepare.
+    h.route(QUERY_EVENT, &query_body("shop", "XA START X'7833',X'',1"))
+        .await;
+    h.route(TABLE_MAP_EVENT, &t.table_map()).await;
+    h.route(WRITE_ROWS_EVENT, &t.rows(false, &[(4, vec![Some("z")])]))
+        .await;
+    h.route(QUERY_EVENT, &query_body("shop", "XA END X'7833',X'',1"))
+        .await;
+    h.route(
+        QUERY_EVENT,
+        &query_body("shop", "XA COMMIT X'7833',X'',1 ONE PHASE"),
+    )
+    .await;
+    assert_eq!(keys(&h.received(0)), ["put 4", "commit"]);
+
+    // Prepared before the stream started: its rows cannot be read; every table is resynced.
+    h.catalog
+        .register_table("shop", "t")
+        .await
+        .expect("registered");
+    h.xa_outcome("COMMIT", "x9").await;
+    assert_eq!(h.catalog.resyncs.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn dml_logged_as_a_statement_resyncs_its_table_once() {
+    let mut h = Harness::new(1, CAPTURE_SHOP);
+    h.route(QUERY_EVENT, &query_body("shop", "BEGIN")).await;
+    let at = h
+        .route(QUERY_EVENT, &query_body("shop", "UPDATE t SET v = v + 1"))
+        .await;
+    // Not captured: nothing to do.
+    h.route(
+        QUERY_EVENT,
+        &query_body("shop", "DELETE FROM other.t WHERE id = 1"),
+    )
+    .await;
+    let commit = h.xid().await;
+    h.route(QUERY_EVENT, &query_body("shop", "BEGIN")).await;
+    h.route(QUERY_EVENT, &query_body("shop", "INSERT INTO t VALUES (9)"))
+        .await;
+    h.xid().await;
+    assert_eq!(
+        *h.catalog.resyncs.lock().unwrap(),
+        [("shop".into(), "t".into(), at)],
+        "the resync not started yet covers the second statement"
+    );
+    // The commit point comes with the transaction's end, not at the statement.
+    let got = h.received(0);
+    assert_eq!(got.first(), Some(&Got::Commit(commit)));
+
+    let mut stop = Harness::new(1, &format!("{CAPTURE_SHOP}statement_changes = \"stop\"\n"));
+    let err = stop
+        .try_route(QUERY_EVENT, &query_body("shop", "UPDATE t SET v = 1"))
+        .await
+        .unwrap_err();
+    assert!(!err.is_transient());
+    let text = err.to_string();
+    assert!(
+        text.contains("logged as a statement") && text.contains("shop.t"),
+        "{text}"
+    );
+    assert!(text.contains("binlog_format = ROW"), "{text}");
+}
+
+#[tokio::test]
+async fn drop_database_resyncs_every_table_it_had() {
+    let mut h = Harness::new(1, CAPTURE_SHOP);
+    for t in ["a", "b"] {
+        h.catalog.register_table("shop", t).await.unwrap();
+    }
+    h.catalog.register_table("other", "c").await.unwrap();
+    let at = h
+        .route(QUERY_EVENT, &query_body("", "DROP DATABASE `shop`"))
+        .await;
+    let resyncs = h.catalog.resyncs.lock().unwrap().clone();
+    assert_eq!(
+        resyncs,
+        [
+            ("shop".into(), "a".into(), at.clone()),
+            ("shop".into(), "b".into(), at)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn statements_and_events_of_unknown_effect_stop_unless_told() {
+    let mut h = Harness::new(1, CAPTURE_SHOP);
+    let err = h
+        .try_route(QUERY_EVENT, &query_body("shop", "SELECT f(1)"))
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("cannot be worked out") && text.contains("binlog position binlog.000007:"),
+        "{text}"
+    );
+    assert!(text.contains("capture.unknown_statements"), "{text}");
+
+    let mut resync = Harness::new(
+        1,
+        &format!("{CAPTURE_SHOP}unknown_statements = \"resync\"\n"),
+    );
+    resync.catalog.register_table("shop", "t").await.unwrap();
+    resync
+        .route(QUERY_EVENT, &query_body("shop", "SELECT f(1)"))
+        .await;
+    assert_eq!(resync.catalog.resyncs.lock().unwrap().len(), 1);
+
+    let mut warn = Harness::new(1, &format!("{CAPTURE_SHOP}unknown_statements = \"warn\"\n"));
+    warn.route(QUERY_EVENT, &query_body("shop", "SELECT f(1)"))
+        .await;
+    assert!(warn.catalog.resyncs.lock().unwrap().is_empty());
+
+    // Event types nobody knows, and compressed events the reader should have expanded.
+    for (kind, expected) in [(200u8, "unknown type 200"), (166, "log_bin_compress")] {
+        let err = h.try_route(kind, &[0; 8]).await.unwrap_err();
+        assert!(err.to_string().contains(expected), "{err}");
+    }
+    // Informational MariaDB events pass.
+    for kind in [160u8, 161, 163] {
+        h.try_route(kind, &[0; 8]).await.unwrap();
+    }
 }

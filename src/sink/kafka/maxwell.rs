@@ -69,6 +69,8 @@ pub struct EventTable {
     primary_key: Vec<usize>,
     /// `"pk.<lower-cased name>"` per key column, escaped.
     key_fields: Vec<String>,
+    /// Columns left out of every event (`capture.exclude_columns`).
+    excluded: Vec<bool>,
 }
 
 impl EventTable {
@@ -105,7 +107,23 @@ impl EventTable {
                 .iter()
                 .map(|&i| json_string(&format!("pk.{}", schema.columns[i].name.to_lowercase())))
                 .collect(),
+            excluded: vec![false; schema.columns.len()],
         }
+    }
+
+    /// Leaves the columns `excluded` names out of every event, key fields included.
+    pub fn without(mut self, schema: &TableSchema, excluded: impl Fn(&str) -> bool) -> Self {
+        self.excluded = schema.columns.iter().map(|c| excluded(&c.name)).collect();
+        let kept: Vec<(usize, String)> = self
+            .primary_key
+            .iter()
+            .zip(&self.key_fields)
+            .filter(|(&i, _)| !self.excluded[i])
+            .map(|(&i, f)| (i, f.clone()))
+            .collect();
+        self.primary_key = kept.iter().map(|(i, _)| *i).collect();
+        self.key_fields = kept.into_iter().map(|(_, f)| f).collect();
+        self
     }
 }
 
@@ -230,9 +248,10 @@ pub fn row_event(
     }
     tail.push('}');
     if let (Some(old), Some(new)) = (before, after) {
-        if old.iter().zip(new).any(|(o, n)| o != n) {
+        let changed = |i: usize| old[i] != new[i] && !table.excluded[i];
+        if (0..old.len().min(new.len())).any(changed) {
             tail.push_str(",\"old\":{");
-            push_fields(&mut tail, table, old, |i| old[i] != new[i]);
+            push_fields(&mut tail, table, old, changed);
             tail.push('}');
         }
     }
@@ -271,7 +290,7 @@ fn push_fields(
 ) {
     let mut first = true;
     for (i, ((name, rendering), value)) in table.columns.iter().zip(values).enumerate() {
-        if !keep(i) {
+        if !keep(i) || table.excluded[i] {
             continue;
         }
         if !first {
@@ -534,6 +553,43 @@ mod tests {
             e.payload(),
             r#"{"database":"shop","table":"orders","type":"update","ts":1700000000,"xid":42,"commit":true,"data":{"ID":7,"qty":2,"doc":{"a":1}},"old":{"qty":1}}"#
         );
+    }
+
+    #[test]
+    fn excluded_columns_are_in_no_part_of_an_event() {
+        let s = schema(vec![0, 1]);
+        let t = EventTable::new(&s, "cdc", &HashSet::new()).without(&s, |c| c != "ID");
+        let before = [
+            SqlValue::Int(1),
+            SqlValue::Int(5),
+            SqlValue::Text("x".into()),
+        ];
+        let after = [
+            SqlValue::Int(1),
+            SqlValue::Int(6),
+            SqlValue::Text("y".into()),
+        ];
+        let opts = EventOptions {
+            include_position: false,
+            include_primary_key: true,
+        };
+        let e = row_event(
+            &t,
+            EventType::Update,
+            9,
+            None,
+            &opts,
+            Some(&before),
+            Some(&after),
+        );
+        let text = format!("{} {}", e.key, e.payload());
+        for secret in ["qty", "doc", "\"x\"", "\"y\"", ":5", ":6"] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+        let v = parse(&e.payload());
+        assert_eq!(v["data"], serde_json::json!({"ID": 1}));
+        assert_eq!(v["primary_key"], serde_json::json!([1]));
+        assert!(v.get("old").is_none(), "only excluded columns changed: {v}");
     }
 
     #[test]
