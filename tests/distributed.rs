@@ -208,6 +208,81 @@ async fn a_kafka_restart_under_load_loses_nothing() {
     worker.stop();
 }
 
+/// Changes that expire from the internal topic before an apply worker wrote them (retention,
+/// or a deletion): the worker stops naming the partition, the offsets and the way out, instead
+/// of going on without them. The topic is created with unlimited retention.
+#[tokio::test(flavor = "multi_thread")]
+async fn changes_gone_from_the_internal_topic_stop_the_worker_naming_them() {
+    use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
+    use rdkafka::client::DefaultClientContext;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+    let _serial = SERIAL.lock().await;
+    let env = distributed_env("topic_gap").await;
+    let topic = format!("m2h.{}.changes", env.db);
+    let mut c = env
+        .sql(&["CREATE TABLE t (id INT PRIMARY KEY, v INT NOT NULL, s VARCHAR(20))"])
+        .await;
+    let mut capture = env.start_role("capture", "capture", &[]);
+    let mut worker = apply_worker(&env, "apply", free_port());
+    wait_streaming(&env, &mut capture).await;
+    burst(&mut c, 0, 100).await;
+    env.assert_converges(&mut c, "t", Duration::from_secs(120))
+        .await;
+    worker.stop();
+    burst(&mut c, 100, 300).await;
+    wait_for("the worker's lag", Duration::from_secs(60), || {
+        let env = env.clone();
+        async move { apply_lag(&env).is_some_and(|lag| lag >= 100) }
+    })
+    .await;
+
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", KAFKA);
+    let admin: AdminClient<DefaultClientContext> = config.create().unwrap();
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let described = admin
+        .describe_configs([&ResourceSpecifier::Topic(&topic)], &opts)
+        .await
+        .unwrap();
+    let resource = described[0].as_ref().unwrap();
+    assert_eq!(
+        resource
+            .get("retention.ms")
+            .and_then(|e| e.value.as_deref()),
+        Some("-1")
+    );
+    // What retention would do: every unread change of every partition goes.
+    let consumer: BaseConsumer = config.create().unwrap();
+    let mut delete = TopicPartitionList::new();
+    for p in 0..6 {
+        let (_, high) = consumer
+            .fetch_watermarks(&topic, p, Duration::from_secs(30))
+            .unwrap();
+        delete
+            .add_partition_offset(&topic, p, Offset::Offset(high))
+            .unwrap();
+    }
+    admin.delete_records(&delete, &opts).await.unwrap();
+    // The worker learns of the gap from the next change of a partition.
+    burst(&mut c, 400, 50).await;
+
+    let mut worker = apply_worker(&env, "apply-after", free_port());
+    let status = worker.wait_exit(Duration::from_secs(60)).await;
+    assert_eq!(status.code(), Some(1), "{}", worker.log_text());
+    let log = worker.log_text();
+    for expected in [
+        "were never applied and are gone from the topic",
+        &format!("{topic}/"),
+        "--reset-offsets --to-offset",
+        "retention.ms = -1",
+    ] {
+        assert!(log.contains(expected), "{expected:?} not in {log}");
+    }
+    capture.stop();
+}
+
 /// Statements `start..start + n` of the mixed workload on table `t`.
 async fn burst(c: &mut mysql_async::Conn, start: u32, n: u32) {
     for i in start..start + n {

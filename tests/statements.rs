@@ -228,7 +228,7 @@ async fn a_statement_of_unknown_effect_stops_naming_it_until_told_how_to_go_on()
     let log = daemon.log_text();
     for expected in [
         "cannot be worked out",
-        "bump()",
+        "`bump`()",
         "binlog position binlog.",
         "capture.unknown_statements",
     ] {

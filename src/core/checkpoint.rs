@@ -36,6 +36,9 @@ use crate::telemetry::metrics::METRICS;
 /// replay rewrites identical versions. The checkpoint stored at shutdown gets an exact one.
 const GTID_REFRESH: Duration = Duration::from_secs(60);
 
+/// The longest wait for one checkpoint store, and for the GTID lookup before it.
+const STORE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The commit slots of every sink; the checkpoint is the lowest of them.
 pub struct CheckpointTracker {
     slots: Vec<CommitSlot>,
@@ -134,19 +137,35 @@ pub async fn checkpoint_task(
             (Some(followed), _) => Some(followed.to_string()),
             (None, Some((at, computed))) if at.elapsed() < GTID_REFRESH => computed.clone(),
             (None, _) => {
-                let computed = my::gtid_set_at(&source.pool, &point.position).await;
+                let computed = tokio::time::timeout(
+                    STORE_TIMEOUT,
+                    my::gtid_set_at(&source.pool, &point.position),
+                )
+                .await
+                .unwrap_or(None);
                 computed_gtid = Some((Instant::now(), computed.clone()));
                 computed
             }
         };
-        let checkpoint = source.checkpoint(point.position, gtid_set).await;
-        match store.store_checkpoint(&checkpoint).await {
-            Ok(()) => {
+        // Bounded: a state store that hangs must not stop checkpoints for good.
+        let stored = tokio::time::timeout(STORE_TIMEOUT, async {
+            let checkpoint = source.checkpoint(point.position, gtid_set).await;
+            store
+                .store_checkpoint(&checkpoint)
+                .await
+                .map(|()| checkpoint)
+        })
+        .await;
+        match stored {
+            Ok(Ok(checkpoint)) => {
                 debug!(position = %checkpoint.position, "checkpoint stored");
                 METRICS.checkpoint_stored(&checkpoint.position);
                 last = Some(checkpoint.position);
             }
-            Err(e) => warn!(error = %e, "cannot store the checkpoint; will retry"),
+            Ok(Err(e)) => warn!(error = %e, "cannot store the checkpoint; will retry"),
+            Err(_) => {
+                warn!("storing the checkpoint took longer than {STORE_TIMEOUT:?}; will retry")
+            }
         }
     }
 }

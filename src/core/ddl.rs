@@ -256,6 +256,22 @@ fn classify_tokens(query: &str, default_db: &str) -> Result<Statement, UnparsedD
     }
 }
 
+/// The databases a statement names: its default database and every qualifier (`db.`), for
+/// telling whether a statement of unknown effect can concern captured tables at all.
+pub fn databases_named(query: &str, default_db: &str) -> Vec<String> {
+    let tokens = tokenize(query);
+    let mut out = vec![default_db.to_string()];
+    for pair in tokens.windows(2) {
+        if pair[1] == "." && !matches!(pair[0].as_str(), "." | "," | "(" | ")" | "''") {
+            let db = unquote(&pair[0]);
+            if !out.contains(&db) {
+                out.push(db);
+            }
+        }
+    }
+    out
+}
+
 /// The tables an UPDATE or DELETE statement may write: every table name in its table
 /// references (UPDATE: before SET; DELETE: before WHERE / ORDER / LIMIT, which covers the
 /// multi-table forms `DELETE t1, t2 FROM t1 JOIN t2 ...` and `DELETE FROM t1 USING ...`).
@@ -549,6 +565,14 @@ mod tests {
         ] {
             assert_eq!(classify(q, "d"), Statement::NoRowChanges, "{q}");
         }
+    }
+
+    #[test]
+    fn databases_a_statement_names() {
+        assert_eq!(
+            databases_named("SELECT `shop`.`f`(x.a) FROM other.t x", "d"),
+            ["d", "shop", "x", "other"]
+        );
     }
 
     #[test]

@@ -20,6 +20,7 @@
 //!    the job records the chunk as done (a crash resumes after it).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::oneshot;
@@ -29,27 +30,52 @@ use crate::model::{BinlogPosition, SqlValue, TableSchema};
 /// Row key -> the binlog position (`BinlogPosition::sort_key`) of its latest change.
 type LatestChanges = HashMap<Vec<u8>, (u32, u64)>;
 
+/// Bytes one tracked key costs beyond its own length (hash map entry, position, allocation).
+const KEY_OVERHEAD: usize = 64;
+
+/// One job's tracked keys and what they cost.
+struct Tracked {
+    /// `db.table`.
+    table: String,
+    keys: LatestChanges,
+    /// Bytes the keys take (shared with the job, which reads it, see [`ChangeTracker::track`]).
+    bytes: Arc<AtomicUsize>,
+}
+
 /// Keys changed by the stream while bootstraps of their tables run, per job.
 #[derive(Default)]
 pub struct ChangeTracker {
-    /// job id -> (`db.table`, row key -> binlog position of its latest change)
-    jobs: HashMap<u64, (String, LatestChanges)>,
+    jobs: HashMap<u64, Tracked>,
     /// job id -> the latest position where its whole table changed without row events (a
     /// statement, a DDL): chunks read before it are stale in every row.
     whole_table: HashMap<u64, (u32, u64)>,
 }
 
 impl ChangeTracker {
-    pub fn track(&mut self, job: u64, table: &str) {
-        self.jobs.insert(job, (table.to_string(), HashMap::new()));
+    /// Starts tracking `table` for `job`; the job gets the count of bytes its keys take. Keys at
+    /// or below a chunk's low position are dropped when the chunk is handed over, so with
+    /// per-chunk snapshots (locking mode `none`) they stay few; a `minimal` snapshot, exact as
+    /// of one old position, keeps every key changed since. A job whose count grows past its
+    /// bound moves on to per-chunk snapshots (see `core::bootstrap::job`).
+    pub fn track(&mut self, job: u64, table: &str) -> Arc<AtomicUsize> {
+        let bytes = Arc::new(AtomicUsize::new(0));
+        self.jobs.insert(
+            job,
+            Tracked {
+                table: table.to_string(),
+                keys: HashMap::new(),
+                bytes: bytes.clone(),
+            },
+        );
+        bytes
     }
 
     /// Records that every row of `table` may have changed at `at` without row events (its
     /// resync, recorded there, rewrites them); chunks of running jobs read before `at` are not
     /// written at all.
     pub fn table_changed(&mut self, table: &str, at: &BinlogPosition) {
-        for (job, (t, _)) in &self.jobs {
-            if t == table {
+        for (job, tracked) in &self.jobs {
+            if tracked.table == table {
                 self.whole_table.insert(*job, at.sort_key());
             }
         }
@@ -66,9 +92,12 @@ impl ChangeTracker {
 
     /// Records a change the stream routes.
     pub fn changed(&mut self, table: &str, key: &[u8], at: &BinlogPosition) {
-        for (t, keys) in self.jobs.values_mut() {
-            if t == table {
-                keys.insert(key.to_vec(), at.sort_key());
+        for tracked in self.jobs.values_mut() {
+            if tracked.table == table && tracked.keys.insert(key.to_vec(), at.sort_key()).is_none()
+            {
+                tracked
+                    .bytes
+                    .fetch_add(key.len() + KEY_OVERHEAD, Ordering::Relaxed);
             }
         }
     }
@@ -80,15 +109,23 @@ impl ChangeTracker {
             || self
                 .jobs
                 .get(&job)
-                .and_then(|(_, keys)| keys.get(key))
+                .and_then(|t| t.keys.get(key))
                 .is_some_and(|at| *at > low)
     }
 
     /// Forgets changes at or below `low`: later chunks of the job are read at or after it.
     pub fn prune(&mut self, job: u64, low: &BinlogPosition) {
         let low = low.sort_key();
-        if let Some((_, keys)) = self.jobs.get_mut(&job) {
-            keys.retain(|_, at| *at > low);
+        if let Some(tracked) = self.jobs.get_mut(&job) {
+            let mut freed = 0;
+            tracked.keys.retain(|key, at| {
+                let keep = *at > low;
+                if !keep {
+                    freed += key.len() + KEY_OVERHEAD;
+                }
+                keep
+            });
+            tracked.bytes.fetch_sub(freed, Ordering::Relaxed);
         }
     }
 }
@@ -132,7 +169,8 @@ pub enum HandoverRequest {
         table: String,
         /// Not a resumption: nothing was copied yet.
         first: bool,
-        reply: oneshot::Sender<()>,
+        /// Replies once recording, with the bytes the job's tracked keys take.
+        reply: oneshot::Sender<Arc<AtomicUsize>>,
     },
     Chunk(SnapshotChunk),
     Untrack {
@@ -150,7 +188,7 @@ mod tests {
     fn keys_changed_after_the_low_watermark_are_dropped() {
         let at = |offset| BinlogPosition::new("b.000002", offset).unwrap();
         let mut t = ChangeTracker::default();
-        t.track(1, "db.t");
+        let bytes = t.track(1, "db.t");
         t.changed("db.t", b"k1", &at(10));
         t.changed("db.t", b"k2", &at(30));
         t.changed("db.other", b"k3", &at(30));
@@ -164,8 +202,10 @@ mod tests {
             t.changed_after(1, b"k2", &BinlogPosition::new("b.000001", 900).unwrap()),
             "an earlier file"
         );
+        assert_eq!(bytes.load(Ordering::Relaxed), 2 * (2 + KEY_OVERHEAD));
         t.prune(1, &at(20));
         assert!(t.changed_after(1, b"k2", &at(20)));
+        assert_eq!(bytes.load(Ordering::Relaxed), 2 + KEY_OVERHEAD, "k1 freed");
         // A statement changed the whole table at 40: chunks read before it are stale.
         t.table_changed("db.t", &at(40));
         assert!(t.changed_after(1, b"k1", &at(35)));

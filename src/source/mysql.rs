@@ -101,6 +101,11 @@ pub async fn connect(url: &SecretUrl, cfg: &MysqlConfig, database: Option<&str>)
     let opts = opts(url, cfg, database)?;
     match tokio::time::timeout(cfg.connect_timeout * 2, Conn::new(opts)).await {
         Ok(Ok(conn)) => Ok(conn),
+        // Refused credentials or TLS: retrying cannot help.
+        Ok(Err(e)) if refused_for_good(&e) => Err(SyncError::definite(
+            format!("cannot connect to MySQL at {}: {e}", url.redacted()),
+            connect_hint(&e, cfg),
+        )),
         // Transient: the server may be restarting; the restart strategy retries.
         Ok(Err(e)) => Err(SyncError::transient(format!(
             "cannot connect to MySQL at {}: {e}; {}",
@@ -112,6 +117,18 @@ pub async fn connect(url: &SecretUrl, cfg: &MysqlConfig, database: Option<&str>)
             url.redacted(),
             cfg.connect_timeout * 2
         ))),
+    }
+}
+
+/// A connection the server refused for reasons a retry does not change: the credentials
+/// (access denied, an unknown database, an authentication plugin the user must change) or TLS
+/// (a certificate that does not verify, TLS the server does not offer).
+fn refused_for_good(e: &mysql_async::Error) -> bool {
+    match e {
+        mysql_async::Error::Server(s) => matches!(s.code, 1044 | 1045 | 1049 | 1251 | 1698),
+        mysql_async::Error::Io(mysql_async::IoError::Tls(_)) => true,
+        mysql_async::Error::Driver(mysql_async::DriverError::NoClientSslFlagFromServer) => true,
+        _ => false,
     }
 }
 

@@ -287,6 +287,23 @@ impl SnapshotReader {
         Ok((reader, schema, released))
     }
 
+    /// Whether the chunks are read in one snapshot, as of one position, with no lock held
+    /// (`minimal`): then [`SnapshotReader::read_each_chunk_in_its_own_snapshot`] may follow.
+    pub fn reads_one_old_snapshot(&self) -> bool {
+        self.snapshot_at.is_some() && self.lock.is_none()
+    }
+
+    /// Ends the one snapshot of `minimal`: the chunks after it are read as with `none`, each in
+    /// its own consistent snapshot at its own position (so the stream's changes before that
+    /// position need no longer be remembered).
+    pub async fn read_each_chunk_in_its_own_snapshot(&mut self) -> Result<()> {
+        if self.reads_one_old_snapshot() {
+            self.conn.query_drop("COMMIT").await?;
+            self.snapshot_at = None;
+        }
+        Ok(())
+    }
+
     /// Whether a global read lock is held until [`SnapshotReader::close`]: every write on the
     /// server waits meanwhile, the state store's too when it lives there.
     pub fn holds_global_lock(&self) -> bool {

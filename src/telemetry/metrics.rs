@@ -41,6 +41,9 @@ pub struct Metrics {
     /// Rows done and total per bootstrap job.
     pub bootstrap_rows_done: IntGaugeVec,
     pub bootstrap_rows_total: IntGaugeVec,
+    /// Bytes of the stream's changes the router keeps for a running bootstrap (its change
+    /// tracker), per job.
+    pub bootstrap_tracked_bytes: IntGaugeVec,
     pub dead_letters: IntCounter,
     /// Maxwell change events delivered to Kafka.
     pub kafka_events: IntCounter,
@@ -143,6 +146,14 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             &["job", "table"],
         )
         .expect("valid metric"),
+        bootstrap_tracked_bytes: IntGaugeVec::new(
+            Opts::new(
+                "bootstrap_tracked_bytes",
+                "Bytes of row keys the stream changed that a running bootstrap must not overwrite",
+            ),
+            &["job", "table"],
+        )
+        .expect("valid metric"),
         dead_letters: IntCounter::new(
             "dead_letters_total",
             "Changes written to the dead-letter output",
@@ -185,6 +196,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         Box::new(m.statements_ignored.clone()),
         Box::new(m.bootstrap_rows_done.clone()),
         Box::new(m.bootstrap_rows_total.clone()),
+        Box::new(m.bootstrap_tracked_bytes.clone()),
         Box::new(m.dead_letters.clone()),
         Box::new(m.kafka_events.clone()),
         Box::new(m.captured_changes.clone()),

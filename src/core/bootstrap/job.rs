@@ -150,6 +150,8 @@ struct Job<'a> {
     name: String,
     /// The table's mapping; `None` once it no longer exists in MySQL.
     mapping: Option<TableMapping>,
+    /// Bytes the stream's changes kept for this job take in the router.
+    tracked_bytes: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// Runs one job to its end; progress is stored as it goes.
@@ -208,7 +210,7 @@ pub async fn run_job(
         })
         .await
         .map_err(|_| pipeline_stopped())?;
-    tracking.await.map_err(|_| pipeline_stopped())?;
+    let tracked_bytes = tracking.await.map_err(|_| pipeline_stopped())?;
 
     let run = Job {
         cfg,
@@ -217,6 +219,7 @@ pub async fn run_job(
         job,
         name: format!("{db}.{table}"),
         mapping,
+        tracked_bytes,
     };
     let result = async move {
         if let Some(keys) = &job.repair_keys {
@@ -324,7 +327,21 @@ impl Job<'_> {
         // Progress not stored yet under `extended`: (last key, chunks, rows).
         let mut deferred: Option<(String, u64, u64)> = None;
         let mut in_flight: VecDeque<(oneshot::Receiver<()>, String, u64)> = VecDeque::new();
+        // The stream's changes kept for this job (see `core::handover::ChangeTracker`): bounded
+        // by moving on to per-chunk snapshots, whose hand-over forgets older changes.
+        let tracker_limit = cfg.pipeline.max_inflight_bytes / 2;
         loop {
+            let tracked = self
+                .tracked_bytes
+                .load(std::sync::atomic::Ordering::Relaxed);
+            METRICS
+                .bootstrap_tracked_bytes
+                .with_label_values(&[&job.id.to_string(), &self.name])
+                .set(tracked as i64);
+            if tracked > tracker_limit && reader.reads_one_old_snapshot() {
+                info!(job = job.id, table = %self.name, tracked, "the stream changed many rows since the snapshot: reading the next chunks each in its own snapshot");
+                reader.read_each_chunk_in_its_own_snapshot().await?;
+            }
             let chunk = reader.read_chunk(&query, last_key.as_deref()).await?;
             let n = chunk.rows.len() as u64;
             if let Some(key) = chunk.last_key {

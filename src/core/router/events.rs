@@ -13,7 +13,9 @@
 //! - `DROP DATABASE`: every table of it ever captured (the state store remembers them).
 //! - A statement whose tables cannot be worked out, or an INCIDENT event (the server says
 //!   changes may be missing from its binlog): `capture.unknown_statements` decides: stop
-//!   (default), resync every captured table, or warn and go on.
+//!   (default), resync every captured table, or warn and go on. A statement whose database,
+//!   and every database it names, holds no captured table is let pass with a warning (a
+//!   function there that writes a captured table elsewhere is the blind spot).
 
 use mysql_common::binlog::events::{Event, EventData};
 use tracing::{info, warn};
@@ -248,10 +250,26 @@ impl<C: Catalog> Router<C> {
             }
             Statement::Unknown(reason) => {
                 let what = format!("a statement whose tables cannot be worked out ({reason})");
-                self.unknown_effect(&what, position).await?;
+                if self.names_captured_database(query, schema).await? {
+                    self.unknown_effect(&what, position).await?;
+                } else {
+                    // Neither its database nor any it names holds a captured table.
+                    METRICS.statements_ignored.inc();
+                    warn!(%position, "{what}; it names no database with captured tables: going on");
+                }
             }
         }
         self.commit(position).await
+    }
+
+    /// Whether the statement's database, or one it names, holds a captured table.
+    async fn names_captured_database(&mut self, query: &str, schema: &str) -> Result<bool> {
+        for db in ddl::databases_named(query, schema) {
+            if !self.catalog.known_tables(Some(&db)).await?.is_empty() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// A statement or event that may have changed any table: as `capture.unknown_statements`

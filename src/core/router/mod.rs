@@ -205,13 +205,13 @@ impl<C: Catalog> Router<C> {
                 // From now on the job reads after this point: later statements need a new job.
                 self.unstarted_resyncs
                     .retain(|t, j| *j != job || *t != source);
-                self.changes.track(job, &source);
+                let tracked_bytes = self.changes.track(job, &source);
                 if let Some(events) = self.events.as_mut() {
                     events
                         .bootstrap_started(&self.catalog, job, &db, &table, first, &self.position)
                         .await?;
                 }
-                let _ = reply.send(());
+                let _ = reply.send(tracked_bytes);
             }
             HandoverRequest::Untrack { job, complete } => {
                 self.changes.untrack(job);

@@ -5,6 +5,7 @@
 //! [`crate::sink::distributed`].
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use rdkafka::client::ClientContext;
@@ -30,13 +31,18 @@ use crate::telemetry::metrics::METRICS;
 /// How long an apply worker keeps consuming through nothing but errors before it fails.
 const CONSUMER_ERRORS_TOLERATED: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// Logs the partitions a worker gets and loses, so operators see the work move.
-struct ApplyContext;
+/// Logs the partitions a worker gets and loses, so operators see the work move, and counts the
+/// rebalances (after one, a partition's next offset is the committed one again).
+#[derive(Default)]
+struct ApplyContext {
+    rebalances: AtomicU64,
+}
 
 impl ClientContext for ApplyContext {}
 
 impl ConsumerContext for ApplyContext {
     fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        self.rebalances.fetch_add(1, Ordering::SeqCst);
         let list = |l: &TopicPartitionList| {
             l.elements()
                 .iter()
@@ -92,6 +98,9 @@ struct ApplyWorker<'a> {
     health: SharedHealth,
     partitions: HashMap<i32, PartitionBatch>,
     stamps: HashMap<i32, PartitionStamps>,
+    /// Per partition: the offset the next message must have (`None`: nothing was committed
+    /// yet), as of the rebalance count it was learned at.
+    next_offsets: HashMap<i32, (u64, Option<i64>)>,
 }
 
 /// Consumes the internal topic into HBase until `shutdown` (then flushes and commits) or an
@@ -110,7 +119,7 @@ pub async fn apply_once(
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", "10000")
         .set("heartbeat.interval.ms", "1000")
-        .create_with_context(ApplyContext)
+        .create_with_context(ApplyContext::default())
         .map_err(|e| SyncError::Kafka(format!("apply consumer: {e}")))?;
     consumer.subscribe(&[&kafka.internal_topic]).map_err(|e| {
         SyncError::Kafka(format!("cannot subscribe to {}: {e}", kafka.internal_topic))
@@ -128,6 +137,7 @@ pub async fn apply_once(
         health: health.clone(),
         partitions: HashMap::new(),
         stamps: HashMap::new(),
+        next_offsets: HashMap::new(),
     };
     {
         let mut h = health.lock().expect("health lock");
@@ -193,7 +203,53 @@ pub async fn apply_once(
 }
 
 impl ApplyWorker<'_> {
+    /// Refuses a message that does not follow what was read (or committed) before it in its
+    /// partition: the changes in between are gone from the topic (retention, deletion) and
+    /// HBase would miss them.
+    fn check_continuity(&mut self, partition: i32, offset: i64) -> Result<()> {
+        let generation = self.consumer.context().rebalances.load(Ordering::SeqCst);
+        let next = match self.next_offsets.get(&partition) {
+            Some((g, next)) if *g == generation => *next,
+            _ => self.committed_offset(partition)?,
+        };
+        let first_kept = match next {
+            Some(next) if offset > next => Some(next),
+            // Nothing committed yet: the partition must still begin at offset 0.
+            None if offset > 0 => Some(0),
+            _ => None,
+        };
+        if let Some(from) = first_kept {
+            return Err(SyncError::definite(
+                format!(
+                    "changes at offsets {from} to {} of {}/{partition} were never applied and are gone from the topic (its retention expired, or they were deleted)",
+                    offset - 1,
+                    self.topic
+                ),
+                format!(
+                    "HBase misses them: bootstrap every captured table again (mysql2hbase bootstrap db.table), then move the group past the gap (kafka-consumer-groups.sh --group {} --topic {}:{partition} --reset-offsets --to-offset {offset} --execute); keep the topic's retention.ms = -1",
+                    self.cfg.kafka.as_ref().map_or("?", |k| k.apply_group.as_str()),
+                    self.topic
+                ),
+            ));
+        }
+        self.next_offsets
+            .insert(partition, (generation, Some(offset + 1)));
+        Ok(())
+    }
+
+    /// The partition's committed offset (`None`: nothing committed yet).
+    fn committed_offset(&self, partition: i32) -> Result<Option<i64>> {
+        let committed = self.committed(partition)?;
+        Ok(committed
+            .find_partition(&self.topic, partition)
+            .and_then(|e| match e.offset() {
+                Offset::Offset(o) => Some(o),
+                _ => None,
+            }))
+    }
+
     async fn add(&mut self, partition: i32, offset: i64, encoded: codec::Encoded) -> Result<()> {
+        self.check_continuity(partition, offset)?;
         let continues = self.partitions.get(&partition).is_none_or(|p| {
             p.batch.is_empty() || (p.run == encoded.run && p.next_seq == encoded.seq)
         });
@@ -289,9 +345,17 @@ impl ApplyWorker<'_> {
 
     /// The highest stamp an earlier owner committed with the partition's offset.
     fn committed_highest(&self, partition: i32) -> Result<Option<i64>> {
+        Ok(self
+            .committed(partition)?
+            .find_partition(&self.topic, partition)
+            .and_then(|e| parse_highest(e.metadata())))
+    }
+
+    /// The group's committed offset of the partition, with its metadata.
+    fn committed(&self, partition: i32) -> Result<TopicPartitionList> {
         let mut wanted = TopicPartitionList::new();
         wanted.add_partition(&self.topic, partition);
-        let committed = tokio::task::block_in_place(|| {
+        tokio::task::block_in_place(|| {
             self.consumer
                 .committed_offsets(wanted, std::time::Duration::from_secs(30))
         })
@@ -300,10 +364,7 @@ impl ApplyWorker<'_> {
                 "committed offset of {}/{partition}: {e}",
                 self.topic
             ))
-        })?;
-        Ok(committed
-            .find_partition(&self.topic, partition)
-            .and_then(|e| parse_highest(e.metadata())))
+        })
     }
 
     /// Commits `offset` of the partition with the highest stamp in its metadata.

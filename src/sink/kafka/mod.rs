@@ -151,11 +151,15 @@ pub async fn ensure_internal_topic(kafka: &KafkaConfig) -> Result<i32> {
     let admin: AdminClient<DefaultClientContext> = client_config(kafka)
         .create()
         .map_err(|e| SyncError::Kafka(format!("admin client: {e}")))?;
+    // Unlimited retention: a change must not expire before an apply worker wrote it (a worker
+    // that finds a gap stops, see `sink::distributed::apply`).
     let topic = NewTopic::new(
         &kafka.internal_topic,
         kafka.internal_partitions,
         TopicReplication::Fixed(-1),
-    );
+    )
+    .set("retention.ms", "-1")
+    .set("retention.bytes", "-1");
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
     let results = admin.create_topics([&topic], &opts).await.map_err(|e| {
         SyncError::Kafka(format!("cannot create topic {}: {e}", kafka.internal_topic))
