@@ -223,6 +223,7 @@ async fn check_mysql(cfg: &Config, conn: &mut Conn, items: &mut Vec<CheckItem>) 
             "FULL recommended (MySQL 8.0+, MariaDB 10.5+): SET GLOBAL binlog_row_metadata = 'FULL'",
         )
     });
+    items.push(check_compression(conn).await);
     let server_id = var(my::variable(conn, "server_id").await);
     items.push(match server_id.parse::<u32>() {
         Ok(0) => CheckItem::new(
@@ -251,6 +252,36 @@ async fn check_mysql(cfg: &Config, conn: &mut Conn, items: &mut Vec<CheckItem>) 
     items.push(check_privileges(cfg, conn).await);
     items.push(check_retention(conn).await);
     check_captured_tables(cfg, conn, items).await;
+}
+
+/// Binlog compression (MariaDB `log_bin_compress`, MySQL `binlog_transaction_compression`):
+/// fine either way, compressed events are decoded (`source::compressed`); reported so a reader
+/// of the report knows which events the stream carries.
+async fn check_compression(conn: &mut Conn) -> CheckItem {
+    for setting in ["log_bin_compress", "binlog_transaction_compression"] {
+        match my::variable(conn, setting).await {
+            Ok(Some(value)) if value.eq_ignore_ascii_case("ON") => {
+                return CheckItem::pass(
+                    setting,
+                    format!("{setting} = ON: compressed events are decoded"),
+                )
+            }
+            Ok(Some(value)) => return CheckItem::pass(setting, format!("{setting} = {value}")),
+            Ok(None) => {}
+            Err(e) => {
+                return CheckItem::new(
+                    setting,
+                    Outcome::Warn,
+                    format!("cannot read {setting}: {e}"),
+                    "",
+                )
+            }
+        }
+    }
+    CheckItem::pass(
+        "binlog_compression",
+        "this server version does not compress its binlog",
+    )
 }
 
 /// Privileges from `SHOW GRANTS`, on `*.*` for the replication ones.

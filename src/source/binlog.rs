@@ -18,16 +18,21 @@
 //! - A purged file (server error 1236) becomes [`SyncError::BinlogPurged`] with the way out.
 //! - The stream is read by its own task, up to [`READ_AHEAD`] events ahead of the caller, so
 //!   network reads and packet parsing overlap with decoding and routing (another core).
+//! - Compressed events (MariaDB `log_bin_compress`, MySQL `binlog_transaction_compression`)
+//!   become the ordinary events they hold in that task too ([`crate::source::compressed`]),
+//!   so the caller only ever sees ordinary events; one that cannot be decompressed is a
+//!   definite error. A panic of mysql_async's stream (it unwraps parts of a compressed
+//!   transaction) is caught and becomes one as well, instead of a reader that silently died.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use mysql_async::prelude::Queryable;
 use mysql_async::{BinlogStream, BinlogStreamRequest};
 use mysql_common::binlog::consts::EventType;
-use mysql_common::binlog::events::{Event, EventData};
+use mysql_common::binlog::events::{Event, RotateEvent};
 use mysql_common::packets::{GnoInterval, Sid};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -36,6 +41,7 @@ use crate::config::Config;
 use crate::error::{mysql_codes, Result, SyncError};
 use crate::model::gtid::GtidSet;
 use crate::model::BinlogPosition;
+use crate::source::compressed::Decompression;
 use crate::source::mysql as my;
 
 /// Where a stream starts.
@@ -81,6 +87,10 @@ struct Reader {
     /// No event (not even a heartbeat) for this long means the connection is dead.
     idle_timeout: Duration,
     origins: FileOrigins,
+    /// Compressed events -> ordinary ones, with the state of a MySQL payload being read.
+    decompression: Decompression,
+    /// Where the last event read ended (names the event after it when the stream fails).
+    last: BinlogPosition,
 }
 
 impl BinlogTailer {
@@ -153,15 +163,18 @@ impl BinlogTailer {
             .map_err(|e| stream_error(e, at))?;
         let idle_timeout = cfg.mysql.heartbeat * 3 + Duration::from_secs(1);
         let origins: FileOrigins = Arc::default();
+        // Replaced by the server's first event (a ROTATE naming the file and position).
+        let file = match at {
+            StartAt::Position { position, .. } => position.clone(),
+            StartAt::Gtid(_) => BinlogPosition::new("unknown.000000", 4).expect("numbered"),
+        };
         let mut reader = Reader {
             stream,
-            // Replaced by the server's first event (a ROTATE naming the file and position).
-            file: match at {
-                StartAt::Position { position, .. } => position.clone(),
-                StartAt::Gtid(_) => BinlogPosition::new("unknown.000000", 4).expect("numbered"),
-            },
+            last: file.clone(),
+            file,
             idle_timeout,
             origins: origins.clone(),
+            decompression: Decompression::default(),
         };
         // The first events: the ROTATE telling where the stream starts, then the file's
         // FORMAT_DESCRIPTION event telling when it was created.
@@ -267,37 +280,71 @@ impl BinlogTailer {
 }
 
 impl Reader {
-    /// The next event; `files` are the server's binlog file names, to recognise a first ROTATE
-    /// whose name carries checksum bytes when the current file is not known yet.
+    /// The next event for the caller and the position right after it; `files` are the
+    /// server's binlog file names, to recognise a first ROTATE whose name carries checksum
+    /// bytes when the current file is not known yet.
     async fn next_from(&mut self, files: &[String]) -> Result<(Event, BinlogPosition)> {
-        let event = match tokio::time::timeout(self.idle_timeout, self.stream.next()).await {
-            Err(_) => {
-                return Err(SyncError::transient(format!(
-                    "no binlog event or heartbeat for {:?}: the connection to MySQL is dead",
-                    self.idle_timeout
-                )))
+        loop {
+            let event = self.read().await?;
+            let position = self.follow(&event, files)?;
+            self.last = position.clone();
+            if let Some(next) = self.decompression.event(event, position)? {
+                return Ok(next);
             }
-            Ok(None) => return Err(SyncError::transient("the server closed the binlog stream")),
-            Ok(Some(Err(e))) => return Err(purged_or(e, self.file.file())),
-            Ok(Some(Ok(event))) => event,
-        };
-        match event.read_data() {
-            Ok(Some(EventData::RotateEvent(rotate))) => {
-                let name = clean_file_name(rotate.name_raw(), self.file.file(), files);
-                // A rotate announces the next file; its own position is where that file starts.
-                self.file = if name == self.file.file() {
-                    self.file.at(rotate.position())
-                } else {
-                    BinlogPosition::new(name, rotate.position()).map_err(|e| {
-                        SyncError::definite(
-                            format!("the server rotated to a binlog file that cannot be followed: {e}"),
-                            "set log_bin to a base name (log_bin = mysql-bin) so binlog files are numbered",
-                        )
-                    })?
-                };
-                return Ok((event, self.file.clone()));
+        }
+    }
+
+    /// The next event of the stream, as mysql_async yields it.
+    async fn read(&mut self) -> Result<Event> {
+        // mysql_async unwraps parts of a compressed transaction: a panic is an event it cannot
+        // read, named here, not a reader task that silently died.
+        let next = std::panic::AssertUnwindSafe(self.stream.next()).catch_unwind();
+        match tokio::time::timeout(self.idle_timeout, next).await {
+            Err(_) => Err(SyncError::transient(format!(
+                "no binlog event or heartbeat for {:?}: the connection to MySQL is dead",
+                self.idle_timeout
+            ))),
+            Ok(Err(panic)) => {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic".into());
+                Err(self.decompression.reader_panicked(&message, &self.last))
             }
-            Ok(Some(EventData::FormatDescriptionEvent(_))) => {
+            Ok(Ok(None)) => Err(SyncError::transient("the server closed the binlog stream")),
+            Ok(Ok(Some(Err(e)))) => Err(match self.decompression.failed_inside(&e) {
+                Some(inside) => inside,
+                None => purged_or(e, self.file.file()),
+            }),
+            Ok(Ok(Some(Ok(event)))) => Ok(event),
+        }
+    }
+
+    /// Follows the stream's file across ROTATE events and records when each file was created
+    /// (FORMAT_DESCRIPTION); returns the position right after `event`.
+    fn follow(&mut self, event: &Event, files: &[String]) -> Result<BinlogPosition> {
+        // Only these two types are parsed here: the router parses the rest.
+        match event.header().event_type() {
+            Ok(EventType::ROTATE_EVENT) => {
+                if let Ok(rotate) = event.read_event::<RotateEvent<'_>>() {
+                    let name = clean_file_name(rotate.name_raw(), self.file.file(), files);
+                    // A rotate announces the next file; its own position is where that file
+                    // starts.
+                    self.file = if name == self.file.file() {
+                        self.file.at(rotate.position())
+                    } else {
+                        BinlogPosition::new(name, rotate.position()).map_err(|e| {
+                            SyncError::definite(
+                                format!("the server rotated to a binlog file that cannot be followed: {e}"),
+                                "set log_bin to a base name (log_bin = mysql-bin) so binlog files are numbered",
+                            )
+                        })?
+                    };
+                    return Ok(self.file.clone());
+                }
+            }
+            Ok(EventType::FORMAT_DESCRIPTION_EVENT) => {
                 self.origins
                     .lock()
                     .expect("origins lock")
@@ -306,11 +353,10 @@ impl Reader {
             _ => {}
         }
         // Artificial events (log_pos 0) do not move the position.
-        let position = match event.header().log_pos() {
+        Ok(match event.header().log_pos() {
             0 => self.file.clone(),
             end => self.file.at(end as u64),
-        };
-        Ok((event, position))
+        })
     }
 }
 
