@@ -54,12 +54,19 @@ fn module_of(file: &Path) -> Vec<String> {
     parts
 }
 
-/// The lines of code outside `#[cfg(test)]` items and comments.
+/// The lines of code outside `#[cfg(test)]` items and comments. A test module declared in a
+/// file of its own (`#[cfg(test)] mod tests;`) is skipped and counting goes on; an inline one
+/// ends the file's code.
 fn code_lines(text: &str) -> Vec<&str> {
     let mut out = Vec::new();
-    for line in text.lines() {
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
         let t = line.trim();
         if t == "#[cfg(test)]" && !line.starts_with(' ') {
+            if lines.peek().is_some_and(|next| next.trim().ends_with(';')) {
+                lines.next();
+                continue;
+            }
             break; // the file's tests follow
         }
         if !t.is_empty() && !t.starts_with("//") {
@@ -198,8 +205,9 @@ fn imports_follow_the_data_flow_without_cycles_and_files_stay_small() {
 
 #[test]
 fn the_checker_sees_paths_and_skips_tests_and_comments() {
-    let text = "//! doc\nuse crate::core::router::Router;\n// crate::admin::x in a comment\nfn f() { crate::model::naming::fnv1a(b\"\"); }\n#[cfg(test)]\nmod tests { use crate::admin::check; }\n";
+    let text = "//! doc\n#[cfg(test)]\nmod tests;\nuse crate::core::router::Router;\n// crate::admin::x in a comment\nfn f() { crate::model::naming::fnv1a(b\"\"); }\n#[cfg(test)]\nmod tests { use crate::admin::check; }\n";
     let code = code_lines(text);
+    assert_eq!(code.len(), 2, "counting goes on past `mod tests;`: {code:?}");
     let paths = crate_paths(&code);
     assert_eq!(
         paths,

@@ -26,6 +26,25 @@ use crate::config::{Config, ValueEncoding};
 use crate::core::filter::TableFilter;
 use crate::model::naming::{fnv1a, hbase_table_name, is_legal_hbase_table_name};
 use crate::model::{Cell, SqlValue, TableSchema};
+use crate::sink::hbase::mutations::serialized_cell_size;
+
+/// Why HBase would refuse a row with these cells, if it would: a cell larger than `limit`
+/// (`hbase.max_cell_bytes`, HBase's `hbase.client.keyvalue.maxsize`) as HBase counts it
+/// (`serialized_cell_size`). HBase refuses the whole batch holding such a row, again at every
+/// retry, so such rows are never sent (see `core::router`, "rows HBase cannot take").
+pub fn oversized_cell(key: &[u8], cells: &[Cell], limit: usize) -> Option<String> {
+    let size = |v: &Vec<u8>, column: &[u8]| serialized_cell_size(key, column, v);
+    cells
+        .iter()
+        .find(|c| c.value.as_ref().is_some_and(|v| size(v, &c.column) > limit))
+        .map(|big| {
+            format!(
+                "cell {} is {} bytes as HBase counts it, over hbase.max_cell_bytes = {limit}",
+                String::from_utf8_lossy(&big.column),
+                big.value.as_ref().map_or(0, |v| size(v, &big.column))
+            )
+        })
+}
 
 /// How one source table is written to HBase, resolved against its current schema.
 #[derive(Debug, Clone)]

@@ -8,6 +8,10 @@
 //! not read back as the stored number) but the shortest text that parses back to the same
 //! f32/f64: positional (`1`, `-0.5`, `123456.75`) when `1e-4 <= |x| < 1e15` or `x == 0`,
 //! otherwise exponent style like MySQL's (`1e20`, `1.5e-7`, `-1.2345678901234568e17`).
+//! A FLOAT is rendered from its f32 (`123456.79`), never from the f64 it widens to
+//! (`123456.7890625`). Both sources build float values with [`SqlValue::float`] and
+//! [`SqlValue::double`], which turn negative zero into zero: MySQL compares the two equal and
+//! MariaDB stores only zero, so `-0` from one path and `0` from the other must not differ.
 
 /// A decoded column value.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,6 +71,18 @@ pub enum SqlValue {
     Set(Vec<String>),
     /// JSON as text.
     Json(String),
+}
+
+impl SqlValue {
+    /// A FLOAT value, negative zero as zero (see the module doc).
+    pub fn float(f: f32) -> SqlValue {
+        SqlValue::Float(if f == 0.0 { 0.0 } else { f })
+    }
+
+    /// A DOUBLE value, negative zero as zero (see the module doc).
+    pub fn double(d: f64) -> SqlValue {
+        SqlValue::Double(if d == 0.0 { 0.0 } else { d })
+    }
 }
 
 pub(crate) fn float_text<T: std::fmt::Display + std::fmt::LowerExp>(x: T, abs: f64) -> String {

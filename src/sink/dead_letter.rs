@@ -1,14 +1,17 @@
 //! The dead-letter output: a JSON-lines file (`[dead_letter] path`) or a Kafka topic
 //! (`[dead_letter] topic`, on `[kafka] brokers`) of the changes that cannot be written to HBase,
 //! so nothing is dropped silently: rows of captured tables without a row key (no primary key and
-//! no `row_key` override), rows with a cell over `hbase.max_cell_bytes`, and rows that cannot be
-//! decoded or keyed (type `undecodable`, with the reason and no images). Each record carries the
-//! table, the binlog position, the reason, the operation and the row (before and after images),
+//! no `row_key` override), rows with a cell over `hbase.max_cell_bytes` (streamed, or read by a
+//! bootstrap, resync or repair: type `bootstrap-insert`), and rows that cannot be decoded
+//! (type `undecodable`, with the reason and no images) or keyed. Each record carries the
+//! table, the binlog position, the reason, the operation, the HBase row key when known (`key`;
+//! that row was deleted from HBase, see `core::router`) and the row (before and after images),
 //! with values as MySQL's text rendering (binary values as `{"base64": "..."}`), without the
 //! columns `capture.exclude_columns` keeps out of every output.
 //!
 //! Records are flushed (Kafka: acknowledged) at every transaction end, before the checkpoint can
-//! pass them; a record Kafka did not take fails the flush (and the pipeline restarts from the
+//! pass them, and before a bootstrap chunk's barrier, before its job can store the chunk as
+//! done; a record Kafka did not take fails the flush (and the pipeline restarts from the
 //! checkpoint). A replay after a crash may write a record again (at-least-once).
 
 use std::fs::{File, OpenOptions};
@@ -135,6 +138,7 @@ impl DeadLetter {
         })
     }
 
+    /// A record of a change without a known row key (see [`DeadLetter::write`]).
     pub fn record(
         &mut self,
         schema: &TableSchema,
@@ -143,13 +147,34 @@ impl DeadLetter {
         before: Option<&[SqlValue]>,
         after: Option<&[SqlValue]>,
     ) -> Result<()> {
-        let op = match (before, after) {
+        self.write(&Letter {
+            schema,
+            position,
+            reason,
+            op: None,
+            key: None,
+            before,
+            after,
+        })
+    }
+
+    /// Writes one record (made durable by [`DeadLetter::flush`]).
+    pub fn write(&mut self, letter: &Letter<'_>) -> Result<()> {
+        let Letter {
+            schema,
+            position,
+            reason,
+            before,
+            after,
+            ..
+        } = *letter;
+        let op = letter.op.unwrap_or(match (before, after) {
             (None, Some(_)) => "insert",
             (Some(_), Some(_)) => "update",
             (Some(_), None) => "delete",
             (None, None) => "undecodable",
-        };
-        let line = json!({
+        });
+        let mut line = json!({
             "table": format!("{}.{}", schema.database, schema.table),
             "position": position.to_string(),
             "reason": reason,
@@ -157,6 +182,9 @@ impl DeadLetter {
             "before": before.map(|r| row_json(schema, r, &self.capture)),
             "after": after.map(|r| row_json(schema, r, &self.capture)),
         });
+        if let Some(key) = letter.key {
+            line["key"] = text_json(key.to_vec());
+        }
         let mut bytes = serde_json::to_vec(&line).expect("JSON values serialize");
         match &mut self.output {
             Output::File { path, out } => {
@@ -211,6 +239,20 @@ impl DeadLetter {
     }
 }
 
+/// One dead-letter record.
+pub struct Letter<'a> {
+    pub schema: &'a TableSchema,
+    pub position: &'a BinlogPosition,
+    pub reason: &'a str,
+    /// The record's `type`; `None`: from the images (`insert`, `update`, `delete`, or
+    /// `undecodable` without either).
+    pub op: Option<&'a str>,
+    /// The row's HBase row key, when known.
+    pub key: Option<&'a [u8]>,
+    pub before: Option<&'a [SqlValue]>,
+    pub after: Option<&'a [SqlValue]>,
+}
+
 /// The row's columns and values, without the excluded columns.
 fn row_json(schema: &TableSchema, row: &[SqlValue], capture: &CaptureConfig) -> Value {
     let mut map = Map::new();
@@ -218,18 +260,19 @@ fn row_json(schema: &TableSchema, row: &[SqlValue], capture: &CaptureConfig) -> 
         if !capture.captures_column(&schema.database, &schema.table, &col.name) {
             continue;
         }
-        let value = match v.to_text() {
-            None => Value::Null,
-            Some(bytes) => match String::from_utf8(bytes) {
-                Ok(text) => Value::String(text),
-                Err(e) => {
-                    json!({ "base64": base64::engine::general_purpose::STANDARD.encode(e.as_bytes()) })
-                }
-            },
-        };
-        map.insert(col.name.clone(), value);
+        map.insert(col.name.clone(), v.to_text().map_or(Value::Null, text_json));
     }
     Value::Object(map)
+}
+
+/// UTF-8 text as a string, other bytes as `{"base64": "..."}`.
+fn text_json(bytes: Vec<u8>) -> Value {
+    match String::from_utf8(bytes) {
+        Ok(text) => Value::String(text),
+        Err(e) => {
+            json!({ "base64": base64::engine::general_purpose::STANDARD.encode(e.as_bytes()) })
+        }
+    }
 }
 
 fn io_error(path: &str, e: std::io::Error) -> SyncError {

@@ -28,6 +28,7 @@ use std::time::Instant;
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Value};
+use mysql_common::constants::ColumnType;
 use tracing::{info, warn};
 
 use crate::config::{LockingMode, SnapshotConfig};
@@ -35,7 +36,7 @@ use crate::error::{mysql_codes, Result, SyncError};
 use crate::model::{BinlogPosition, SqlValue, TableSchema};
 use crate::source::mysql::{self as my, quote_identifier, quote_table};
 use crate::source::schema::load_table_schema;
-use crate::source::text::parse_text;
+use crate::source::text::{parse_text, select_column};
 
 /// The SQL of a table's chunks in key order.
 #[derive(Debug, Clone)]
@@ -73,7 +74,7 @@ impl ChunkQuery {
             .schema
             .columns
             .iter()
-            .map(|c| quote_identifier(&c.name))
+            .map(select_column)
             .collect::<Vec<_>>()
             .join(", ");
         let order = self
@@ -115,6 +116,11 @@ impl ChunkQuery {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
+        let selected = selected
+            .iter()
+            .map(|&i| select_column(&self.schema.columns[i]))
+            .collect::<Vec<_>>()
+            .join(", ");
         let tuple = |pk: &Vec<Vec<u8>>| {
             let parts: Vec<String> = pk
                 .iter()
@@ -133,8 +139,7 @@ impl ChunkQuery {
             format!("({})", names(&self.key_columns))
         };
         format!(
-            "SELECT {} FROM {} WHERE {lhs} IN ({})",
-            names(&selected),
+            "SELECT {selected} FROM {} WHERE {lhs} IN ({})",
             quote_table(&self.schema.database, &self.schema.table),
             pks.iter()
                 .map(|pk| tuple(pk))
@@ -563,10 +568,17 @@ pub fn after_key(schema: &TableSchema, key_columns: &[usize], last: &[Vec<u8>]) 
 }
 
 /// A key value of column `column` as an SQL literal (`_binary` for binary columns, so the
-/// comparison is by bytes).
+/// comparison is by bytes). A FLOAT key compares as a DOUBLE with the literal's number, so its
+/// text (the f32's shortest, as in row keys, or the DOUBLE text a chunk read) is written as the
+/// f64 the f32 widens to: `123456.79` would match no row, `123456.7890625` matches it.
 pub fn key_literal(schema: &TableSchema, column: usize, value: &[u8]) -> String {
-    let quoted = Value::Bytes(value.to_vec()).as_sql(false);
-    if schema.columns[column].collation == Some(63) {
+    let col = &schema.columns[column];
+    let widened = (col.column_type == ColumnType::MYSQL_TYPE_FLOAT)
+        .then(|| std::str::from_utf8(value).ok()?.parse::<f32>().ok())
+        .flatten()
+        .map(|f| SqlValue::double(f64::from(f)).to_text().expect("not NULL"));
+    let quoted = Value::Bytes(widened.unwrap_or_else(|| value.to_vec())).as_sql(false);
+    if col.collation == Some(63) {
         format!("_binary {quoted}")
     } else {
         quoted
@@ -628,6 +640,28 @@ mod tests {
             "((`a` > 'x\\'y' OR (`a` = 'x\\'y' AND `b` > _binary 'z')))"
         );
         assert_eq!(after_key(&schema, &[0], &[b"5".to_vec()]), "(`a` > '5')");
+    }
+
+    #[test]
+    fn float_columns_are_read_and_keyed_exactly() {
+        let mut schema = schema();
+        schema.columns[0].column_type = ColumnType::MYSQL_TYPE_FLOAT;
+        schema.columns[1].column_type = ColumnType::MYSQL_TYPE_DOUBLE;
+        schema.columns[1].collation = Some(63);
+        let q = ChunkQuery::new(schema.clone(), vec![0], None, 10);
+        assert_eq!(
+            q.sql(Some(&[b"123456.7890625".to_vec()])),
+            "SELECT `a` * 1e0, `b` * 1e0 FROM `d`.`t` WHERE (`a` > '123456.7890625') ORDER BY `a` LIMIT 10"
+        );
+        // A FLOAT key as a row key has it (the f32's text) compares as the f64 it widens to.
+        assert_eq!(key_literal(&schema, 0, b"123456.79"), "'123456.7890625'");
+        assert_eq!(key_literal(&schema, 0, b"0.1"), "'0.10000000149011612'");
+        assert_eq!(key_literal(&schema, 0, b"1e-45"), "'1.401298464324817e-45'");
+        assert_eq!(key_literal(&schema, 0, b"x"), "'x'");
+        assert_eq!(
+            q.sql_for_keys(&[&vec![b"0.1".to_vec()]], true),
+            "SELECT `a` * 1e0 FROM `d`.`t` WHERE `a` IN ('0.10000000149011612')"
+        );
     }
 
     #[test]

@@ -45,6 +45,10 @@ pub struct Metrics {
     /// tracker), per job.
     pub bootstrap_tracked_bytes: IntGaugeVec,
     pub dead_letters: IntCounter,
+    /// Rows of captured tables HBase did not get (their row key deleted instead where known),
+    /// by table and reason: `cell_too_large`, `undecodable`, `null_row_key`. Counted whether or
+    /// not a dead-letter output keeps them.
+    pub rows_not_written: IntCounterVec,
     /// Maxwell change events delivered to Kafka.
     pub kafka_events: IntCounter,
     /// Distributed mode: changes the capture role put on the internal topic, and changes the
@@ -159,6 +163,14 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             "Changes written to the dead-letter output",
         )
         .expect("valid metric"),
+        rows_not_written: IntCounterVec::new(
+            Opts::new(
+                "rows_not_written_total",
+                "Rows HBase did not get (a cell over hbase.max_cell_bytes, undecodable, NULL in the row key), by table and reason",
+            ),
+            &["table", "reason"],
+        )
+        .expect("valid metric"),
         kafka_events: IntCounter::new("kafka_events_total", "Maxwell change events sent to Kafka")
             .expect("valid metric"),
         captured_changes: IntCounter::new(
@@ -198,6 +210,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         Box::new(m.bootstrap_rows_total.clone()),
         Box::new(m.bootstrap_tracked_bytes.clone()),
         Box::new(m.dead_letters.clone()),
+        Box::new(m.rows_not_written.clone()),
         Box::new(m.kafka_events.clone()),
         Box::new(m.captured_changes.clone()),
         Box::new(m.applied_changes.clone()),

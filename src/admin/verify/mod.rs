@@ -11,6 +11,12 @@
 //!    row keys are fetched with `getRowsWithColumns` (HBase orders keys as bytes, MySQL by the
 //!    typed key, so a range scan would not line up). A checksum over `(key, sorted cells)` of each
 //!    side decides whether the chunk needs a row-by-row diff. One chunk is held at a time.
+//!    A row with a cell over `hbase.max_cell_bytes` is one HBase cannot take: the daemon deletes
+//!    it there and sends it to the dead-letter output (`core::router`), so verify expects it
+//!    absent. Found absent, it is counted as `unwritable` (shown, not a difference: nothing can
+//!    repair it); found present (an older image), it is an extra row, which a repair deletes.
+//!    FLOAT and DOUBLE values are read exactly (`source::text`), so they compare equal to the
+//!    stream's cells.
 //! 2. *Extra rows.* With the chunks done, the HBase table's keys are scanned in pages (key-only
 //!    scan); each page's keys are decoded back into primary-key values (salt prefix stripped,
 //!    composite keys split on unescaped `|`, `\|` and `\\` unescaped) and looked up in MySQL with
@@ -104,6 +110,8 @@ const MAX_BINLOG_EVENTS: usize = 200_000;
 
 /// A row's cells as `(family:qualifier, value)`, sorted; NULL = no cell.
 type Image = Vec<(Vec<u8>, Vec<u8>)>;
+/// The cells HBase should hold for a MySQL row; `None`: none (a row HBase cannot take).
+type Expected = Option<Image>;
 /// An HBase row's cells as `(family:qualifier, value, timestamp)`.
 type VersionedCells = Vec<(Vec<u8>, Vec<u8>, i64)>;
 
@@ -113,7 +121,7 @@ struct Candidate {
     key: Vec<u8>,
     /// Primary-key values as text literals; `None` when an HBase key decodes to none.
     pk: Option<Vec<Vec<u8>>>,
-    /// The MySQL image last read (`None` = no such row).
+    /// The MySQL image last read (`None` = no such row, or one HBase cannot take).
     prev: Option<Image>,
     /// Re-check rounds in a row that found the same difference with a stable MySQL image.
     confirms: u8,
@@ -236,10 +244,12 @@ impl Verifier {
             let (position, _) = my::current_position(&mut self.conn).await?;
             let n = rows.len();
             let all: Vec<usize> = (0..self.mapping.schema.columns.len()).collect();
-            let mut chunk: Vec<(Vec<u8>, Vec<Vec<u8>>, Image)> = Vec::with_capacity(n);
+            // (row key, primary key, image), the image `None` for a row HBase cannot take,
+            // so must not have (see the module doc).
+            let mut chunk: Vec<(Vec<u8>, Vec<Vec<u8>>, Expected)> = Vec::with_capacity(n);
             for row in &rows {
                 if let Some((key, pk, values)) = self.parse_row(row, &all)? {
-                    let image = self.image(&values);
+                    let image = self.expected(&key, &values);
                     chunk.push((key, pk, image));
                 }
                 last = Some(query.raw_key(row));
@@ -251,17 +261,20 @@ impl Verifier {
             let mut mysql_sum = DefaultHasher::new();
             let mut hbase_sum = DefaultHasher::new();
             for (key, _, image) in &chunk {
-                (key, Some(image)).hash(&mut mysql_sum);
+                (key, image.as_ref()).hash(&mut mysql_sum);
                 (key, hbase.get(key)).hash(&mut hbase_sum);
+                if image.is_none() && !hbase.contains_key(key) {
+                    report.record(key, Kind::Unwritable);
+                }
             }
             if mysql_sum.finish() != hbase_sum.finish() {
                 let suspects: Vec<Candidate> = chunk
                     .into_iter()
-                    .filter(|(key, _, image)| classify(Some(image), hbase.get(key)).is_some())
+                    .filter(|(key, _, image)| classify(image.as_ref(), hbase.get(key)).is_some())
                     .map(|(key, pk, image)| Candidate {
                         key,
                         pk: Some(pk),
-                        prev: Some(image),
+                        prev: image,
                         confirms: 0,
                     })
                     .collect();

@@ -13,6 +13,9 @@ pub enum Kind {
     Extra,
     /// In both, with other cells.
     Different,
+    /// In MySQL with a cell over `hbase.max_cell_bytes`, so deleted from HBase and sent to the
+    /// dead-letter output by the daemon: not a difference (nothing can repair it), but shown.
+    Unwritable,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -27,6 +30,8 @@ pub struct Counts {
     pub missing: u64,
     pub extra: u64,
     pub different: u64,
+    /// Rows HBase cannot take, found absent there as they should be ([`Kind::Unwritable`]).
+    pub unwritable: u64,
 }
 
 impl Counts {
@@ -35,9 +40,11 @@ impl Counts {
             Kind::Missing => self.missing += 1,
             Kind::Extra => self.extra += 1,
             Kind::Different => self.different += 1,
+            Kind::Unwritable => self.unwritable += 1,
         }
     }
 
+    /// The differences (rows HBase cannot take are not).
     pub fn total(&self) -> u64 {
         self.missing + self.extra + self.different
     }
@@ -96,6 +103,7 @@ pub async fn command(
                     missing: u64,
                     extra: u64,
                     different: u64,
+                    unwritable: u64,
                     samples: &'a [Sample],
                     #[serde(skip_serializing_if = "Option::is_none")]
                     repaired: Option<&'a Counts>,
@@ -105,6 +113,7 @@ pub async fn command(
                     missing: last.counts.missing,
                     extra: last.counts.extra,
                     different: last.counts.different,
+                    unwritable: last.counts.unwritable,
                     samples: &last.samples,
                     repaired: first.as_ref().map(|f| &f.repaired),
                 })
@@ -162,6 +171,12 @@ fn notes(first: Option<&Report>, last: &Report) -> Vec<String> {
             last.unsettled
         ));
     }
+    if last.counts.unwritable > 0 {
+        notes.push(format!(
+            "{} row(s) have a cell over hbase.max_cell_bytes: HBase cannot hold them, so the daemon deletes them there and sends them to the dead-letter output ([dead_letter] path or topic); they are not differences and --repair cannot write them",
+            last.counts.unwritable
+        ));
+    }
     if last.extra_skipped {
         notes.push("extra HBase rows are not looked for with --where".into());
     }
@@ -179,18 +194,28 @@ fn notes(first: Option<&Report>, last: &Report) -> Vec<String> {
 
 fn print_report(table: &str, r: &Report) {
     println!(
-        "{table}: {} row(s) checked: {} missing, {} extra, {} different{}",
+        "{table}: {} row(s) checked: {} missing, {} extra, {} different{}{}",
         r.checked,
         r.counts.missing,
         r.counts.extra,
         r.counts.different,
+        if r.counts.unwritable > 0 {
+            format!(" ({} unwritable, absent as expected)", r.counts.unwritable)
+        } else {
+            String::new()
+        },
         if r.counts.total() == 0 {
             " (equal)"
         } else {
             ""
         }
     );
-    for kind in [Kind::Missing, Kind::Extra, Kind::Different] {
+    for kind in [
+        Kind::Missing,
+        Kind::Extra,
+        Kind::Different,
+        Kind::Unwritable,
+    ] {
         let keys: Vec<&str> = r
             .samples
             .iter()

@@ -6,12 +6,12 @@ use std::collections::HashMap;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Row, Value};
 
-use super::{Candidate, Image, Verifier, VersionedCells, PAGE};
+use super::{Candidate, Expected, Image, Verifier, VersionedCells, PAGE};
+use crate::core::mapping::oversized_cell;
 use crate::model::SqlValue;
 use crate::sink::hbase::client as hbase_client;
-use crate::source::mysql::quote_identifier;
 use crate::source::snapshot::key_literal;
-use crate::source::text::parse_text;
+use crate::source::text::{parse_text, select_column};
 
 impl Verifier {
     /// A row read with the columns `selected` (indexes into the schema): its row key, its key
@@ -50,19 +50,24 @@ impl Verifier {
         Ok(Some((key, pk, values)))
     }
 
-    pub(super) fn image(&self, values: &[SqlValue]) -> Image {
-        let mut cells: Image = self
-            .mapping
-            .cells(values)
+    /// The cells HBase should hold for the row `key` with `values`: its image, or `None` for
+    /// a row HBase cannot take (a cell over `hbase.max_cell_bytes`), which the daemon deletes
+    /// from HBase and sends to the dead-letter output instead.
+    pub(super) fn expected(&self, key: &[u8], values: &[SqlValue]) -> Expected {
+        let cells = self.mapping.cells(values);
+        if oversized_cell(key, &cells, self.cfg.hbase.max_cell_bytes).is_some() {
+            return None;
+        }
+        let mut image: Image = cells
             .into_iter()
             .filter_map(|c| Some((c.column.to_vec(), c.value?)))
             .collect();
-        cells.sort();
-        cells
+        image.sort();
+        Some(image)
     }
 
-    /// The current MySQL images of the candidates' rows by row key (only the key cells with
-    /// `key_only`); absent rows are left out.
+    /// The current MySQL images of the candidates' rows by row key (no cells with `key_only`);
+    /// absent rows are left out, and without `key_only` rows HBase cannot take too.
     pub(super) async fn mysql_images(
         &mut self,
         cands: &[Candidate],
@@ -78,7 +83,7 @@ impl Verifier {
         };
         let columns = selected
             .iter()
-            .map(|&i| quote_identifier(&schema.columns[i].name))
+            .map(|&i| select_column(&schema.columns[i]))
             .collect::<Vec<_>>()
             .join(", ");
         let literal = |i: usize, v: &[u8]| key_literal(&schema, key_cols[i], v);
@@ -110,11 +115,13 @@ impl Verifier {
             for row in &rows {
                 if let Some((key, _, values)) = self.parse_row(row, &selected)? {
                     let image = if key_only {
-                        Vec::new()
+                        Some(Vec::new())
                     } else {
-                        self.image(&values)
+                        self.expected(&key, &values)
                     };
-                    out.insert(key, image);
+                    if let Some(image) = image {
+                        out.insert(key, image);
+                    }
                 }
             }
         }

@@ -13,7 +13,8 @@
 //!    that moves the row key a delete of the old key plus a put of the new one. A change goes to
 //!    sink `hash(table, row key) % sinks` (see [`RowChange::partition`]): one row's changes
 //!    always to the same sink, in binlog order. A row that cannot be decoded, keyed or written
-//!    (a cell over `hbase.max_cell_bytes`) goes to the dead-letter output when there is one.
+//!    (a cell over `hbase.max_cell_bytes`) is set aside: the row keys it names are deleted and
+//!    it goes to the dead-letter output (see `unwritable`).
 //!    Change events (`[kafka] topic`) are rendered beside.
 //! 3. Transaction ends (XID, `COMMIT`, DDL, which commits implicitly): a [`CommitPoint`] for P to
 //!    every sink (see `core::checkpoint`), unless the transaction only wrote the state schema.
@@ -23,7 +24,7 @@
 //!    DDL without its job.
 //! 5. Bootstrap chunks wait in [`Router::hand_over_ready_chunks`] until the stream has routed
 //!    everything up to their ready position, then go to the sinks in stream order (see
-//!    `core::handover`).
+//!    `core::handover`); a row with a cell over `hbase.max_cell_bytes` is set aside as above.
 //!
 //! Every message to a sink holds in-flight byte permits ([`InflightBytes`]) and the queues are
 //! bounded: a slow sink slows the router, and with it the binlog reader.
@@ -33,6 +34,7 @@ mod events;
 pub mod query;
 #[cfg(test)]
 mod tests;
+mod unwritable;
 mod xa;
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -48,19 +50,19 @@ use crate::core::change_events::ChangeEvents;
 use crate::core::filter::TableFilter;
 use crate::core::handover::{ChangeTracker, ChunkRows, HandoverRequest, SnapshotChunk};
 use crate::core::inflight::InflightBytes;
-use crate::core::mapping::TableMapping;
+use crate::core::mapping::{oversized_cell, TableMapping};
 use crate::error::{Result, SyncError};
 use crate::model::gtid::GtidSet;
 use crate::model::{
     Barrier, BinlogPosition, CommitPoint, RowChange, RowOp, SqlValue, TableSchema, Version,
 };
 use crate::sink::dead_letter::DeadLetter;
-use crate::sink::hbase::mutations::serialized_cell_size;
 use crate::sink::kafka::maxwell::EventTable;
 use crate::sink::SinkMsg;
 use crate::source::decode;
 use crate::telemetry::metrics::METRICS;
 
+use self::unwritable::{set_aside, NotWritten, Unwritten};
 use self::xa::XaTransactions;
 
 /// How the router treats a table id.
@@ -273,13 +275,29 @@ impl<C: Catalog> Router<C> {
                     if self.events.is_some() {
                         kept.push(row);
                     }
-                    push(RowChange {
-                        table: table.clone(),
-                        family: family.clone(),
-                        key,
-                        op: RowOp::Replace(mapping.cells(row)),
-                        version: self.version,
-                    });
+                    let cells = mapping.cells(row);
+                    let ops = match oversized_cell(&key, &cells, self.cfg.hbase.max_cell_bytes) {
+                        None => vec![(key, RowOp::Replace(cells))],
+                        // As in the stream (`row_changes`): HBase would refuse it forever.
+                        Some(reason) => {
+                            let row = Unwritten {
+                                op: Some("bootstrap-insert"),
+                                after: Some(row),
+                                ..Unwritten::keys(NotWritten::CellTooLarge(reason), vec![key])
+                            };
+                            let dead_letter = self.dead_letter.as_mut();
+                            set_aside(dead_letter, &mapping, &self.position, row)?
+                        }
+                    };
+                    for (key, op) in ops {
+                        push(RowChange {
+                            table: table.clone(),
+                            family: family.clone(),
+                            key,
+                            op,
+                            version: self.version,
+                        });
+                    }
                 }
                 images_of = Some(schema.clone());
             }
@@ -301,6 +319,10 @@ impl<C: Catalog> Router<C> {
         }
         self.changes.prune(chunk.job_id, &chunk.low);
         self.send_changes(per_sink).await?;
+        if let Some(dead_letter) = self.dead_letter.as_mut() {
+            // Durable before the barrier lets the job store the chunk as done.
+            dead_letter.flush()?;
+        }
         let mut arrivals = n;
         if let Some(events) = self.events.as_mut() {
             // Maxwell has bootstrap inserts only; rows deleted by a cleanup have no event.
@@ -466,86 +488,11 @@ impl<C: Catalog> Router<C> {
         let n = self.sinks.len();
         let table: Arc<str> = Arc::from(mapping.hbase_table.as_str());
         let family: Arc<str> = Arc::from(mapping.family.as_str());
-        let undecodable = |e: &dyn std::fmt::Display| {
-            SyncError::definite(
-                format!("a row cannot be decoded: {e}"),
-                "set [dead_letter] path (or topic) to keep such rows aside and go on",
-            )
-            .in_table(mapping.source.clone())
-            .at(position)
-        };
         let mut per_sink: Vec<Vec<RowChange>> = vec![Vec::new(); n];
         let (mut puts, mut deletes) = (0u64, 0u64);
         for row in decode::event_rows(&mapping.schema, &rows) {
-            let key_of = |values: &[SqlValue]| -> Result<Vec<u8>> {
-                mapping.row_key(values).ok_or_else(|| {
-                    SyncError::definite(
-                        "a row has NULL in a row-key column",
-                        "choose non-nullable row_key columns in [[mapping.tables]], or set [dead_letter] path to keep such rows aside",
-                    )
-                    .in_table(mapping.source.clone())
-                    .at(position)
-                })
-            };
-            // A row that cannot be decoded or keyed goes to the dead-letter output when there
-            // is one; otherwise it stops the pipeline.
             let broken_event = matches!(row, Err(decode::RowError::Unreadable(_)));
-            let images = row
-                .map_err(|e| undecodable(&e))
-                .and_then(|(before, after)| {
-                    let before_key = before.as_deref().map(key_of).transpose()?;
-                    let after_key = after.as_deref().map(key_of).transpose()?;
-                    Ok((before, before_key, after, after_key))
-                });
-            let (before, before_key, after, after_key) = match images {
-                Ok(images) => images,
-                Err(e) => match self.dead_letter.as_mut() {
-                    Some(dl) => {
-                        dl.record(&mapping.schema, position, &e.to_string(), None, None)?;
-                        if broken_event {
-                            break; // the rest of the event cannot be read reliably
-                        }
-                        continue;
-                    }
-                    None => return Err(e),
-                },
-            };
-            if let (Some(t), Some(events)) = (&event_table, self.events.as_mut()) {
-                events.record(
-                    t,
-                    self.event_ts,
-                    position,
-                    before.as_deref(),
-                    after.as_deref(),
-                )?;
-            }
-            let put = after_key.zip(after);
-            // A delete, or an update that moved the row to another key, removes the old key.
-            let mut changes = Vec::with_capacity(2);
-            if let Some(old) = before_key {
-                if put.as_ref().is_none_or(|(new, _)| *new != old) {
-                    changes.push((old, RowOp::Delete));
-                }
-            }
-            if let Some((key, values)) = put {
-                let cells = mapping.cells(&values);
-                match self.oversized_cell(&key, &cells) {
-                    None => changes.push((key, RowOp::Put(cells))),
-                    // HBase would refuse the whole batch again and again: the row goes aside.
-                    Some(reason) => match self.dead_letter.as_mut() {
-                        Some(dl) => dl.record(
-                            &mapping.schema,
-                            position,
-                            &reason,
-                            before.as_deref(),
-                            Some(&values),
-                        )?,
-                        None => {
-                            tracing::error!(table = %mapping.source, %position, key = %String::from_utf8_lossy(&key), %reason, "row not written to HBase; set [dead_letter] path to keep such rows")
-                        }
-                    },
-                }
-            }
+            let changes = self.row_changes(&mapping, event_table.as_ref(), row, position)?;
             for (key, op) in changes {
                 if matches!(op, RowOp::Put(_)) {
                     puts += 1;
@@ -564,6 +511,9 @@ impl<C: Catalog> Router<C> {
                     version,
                 };
                 per_sink[change.partition(n)].push(change);
+            }
+            if broken_event {
+                break; // the rest of the event cannot be read reliably
             }
         }
         // Counted per event, not per row: label lookups are not free on this path.
@@ -584,20 +534,113 @@ impl<C: Catalog> Router<C> {
         self.send_changes(per_sink).await
     }
 
-    /// Why HBase would refuse a row (a cell over `hbase.max_cell_bytes` as HBase counts it).
-    fn oversized_cell(&self, key: &[u8], cells: &[crate::model::Cell]) -> Option<String> {
-        let limit = self.cfg.hbase.max_cell_bytes;
-        let size = |v: &Vec<u8>, column: &[u8]| serialized_cell_size(key, column, v);
-        cells
+    /// One row of a rows event as the changes of its row keys, in order: a delete of the key an
+    /// update or delete leaves, a put of the new image; a row HBase cannot take (a value that
+    /// does not decode, NULL in the row key, a cell over `hbase.max_cell_bytes`) as deletes of
+    /// the keys it names, set aside (see `unwritable`). Its change event is recorded beside.
+    fn row_changes(
+        &mut self,
+        mapping: &TableMapping,
+        event_table: Option<&Arc<EventTable>>,
+        row: std::result::Result<decode::RowImages, decode::RowError>,
+        position: &BinlogPosition,
+    ) -> Result<Vec<(Vec<u8>, RowOp)>> {
+        let definite = |what: String, fix: &str| {
+            SyncError::definite(what, fix)
+                .in_table(mapping.source.clone())
+                .at(position)
+        };
+        let (before, after) = match row {
+            Ok(images) => images,
+            // Without a dead-letter output such rows stop the pipeline: going on would lose
+            // the change silently.
+            Err(e) if self.dead_letter.is_none() => {
+                return Err(definite(
+                    format!("a row cannot be decoded: {e}"),
+                    "set [dead_letter] path (or topic) to keep such rows aside and go on",
+                ))
+            }
+            Err(e) => {
+                let keys = match &e {
+                    decode::RowError::Undecodable {
+                        partial: (before, after),
+                        ..
+                    } => [after, before]
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|image| mapping.row_key(image))
+                        .collect(),
+                    decode::RowError::Unreadable(_) => Vec::new(),
+                };
+                let why = NotWritten::Undecodable(format!("a row cannot be decoded: {e}"));
+                let row = Unwritten::keys(why, keys);
+                return set_aside(self.dead_letter.as_mut(), mapping, position, row);
+            }
+        };
+        let before_key = before.as_deref().map(|image| mapping.row_key(image));
+        let after_key = after.as_deref().map(|image| mapping.row_key(image));
+        if [&before_key, &after_key]
             .iter()
-            .find(|c| c.value.as_ref().is_some_and(|v| size(v, &c.column) > limit))
-            .map(|big| {
-                format!(
-                    "cell {} is {} bytes as HBase counts it, over hbase.max_cell_bytes = {limit}",
-                    String::from_utf8_lossy(&big.column),
-                    big.value.as_ref().map_or(0, |v| size(v, &big.column))
+            .any(|k| matches!(k, Some(None)))
+        {
+            if self.dead_letter.is_none() {
+                return Err(definite(
+                    "a row has NULL in a row-key column".into(),
+                    "choose non-nullable row_key columns in [[mapping.tables]], or set [dead_letter] path to keep such rows aside",
+                ));
+            }
+            let row = Unwritten {
+                before: before.as_deref(),
+                after: after.as_deref(),
+                ..Unwritten::keys(
+                    NotWritten::NullRowKey,
+                    [after_key, before_key]
+                        .into_iter()
+                        .flatten()
+                        .flatten()
+                        .collect(),
                 )
-            })
+            };
+            return set_aside(self.dead_letter.as_mut(), mapping, position, row);
+        }
+        if let (Some(t), Some(events)) = (event_table, self.events.as_mut()) {
+            events.record(
+                t,
+                self.event_ts,
+                position,
+                before.as_deref(),
+                after.as_deref(),
+            )?;
+        }
+        let put = after_key.flatten().zip(after);
+        let mut changes = Vec::with_capacity(2);
+        // A delete, or an update that moved the row to another key, removes the old key.
+        if let Some(old) = before_key.flatten() {
+            if put.as_ref().is_none_or(|(new, _)| *new != old) {
+                changes.push((old, RowOp::Delete));
+            }
+        }
+        if let Some((key, values)) = put {
+            let cells = mapping.cells(&values);
+            match oversized_cell(&key, &cells, self.cfg.hbase.max_cell_bytes) {
+                None => changes.push((key, RowOp::Put(cells))),
+                // HBase would refuse the whole batch again and again: the row goes aside.
+                Some(reason) => {
+                    let row = Unwritten {
+                        before: before.as_deref(),
+                        after: Some(&values),
+                        ..Unwritten::keys(NotWritten::CellTooLarge(reason), vec![key])
+                    };
+                    changes.extend(set_aside(
+                        self.dead_letter.as_mut(),
+                        mapping,
+                        position,
+                        row,
+                    )?);
+                }
+            }
+        }
+        Ok(changes)
     }
 
     /// Rows of a captured table without a row key: to the change events and the dead letter.

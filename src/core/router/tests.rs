@@ -807,3 +807,278 @@ async fn statements_and_events_of_unknown_effect_stop_unless_told() {
         h.try_route(kind, &[0; 8]).await.unwrap();
     }
 }
+
+// ---- rows HBase cannot take (`unwritable`) ------------------------------------------------
+
+/// A dead-letter file of its own for one test.
+fn dead_letter_file(h: &mut Harness, name: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("m2h-router-{name}-{}.jsonl", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    h.router.dead_letter = Some(DeadLetter::open(path.to_str().unwrap()).unwrap());
+    path
+}
+
+fn letters(path: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn not_written(table: &str, reason: &str) -> u64 {
+    METRICS
+        .rows_not_written
+        .with_label_values(&[table, reason])
+        .get()
+}
+
+#[tokio::test]
+async fn a_row_updated_beyond_the_cell_limit_is_deleted_and_dead_lettered() {
+    let mut h = Harness::new(1, "[capture]\ninclude = [\"huge.*\"]\n");
+    h.router.cfg.hbase.max_cell_bytes = 100;
+    let path = dead_letter_file(&mut h, "huge");
+    let t = Table::new(81, "huge", "t", &["name"]);
+    let big = "x".repeat(200);
+    h.route(TABLE_MAP_EVENT, &t.table_map()).await;
+    h.route(
+        WRITE_ROWS_EVENT,
+        &t.rows(false, &[(1, vec![Some("small")])]),
+    )
+    .await;
+    h.route(
+        UPDATE_ROWS_EVENT,
+        &t.rows(true, &[(1, vec![Some("small")]), (1, vec![Some(&big)])]),
+    )
+    .await;
+    let commit = h.xid().await;
+    let put_small = Got::Put {
+        table: "huge_t".into(),
+        key: "1".into(),
+        cells: vec![
+            ("d:id".into(), Some("1".into())),
+            ("d:name".into(), Some("small".into())),
+        ],
+        version: AT,
+    };
+    // The old image does not stay current: the key is deleted, in stream order.
+    assert_eq!(
+        h.received(0),
+        [
+            put_small,
+            Got::Delete {
+                key: "1".into(),
+                version: AT
+            },
+            Got::Commit(commit)
+        ]
+    );
+    let records = letters(&path);
+    assert_eq!(records.len(), 1, "{records:?}");
+    let r = &records[0];
+    assert_eq!(
+        (r["table"].as_str(), r["type"].as_str(), r["key"].as_str()),
+        (Some("huge.t"), Some("update"), Some("1"))
+    );
+    assert!(
+        r["reason"]
+            .as_str()
+            .unwrap()
+            .contains("over hbase.max_cell_bytes = 100"),
+        "{r}"
+    );
+    assert_eq!(r["after"]["name"].as_str(), Some(big.as_str()));
+    assert_eq!(not_written("huge.t", "cell_too_large"), 1);
+
+    // Without a dead-letter output: deleted as well (and logged), the stream goes on.
+    h.router.dead_letter = None;
+    h.route(WRITE_ROWS_EVENT, &t.rows(false, &[(2, vec![Some(&big)])]))
+        .await;
+    assert_eq!(
+        h.received(0),
+        [Got::Delete {
+            key: "2".into(),
+            version: AT
+        }]
+    );
+    assert_eq!(not_written("huge.t", "cell_too_large"), 2);
+}
+
+#[tokio::test]
+async fn a_row_key_set_to_null_deletes_the_old_key_when_dead_lettered() {
+    let mut h = Harness::new(
+        1,
+        "[capture]\ninclude = [\"nullkey.*\"]\n[[mapping.tables]]\nsource = \"nullkey.t\"\nrow_key = [\"name\"]\n",
+    );
+    let path = dead_letter_file(&mut h, "nullkey");
+    let t = Table::new(82, "nullkey", "t", &["name"]);
+    h.route(TABLE_MAP_EVENT, &t.table_map()).await;
+    h.route(
+        UPDATE_ROWS_EVENT,
+        &t.rows(true, &[(1, vec![Some("a")]), (1, vec![None])]),
+    )
+    .await;
+    let commit = h.xid().await;
+    assert_eq!(
+        h.received(0),
+        [
+            Got::Delete {
+                key: "a".into(),
+                version: AT
+            },
+            Got::Commit(commit)
+        ]
+    );
+    let records = letters(&path);
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["key"].as_str(), Some("a"));
+    assert_eq!(
+        records[0]["reason"].as_str(),
+        Some("a row has NULL in a row-key column")
+    );
+    assert_eq!(not_written("nullkey.t", "null_row_key"), 1);
+}
+
+#[tokio::test]
+async fn a_chunk_row_beyond_the_cell_limit_is_deleted_and_the_chunk_completes() {
+    let mut h = Harness::new(1, "[capture]\ninclude = [\"hugechunk.*\"]\n");
+    h.router.cfg.hbase.max_cell_bytes = 100;
+    let path = dead_letter_file(&mut h, "hugechunk");
+    let schema = TableSchema {
+        database: "hugechunk".into(),
+        table: "t".into(),
+        columns: ["id", "name"]
+            .iter()
+            .map(|n| crate::model::ColumnSchema {
+                name: n.to_string(),
+                column_type: mysql_common::constants::ColumnType::MYSQL_TYPE_VARCHAR,
+                meta: vec![],
+                unsigned: false,
+                collation: Some(45),
+                enum_values: vec![],
+                set_values: vec![],
+            })
+            .collect(),
+        primary_key: vec![0],
+    };
+    let text = |s: &str| SqlValue::Text(s.into());
+    let (reply, tracking) = tokio::sync::oneshot::channel();
+    h.router
+        .handover(HandoverRequest::Track {
+            job: 9,
+            db: "hugechunk".into(),
+            table: "t".into(),
+            first: true,
+            reply,
+        })
+        .await
+        .unwrap();
+    tracking.await.unwrap();
+    let (written, written_rx) = tokio::sync::oneshot::channel();
+    let at = h.binlog.end.clone();
+    h.router
+        .handover(HandoverRequest::Chunk(SnapshotChunk {
+            job_id: 9,
+            source: "hugechunk.t".into(),
+            low: at.clone(),
+            ready_at: at,
+            rows: ChunkRows::Images {
+                schema: Arc::new(schema),
+                rows: vec![
+                    vec![text("1"), text("fits")],
+                    vec![text("2"), text(&"x".repeat(200))],
+                    vec![text("3"), text("fits too")],
+                ],
+            },
+            written,
+        }))
+        .await
+        .unwrap();
+    let mut ops = Vec::new();
+    while let Ok(msg) = h.sinks[0].try_recv() {
+        match msg {
+            SinkMsg::Items { items, .. } => ops.extend(items.into_iter().map(|c| {
+                let kind = match c.op {
+                    RowOp::Replace(_) => "replace",
+                    RowOp::Delete => "delete",
+                    RowOp::Put(_) => "put",
+                };
+                (String::from_utf8(c.key).unwrap(), kind)
+            })),
+            SinkMsg::Barrier(barrier) => {
+                ops.push(("barrier".into(), "barrier"));
+                barrier.arrive();
+            }
+            SinkMsg::Commit(_) => panic!("no commit"),
+        }
+    }
+    assert_eq!(
+        ops,
+        [
+            ("1".to_string(), "replace"),
+            ("2".to_string(), "delete"),
+            ("3".to_string(), "replace"),
+            ("barrier".to_string(), "barrier")
+        ]
+    );
+    written_rx.await.expect("the chunk completes");
+    // Recorded (and flushed) before the barrier.
+    let records = letters(&path);
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(
+        (records[0]["type"].as_str(), records[0]["key"].as_str()),
+        (Some("bootstrap-insert"), Some("2"))
+    );
+    assert_eq!(not_written("hugechunk.t", "cell_too_large"), 1);
+}
+
+#[tokio::test]
+async fn an_undecodable_row_deletes_its_key_when_dead_lettered_and_stops_otherwise() {
+    let mut h = Harness::new(1, "[capture]\ninclude = [\"undec.*\"]\n");
+    let path = dead_letter_file(&mut h, "undec");
+    let t = Table::new(83, "undec", "t", &["name"]);
+    h.route(TABLE_MAP_EVENT, &t.table_map()).await;
+    // `name` in a character set the decoder does not know (dec8): its values do not decode,
+    // the key column does.
+    let entry = h.router.tables.get_mut(&83).unwrap();
+    let Route::Captured(mapping) = &entry.route else {
+        panic!("captured")
+    };
+    let mut mapping = (**mapping).clone();
+    let mut schema = (*mapping.schema).clone();
+    schema.columns[1].collation = Some(3);
+    mapping.schema = Arc::new(schema);
+    entry.route = Route::Captured(Arc::new(mapping));
+    let update = t.rows(true, &[(1, vec![Some("a")]), (1, vec![Some("b")])]);
+    h.route(UPDATE_ROWS_EVENT, &update).await;
+    let commit = h.xid().await;
+    assert_eq!(
+        h.received(0),
+        [
+            Got::Delete {
+                key: "1".into(),
+                version: AT
+            },
+            Got::Commit(commit)
+        ]
+    );
+    let records = letters(&path);
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(
+        (records[0]["type"].as_str(), records[0]["key"].as_str()),
+        (Some("undecodable"), Some("1"))
+    );
+    assert!(records[0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("cannot be decoded"));
+    assert_eq!(not_written("undec.t", "undecodable"), 1);
+
+    // Without a dead-letter output: a definite error, as before.
+    h.router.dead_letter = None;
+    let (event, position) = h.binlog.event(UPDATE_ROWS_EVENT, &update);
+    let err = h.router.route(&event, &position).await.unwrap_err();
+    assert!(!err.is_transient());
+    assert!(err.to_string().contains("a row cannot be decoded"), "{err}");
+    assert!(h.received(0).is_empty());
+}

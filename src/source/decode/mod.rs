@@ -79,8 +79,13 @@ pub enum RowError {
     #[error("unreadable rows event: {0}")]
     Unreadable(String),
     /// The row was read, but a value does not fit its column; the next row is readable.
-    #[error(transparent)]
-    Undecodable(#[from] DecodeError),
+    /// `partial` holds the images with every such value as NULL: not the row, but enough to
+    /// find its row key when the key columns decoded (its HBase row must not stay current).
+    #[error("{error}")]
+    Undecodable {
+        error: DecodeError,
+        partial: RowImages,
+    },
 }
 
 /// A row's before and after images (`None` where the event type has none: an insert has no

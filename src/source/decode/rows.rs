@@ -86,8 +86,12 @@ fn layout_error(
 }
 
 impl EventRows<'_> {
-    /// Reads one image; `Ok(Err(_))` is a value that was read but does not decode.
-    fn image(&mut self, shared_image: bool) -> std::io::Result<Result<Vec<SqlValue>, DecodeError>> {
+    /// Reads one image, with the first value that was read but does not decode (that value
+    /// and any other such are NULL in the image).
+    fn image(
+        &mut self,
+        shared_image: bool,
+    ) -> std::io::Result<(Vec<SqlValue>, Option<DecodeError>)> {
         let columns = &self.schema.columns;
         let mut partial_json: Option<(Vec<u8>, usize)> = None;
         if shared_image {
@@ -134,10 +138,7 @@ impl EventRows<'_> {
                 }
             }
         }
-        Ok(match first_error {
-            None => Ok(values),
-            Some(e) => Err(e),
-        })
+        Ok((values, first_error))
     }
 }
 
@@ -152,22 +153,24 @@ impl Iterator for EventRows<'_> {
         if self.buf.is_empty() {
             return None;
         }
-        let mut read = || -> std::io::Result<Result<RowImages, DecodeError>> {
-            let b = if self.before {
-                Some(self.image(false)?)
+        let mut read = || -> std::io::Result<(RowImages, Option<DecodeError>)> {
+            let (b, b_error) = if self.before {
+                let (values, error) = self.image(false)?;
+                (Some(values), error)
             } else {
-                None
+                (None, None)
             };
-            let a = if self.after {
-                Some(self.image(self.partial_update)?)
+            let (a, a_error) = if self.after {
+                let (values, error) = self.image(self.partial_update)?;
+                (Some(values), error)
             } else {
-                None
+                (None, None)
             };
-            Ok((|| Ok((b.transpose()?, a.transpose()?)))())
+            Ok(((b, a), b_error.or(a_error)))
         };
         Some(match read() {
-            Ok(Ok(images)) => Ok(images),
-            Ok(Err(e)) => Err(RowError::Undecodable(e)),
+            Ok((images, None)) => Ok(images),
+            Ok((partial, Some(error))) => Err(RowError::Undecodable { error, partial }),
             Err(e) => {
                 // Nothing after a misread can be trusted.
                 self.buf = ParseBuf(&[]);
@@ -286,10 +289,10 @@ mod tests {
         assert!(
             matches!(
                 &rows[0],
-                Err(RowError::Undecodable(DecodeError::UnsupportedCharset {
-                    collation: 3,
-                    ..
-                }))
+                Err(RowError::Undecodable {
+                    error: DecodeError::UnsupportedCharset { collation: 3, .. },
+                    partial: (None, Some(partial)),
+                }) if partial[0] == SqlValue::Int(1) && partial[1] == SqlValue::Null
             ),
             "{:?}",
             rows[0]

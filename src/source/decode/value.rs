@@ -79,11 +79,11 @@ pub fn decode_value(
             _ => Err(unexpected(col, v)),
         },
         MYSQL_TYPE_FLOAT => match *v {
-            Value::Float(f) => Ok(SqlValue::Float(f)),
+            Value::Float(f) => Ok(SqlValue::float(f)),
             _ => Err(unexpected(col, v)),
         },
         MYSQL_TYPE_DOUBLE => match *v {
-            Value::Double(f) => Ok(SqlValue::Double(f)),
+            Value::Double(f) => Ok(SqlValue::double(f)),
             _ => Err(unexpected(col, v)),
         },
         MYSQL_TYPE_NEWDECIMAL | MYSQL_TYPE_DECIMAL => match v {
