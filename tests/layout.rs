@@ -207,7 +207,11 @@ fn imports_follow_the_data_flow_without_cycles_and_files_stay_small() {
 fn the_checker_sees_paths_and_skips_tests_and_comments() {
     let text = "//! doc\n#[cfg(test)]\nmod tests;\nuse crate::core::router::Router;\n// crate::admin::x in a comment\nfn f() { crate::model::naming::fnv1a(b\"\"); }\n#[cfg(test)]\nmod tests { use crate::admin::check; }\n";
     let code = code_lines(text);
-    assert_eq!(code.len(), 2, "counting goes on past `mod tests;`: {code:?}");
+    assert_eq!(
+        code.len(),
+        2,
+        "counting goes on past `mod tests;`: {code:?}"
+    );
     let paths = crate_paths(&code);
     assert_eq!(
         paths,

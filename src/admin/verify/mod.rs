@@ -38,35 +38,27 @@
 //!    still moving are counted as `unsettled`, not as differences). So under a running daemon no in-flight change is ever
 //!    reported. When the checkpoint does not move for 5 s while behind (no daemon runs), verify
 //!    stops waiting, reports what it sees, and says so.
-//! 4. *Repair* (`--repair`): for each confirmed row, read the binlog position `R`, then re-read
-//!    the row from MySQL, and write its image at version `Version::of(R)` with `mutateRowsTs`
-//!    (through [`HbaseWriter`]): a put of every mapped column, NULL columns and HBase-only
-//!    qualifiers as column deletes, or a family delete when MySQL has no such row. Then the
-//!    whole table is verified again and that result is reported (exit 0 when equal).
+//! 4. *Repair* (`--repair`): the confirmed rows are handed to the running daemon as a repair
+//!    job (`bootstrap_jobs.repair_keys`, see `repair.rs`); verify waits for it (30 s for the
+//!    daemon to pick it up, exit 2 naming the way out if none does). Then the whole table is
+//!    verified again and that result is reported (exit 0 when equal).
 //!
-//! # Why repair versions keep the invariant
+//! # Why repairs keep the invariant
 //!
-//! The invariant (docs/ARCHITECTURE.md) is that a write stamped V carries the row's true state
-//! as of V, and that nothing newer is ever overwritten. The repair image is read after `R`, so
-//! it contains every change of the row up to `R`: it is the true state as of `R` unless the row
-//! changed between `R` and the re-read. Every such change, and every later one, is streamed at
-//! its own version, which is above `Version::of(R)` (versions strictly increase along the
-//! binlog), so it wins over the repair whichever reaches HBase first: a repair never masks a
-//! newer streamed change, and deletes at `Version::of(R)` mask only cells at or below it.
-//! `R` is at or above every version the stream has written so far (the checkpoint never passes
-//! the server's position), so the repair is visible over the damaged state it replaces.
+//! The daemon reads the repaired rows again in a consistent snapshot between two binlog
+//! positions and writes them through the router exactly like a bootstrap chunk (see
+//! `core::handover`): whole-row replaces for the rows MySQL has, deletes for the others, in
+//! stream order, stamped at least with the clock, and a row the stream changed after the
+//! snapshot is left to the stream. So a repair lands above the damage it mends and below every
+//! later change of the row.
 //!
 //! # Limitations
 //!
-//! - A cell or delete marker written behind the service's back with a timestamp above the
-//!   current binlog version (e.g. an `hbase shell` put at wall-clock milliseconds, ~1.7e12,
-//!   while versions are ~(file_index << 32)) masks every versioned write until the binlog
-//!   passes it: repair cannot fix such rows without writing above streamed versions, which
-//!   would break the invariant. They stay reported after the repair, with a hint; delete them
-//!   by hand (at their timestamp) and repair again.
+//! - A cell written behind the service's back with a timestamp further ahead of the clock than
+//!   the service's versions can run (an `hbase shell` put with a timestamp in the future) masks
+//!   every write until the clock passes it; a repair cannot fix such a row. `check` warns about
+//!   future cells; delete them by hand (at their timestamp) and repair again.
 //! - With `--where`, extra HBase rows are not looked for.
-//! - A repair of a row changed between `R` and its re-read writes a newer image at a slightly
-//!   lower version; the change's own streamed write (higher version) supersedes it.
 
 mod catch_up;
 mod repair;
