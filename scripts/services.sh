@@ -12,7 +12,8 @@
 #   restart down then up.
 #   pause   freeze the server's process (SIGSTOP): it keeps its connections and accepts new
 #           ones, but answers nothing, as a server stuck in a long GC pause or on a dead disk
-#           does. For hbase the master JVM (the regionserver), not the Thrift gateway.
+#           does. For hbase the Thrift gateway (the standalone master JVM also runs ZooKeeper,
+#           whose sessions expire on waking from a pause of ~10 s, and the regionserver aborts).
 #   resume  SIGCONT: the frozen server goes on.
 #   status  one line per service: running/stopped and its port(s). Always exits 0.
 #   up/down/restart hold a lock (.data/.services.lock), so concurrent calls queue up.
@@ -853,7 +854,7 @@ freeze() {
   case "$2" in
     mariadb) pid="$(mariadb_pid)" ;;
     mariadb-replica) pid="$(replica_pid)" ;;
-    hbase) pid="$(hbase_master_pid)" ;;
+    hbase) pid="$(hbase_thrift_pid)" ;;
     kafka) pid="$(kafka_pid)" ;;
   esac
   [[ -n "$pid" ]] || die "$2 is not running: nothing to $1"

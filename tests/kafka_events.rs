@@ -275,3 +275,83 @@ async fn checkpoint_waits_for_kafka_acknowledgements() {
     .await;
     daemon.terminate();
 }
+
+/// `capture.exclude_columns` keeps a column out of every output: HBase, the change events of
+/// the stream and of a bootstrap, and the dead-letter records.
+#[tokio::test(flavor = "multi_thread")]
+async fn excluded_columns_reach_no_output() {
+    let env = TestEnv::new("kafka_exclude", &kafka_section(""))
+        .await
+        .set("MYSQL2HBASE__SNAPSHOT__MODE", "initial");
+    let dead_letter = env.dir.join("dead-letter.jsonl");
+    let _ = std::fs::remove_file(&dead_letter);
+    let text = std::fs::read_to_string(&env.config).unwrap();
+    let include = format!("include = [\"{}.*\"]", env.db);
+    let text = text.replace(
+        &include,
+        &format!("{include}\nexclude_columns = [\"{}.*.secret\"]", env.db),
+    );
+    let env = env.with_config("exclude.toml", &text).set(
+        "MYSQL2HBASE__DEAD_LETTER__PATH",
+        dead_letter.to_str().unwrap(),
+    );
+    let topic = format!("m2h.{}.t", env.db);
+    let mut c = env
+        .sql(&[
+            "CREATE TABLE t (id INT PRIMARY KEY, name VARCHAR(10), secret VARCHAR(20))",
+            "CREATE TABLE nokey (name VARCHAR(10), secret VARCHAR(20))",
+            "INSERT INTO t VALUES (1, 'a', 'hunter1')",
+        ])
+        .await;
+    let mut daemon = env.start();
+    wait_streaming(&env, &mut daemon).await;
+    run_sql(
+        &mut c,
+        &[
+            "INSERT INTO t VALUES (2, 'b', 'hunter2')",
+            "UPDATE t SET secret = 'hunter3', name = 'b2' WHERE id = 2",
+            "INSERT INTO nokey VALUES ('n', 'hunter4')",
+        ],
+    )
+    .await;
+    // bootstrap-start, -insert, -complete, then insert and update.
+    let messages = kafka_messages(&topic, 5, Duration::from_secs(90));
+    wait_for_hbase(
+        "both rows in HBase",
+        &env.hbase_table("t"),
+        Duration::from_secs(60),
+        |rows| rows.len() == 2,
+    )
+    .await;
+    daemon.stop();
+    let hbase = hbase_content(&env.hbase_table("t"));
+    let mut everything: Vec<String> = messages
+        .iter()
+        .map(|m| format!("{} {}", m.key, m.value))
+        .collect();
+    for (key, cells) in &hbase {
+        for (column, value) in cells {
+            everything.push(format!(
+                "{} {} {}",
+                String::from_utf8_lossy(key),
+                String::from_utf8_lossy(column),
+                String::from_utf8_lossy(value)
+            ));
+        }
+    }
+    everything.extend(read_jsonl(&dead_letter).iter().map(|r| r.to_string()));
+    assert!(
+        everything.iter().any(|e| e.contains("nokey")),
+        "the dead letter has the row: {everything:#?}"
+    );
+    assert!(
+        everything.iter().any(|e| e.contains("\"b2\"")),
+        "the update is there: {everything:#?}"
+    );
+    for secret in ["hunter", "secret"] {
+        assert!(
+            everything.iter().all(|e| !e.contains(secret)),
+            "{secret} leaked: {everything:#?}"
+        );
+    }
+}
