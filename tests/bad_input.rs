@@ -230,7 +230,10 @@ async fn requests_that_cannot_run_exit_2_with_the_reason_and_touch_nothing() {
         );
         tried += 1;
     }
-    // The daemon refuses to start on the non-unique row_key, naming it and the fix.
+    // `check` names it, and the daemon refuses to start on it, naming it and the fix.
+    cli(&env, &["check"])
+        .code(1)
+        .says(&["mapping.row_key", "is not unique"]);
     let mut daemon = env.start_logged("dupkey", &[]);
     let status = daemon.wait_exit(Duration::from_secs(60)).await;
     assert_eq!(status.code(), Some(1), "{}", daemon.log_text());

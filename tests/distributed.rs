@@ -253,6 +253,9 @@ async fn changes_gone_from_the_internal_topic_stop_the_worker_naming_them() {
             .and_then(|e| e.value.as_deref()),
         Some("-1")
     );
+    cli(&env, &["check"]).says(&[&format!(
+        "{topic}: retention.ms = -1, no change expires unread"
+    )]);
     // What retention would do: every unread change of every partition goes.
     let consumer: BaseConsumer = config.create().unwrap();
     let mut delete = TopicPartitionList::new();

@@ -49,7 +49,8 @@ fn kill_primary() {
     assert!(status.success(), "kill -9 {pid}");
 }
 
-/// Waits until the replica has applied everything the primary has binlogged.
+/// Waits until the replica has applied everything the primary has binlogged (MariaDB's
+/// `MASTER_GTID_WAIT`); says where both are when it does not.
 async fn replica_caught_up() {
     let primary: String = mysql()
         .await
@@ -57,18 +58,24 @@ async fn replica_caught_up() {
         .await
         .unwrap()
         .unwrap();
-    wait_for("the replica to catch up", CONVERGE, || {
-        let primary = primary.clone();
-        async move {
-            let applied: Option<String> = replica(None)
-                .await
-                .query_first("SELECT @@global.gtid_slave_pos")
-                .await
-                .unwrap();
-            applied.as_deref() == Some(primary.as_str())
-        }
-    })
-    .await;
+    let mut r = replica(None).await;
+    let waited: Option<i32> = r
+        .exec_first(
+            "SELECT MASTER_GTID_WAIT(?, ?)",
+            (&primary, CONVERGE.as_secs()),
+        )
+        .await
+        .unwrap();
+    if waited != Some(0) {
+        let applied: Option<String> = r
+            .query_first("SELECT @@global.gtid_slave_pos")
+            .await
+            .unwrap();
+        let status: Vec<mysql_async::Row> = r.query("SHOW SLAVE STATUS").await.unwrap();
+        panic!(
+            "the replica did not apply the primary's {primary} within {CONVERGE:?}: it is at {applied:?}; {status:?}"
+        );
+    }
 }
 
 /// The replica becomes the primary: it stops replicating and takes writes.

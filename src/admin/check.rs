@@ -88,8 +88,37 @@ pub async fn run_checks(cfg: &Config) -> Vec<CheckItem> {
                 "fix [kafka] brokers (and [kafka.tls] ca when the brokers speak TLS) or start Kafka (scripts/services.sh up kafka); remove [kafka] to run without it",
             ),
         });
+        if let Some(item) = check_internal_topic(kafka).await {
+            items.push(item);
+        }
     }
     items
+}
+
+/// The distributed mode's topic must keep every change until an apply worker wrote it: a
+/// finite retention can expire unread changes (a worker then stops, naming the gap).
+async fn check_internal_topic(kafka: &crate::config::KafkaConfig) -> Option<CheckItem> {
+    let name = "kafka.internal_topic";
+    let topic = &kafka.internal_topic;
+    match crate::sink::kafka::internal_topic_retention(kafka, Duration::from_secs(10)).await {
+        Ok(None) => None,
+        Ok(Some(ms)) if ms == "-1" => Some(CheckItem::pass(
+            name,
+            format!("{topic}: retention.ms = -1, no change expires unread"),
+        )),
+        Ok(Some(ms)) => Some(CheckItem::new(
+            name,
+            Outcome::Warn,
+            format!("{topic} keeps messages for retention.ms = {ms}: changes an apply worker has not written by then are lost to HBase (the worker stops naming the gap)"),
+            format!("kafka-configs.sh --bootstrap-server {} --alter --entity-type topics --entity-name {topic} --add-config retention.ms=-1", kafka.brokers),
+        )),
+        Err(e) => Some(CheckItem::new(
+            name,
+            Outcome::Warn,
+            format!("cannot read the configuration of {topic}: {e}"),
+            "allow this user to describe the topic's configuration (DescribeConfigs)",
+        )),
+    }
 }
 
 async fn check_hbase(cfg: &Config) -> CheckItem {
@@ -450,6 +479,19 @@ async fn check_captured_tables(cfg: &Config, conn: &mut Conn, items: &mut Vec<Ch
         .iter()
         .filter(|(db, t, _)| filter.captures(db, t))
         .collect();
+    // A row_key override must be unique, or rows would merge (the daemon refuses to start).
+    for (db, t, _) in &captured {
+        if let Ok(Some((problem, fix))) =
+            crate::core::bootstrap::job::row_key_problem(cfg, conn, db, t).await
+        {
+            items.push(CheckItem::new(
+                "mapping.row_key",
+                Outcome::Fail,
+                problem,
+                fix,
+            ));
+        }
+    }
     let without: Vec<String> = captured
         .iter()
         .filter(|(_, _, pk)| *pk == 0)

@@ -10,7 +10,7 @@ pub mod wkt;
 
 use std::time::Duration;
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
@@ -65,6 +65,28 @@ pub async fn probe(kafka: &KafkaConfig, timeout: Duration) -> Result<usize, Stri
     })
     .await
     .map_err(|e| e.to_string())?
+}
+
+/// The internal topic's `retention.ms` (`-1`: unlimited); `None` when the topic does not exist
+/// yet (the capture role creates it with unlimited retention).
+pub async fn internal_topic_retention(
+    kafka: &KafkaConfig,
+    timeout: Duration,
+) -> Result<Option<String>, String> {
+    let admin: AdminClient<DefaultClientContext> =
+        client_config(kafka).create().map_err(|e| e.to_string())?;
+    let opts = AdminOptions::new().request_timeout(Some(timeout));
+    let described = admin
+        .describe_configs([&ResourceSpecifier::Topic(&kafka.internal_topic)], &opts)
+        .await
+        .map_err(|e| e.to_string())?;
+    match described.into_iter().next() {
+        Some(Ok(resource)) => Ok(resource
+            .get("retention.ms")
+            .and_then(|entry| entry.value.clone())),
+        Some(Err(RDKafkaErrorCode::UnknownTopicOrPartition)) | None => Ok(None),
+        Some(Err(code)) => Err(code.to_string()),
+    }
 }
 
 /// Changes in the internal topic the apply workers have not committed yet (summed over its
