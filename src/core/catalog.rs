@@ -22,6 +22,9 @@ pub trait Catalog {
     /// Records a resync job for `db.table` after the DDL at `position`; returns its id.
     async fn record_resync(&self, db: &str, table: &str, position: &BinlogPosition) -> Result<u64>;
 
+    /// Whether job `id` is still to run or running (not complete, not failed).
+    async fn job_open(&self, id: u64) -> Result<bool>;
+
     /// Remembers a captured table, for [`Catalog::known_tables`].
     async fn register_table(&self, db: &str, table: &str) -> Result<()>;
 
@@ -48,6 +51,14 @@ impl Catalog for ServerCatalog {
 
     async fn record_resync(&self, db: &str, table: &str, position: &BinlogPosition) -> Result<u64> {
         self.store.create_resync_job(db, table, position).await
+    }
+
+    async fn job_open(&self, id: u64) -> Result<bool> {
+        Ok(self
+            .store
+            .job(id)
+            .await?
+            .is_some_and(|j| matches!(j.status.as_str(), "pending" | "running")))
     }
 
     async fn register_table(&self, db: &str, table: &str) -> Result<()> {

@@ -11,8 +11,8 @@
 //!    are stored, so a restart resumes after it. Under a global read lock held through the read
 //!    (`extended`), writes to the state store would wait for the lock: progress is stored once
 //!    it is released. Memory is bounded by chunk size x read-ahead, whatever the table size.
-//! 4. Cleanup (first starts, re-bootstraps, resyncs after DDL): page through the HBase table's
-//!    keys; the keys no MySQL row maps to (looked up in a consistent snapshot, between two
+//! 4. Cleanup (first starts, re-bootstraps, resyncs after DDL; not needed when the HBase table
+//!    had no row before the copy): page through the HBase table's keys; the keys no MySQL row maps to (looked up in a consistent snapshot, between two
 //!    binlog positions like a chunk) are handed over as deletes. A key the stream changed after
 //!    the lookup is the stream's. The last key looked at is stored after each page.
 //!
@@ -225,11 +225,21 @@ pub async fn run_job(
         if let Some(keys) = &job.repair_keys {
             return run.repair(&mut conn, keys).await;
         }
+        // An HBase table without rows before the copy needs no cleanup: every row it will hold
+        // comes from this copy or from the stream, which registered above.
+        let mut cleanup = job.cleanup && !job.cleaned;
+        if cleanup && job.chunks_done == 0 && job.extras_key.is_none() {
+            let (hbase_table, _) = hbase_target(cfg, db, table);
+            if run.hbase_keys(&hbase_table, None).await?.is_empty() {
+                store.job_cleaned(job.id).await?;
+                cleanup = false;
+            }
+        }
         if let Some(schema) = schema {
             run.copy(conn, schema, where_clause).await?;
             conn = my::connect(&cfg.mysql.url, &cfg.mysql, None).await?;
         }
-        if job.cleanup && !job.cleaned {
+        if cleanup {
             run.clean_up(&mut conn).await?;
             store.job_cleaned(job.id).await?;
         }

@@ -315,13 +315,17 @@ impl<C: Catalog> Router<C> {
             let source = format!("{db}.{table}");
             // Chunks read before this point are stale in every row.
             self.changes.table_changed(&source, position);
-            if let Some(job) = self.unstarted_resyncs.get(&source) {
-                METRICS
-                    .statement_resyncs
-                    .with_label_values(&[&source])
-                    .inc();
-                tracing::debug!(job, table = %source, %position, "{why}: the resync not started yet covers it");
-                continue;
+            if let Some(&job) = self.unstarted_resyncs.get(&source) {
+                // Not started reading (else it would have registered), and not failed.
+                if self.catalog.job_open(job).await? {
+                    METRICS
+                        .statement_resyncs
+                        .with_label_values(&[&source])
+                        .inc();
+                    tracing::debug!(job, table = %source, %position, "{why}: the resync not started yet covers it");
+                    continue;
+                }
+                self.unstarted_resyncs.remove(&source);
             }
             let job = self.catalog.record_resync(db, table, position).await?;
             self.unstarted_resyncs.insert(source.clone(), job);

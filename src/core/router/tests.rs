@@ -188,6 +188,8 @@ struct FixedCatalog {
     resyncs: Arc<Mutex<Vec<(String, String, BinlogPosition)>>>,
     /// Tables registered as captured.
     known: Arc<Mutex<Vec<(String, String)>>>,
+    /// Jobs that ended (complete or failed).
+    finished: Arc<Mutex<Vec<u64>>>,
 }
 
 impl Catalog for FixedCatalog {
@@ -201,6 +203,9 @@ impl Catalog for FixedCatalog {
         let mut r = self.resyncs.lock().unwrap();
         r.push((db.into(), table.into(), position.clone()));
         Ok(r.len() as u64)
+    }
+    async fn job_open(&self, id: u64) -> Result<bool> {
+        Ok(!self.finished.lock().unwrap().contains(&id))
     }
     async fn register_table(&self, db: &str, table: &str) -> Result<()> {
         let mut known = self.known.lock().unwrap();
@@ -725,6 +730,14 @@ async fn dml_logged_as_a_statement_resyncs_its_table_once() {
         [("shop".into(), "t".into(), at)],
         "the resync not started yet covers the second statement"
     );
+    // A resync that ended without starting (it failed) covers nothing later.
+    h.catalog.finished.lock().unwrap().push(1);
+    h.route(QUERY_EVENT, &query_body("shop", "BEGIN")).await;
+    let later = h
+        .route(QUERY_EVENT, &query_body("shop", "DELETE FROM t"))
+        .await;
+    h.xid().await;
+    assert_eq!(h.catalog.resyncs.lock().unwrap().last().unwrap().2, later);
     // The commit point comes with the transaction's end, not at the statement.
     let got = h.received(0);
     assert_eq!(got.first(), Some(&Got::Commit(commit)));
