@@ -9,6 +9,14 @@ cd "$ROOT"
 # A rustup toolchain lives in ~/.cargo/bin, which a non-login shell may not have on PATH.
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 scripts/install-build-deps.sh
+# pt-online-schema-change (percona-toolkit) for the online schema change tests.
+if ! command -v pt-online-schema-change >/dev/null 2>&1; then
+  as_root=(); ((EUID == 0)) || as_root=(sudo)
+  echo "[test] installing percona-toolkit (apt)" >&2
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q percona-toolkit >&2 ||
+    { "${as_root[@]}" apt-get update -q >&2 &&
+      "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q percona-toolkit >&2; }
+fi
 
 # Compile while the servers start (HBase takes a minute on a fresh machine).
 cargo build --locked --all-targets >&2 &

@@ -24,14 +24,6 @@ fn verify(env: &TestEnv, table: &str, code: i32) -> serde_json::Value {
     serde_json::from_str(run.out.trim()).unwrap()
 }
 
-/// The daemon's metric line starting with `name` (labels included), its value.
-async fn metric(env: &TestEnv, name: &str) -> Option<f64> {
-    let (_, body) = http(env.admin_port, "GET", "/metrics", None).await;
-    body.lines()
-        .find(|l| l.starts_with(name))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn rows_over_the_cell_limit_are_dead_lettered_deleted_and_jobs_complete() {
     let dead_letters =

@@ -71,6 +71,7 @@ impl Config {
             .list_separator(",")
             .with_list_parse_key("capture.include")
             .with_list_parse_key("capture.exclude")
+            .with_list_parse_key("capture.exclude_tool_tables")
             .with_list_parse_key("capture.exclude_columns")
             .source(env);
         let raw = config::Config::builder()
@@ -177,6 +178,11 @@ impl Config {
         for (key, patterns, parts) in [
             ("capture.include", &self.capture.include, 2),
             ("capture.exclude", &self.capture.exclude, 2),
+            (
+                "capture.exclude_tool_tables",
+                &self.capture.exclude_tool_tables,
+                2,
+            ),
             ("capture.exclude_columns", &self.capture.exclude_columns, 3),
         ] {
             for p in patterns {

@@ -178,7 +178,7 @@ impl Default for StateConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CaptureConfig {
     /// `db.table` patterns, `*` matches any run of characters. Empty captures nothing.
@@ -187,6 +187,12 @@ pub struct CaptureConfig {
     /// `db.table` patterns removed from what `include` selects.
     #[serde(default)]
     pub exclude: Vec<String>,
+    /// `db.table` patterns of online schema change tools' helper tables, never captured:
+    /// pt-online-schema-change's `_t_new` / `_t_old`, gh-ost's `_t_gho` / `_t_ghc` / `_t_del`.
+    /// Their rows reach the real table at the tool's cut-over (`RENAME TABLE`), which resyncs
+    /// it. Set to `[]` to capture tables named like that.
+    #[serde(default = "defaults::tool_tables")]
+    pub exclude_tool_tables: Vec<String>,
     /// `db.table.column` patterns of columns never written.
     #[serde(default)]
     pub exclude_columns: Vec<String>,
@@ -198,6 +204,19 @@ pub struct CaptureConfig {
     /// `resync` every captured table from that point, or `warn` and go on.
     #[serde(default)]
     pub unknown_statements: UnknownStatements,
+}
+
+impl Default for CaptureConfig {
+    fn default() -> Self {
+        CaptureConfig {
+            include: Vec::new(),
+            exclude: Vec::new(),
+            exclude_tool_tables: defaults::tool_tables(),
+            exclude_columns: Vec::new(),
+            statement_changes: StatementChanges::default(),
+            unknown_statements: UnknownStatements::default(),
+        }
+    }
 }
 
 /// `*`-glob match, case-sensitive like MySQL table names on Linux.
@@ -559,6 +578,12 @@ mod defaults {
     }
     pub fn max_cell_bytes() -> usize {
         10 << 20
+    }
+    pub fn tool_tables() -> Vec<String> {
+        ["_new", "_old", "_gho", "_ghc", "_del"]
+            .iter()
+            .map(|suffix| format!("*._*{suffix}"))
+            .collect()
     }
     pub fn state_database() -> String {
         "mysql2hbase".into()

@@ -1,6 +1,6 @@
 //! Which tables and columns are captured: `db.table` (and `db.table.column`) patterns where `*`
 //! matches any run of characters. A table is captured when an include pattern matches and no
-//! exclude pattern does.
+//! exclude pattern does (`exclude_tool_tables` count as exclude patterns).
 
 use crate::config::{captures_column, CaptureConfig};
 
@@ -18,7 +18,12 @@ impl TableFilter {
     pub fn new(cfg: &CaptureConfig) -> Self {
         TableFilter {
             include: cfg.include.clone(),
-            exclude: cfg.exclude.clone(),
+            exclude: cfg
+                .exclude
+                .iter()
+                .chain(&cfg.exclude_tool_tables)
+                .cloned()
+                .collect(),
             exclude_columns: cfg.exclude_columns.clone(),
         }
     }
@@ -62,5 +67,22 @@ mod tests {
         assert!(!f.captures("other", "orders"));
         assert!(!f.captures_column("shop", "users", "password"));
         assert!(f.captures_column("shop", "users", "name"));
+        // Online schema change tools' helper tables, by default.
+        for helper in [
+            "_orders_new",
+            "_orders_old",
+            "_orders_gho",
+            "_orders_ghc",
+            "_orders_del",
+        ] {
+            assert!(!f.captures("shop", helper), "{helper}");
+        }
+        assert!(f.captures("shop", "orders_new"));
+        let all = TableFilter::new(&CaptureConfig {
+            include: vec!["shop.*".into()],
+            exclude_tool_tables: vec![],
+            ..Default::default()
+        });
+        assert!(all.captures("shop", "_orders_new"));
     }
 }

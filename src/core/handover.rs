@@ -9,7 +9,10 @@
 //!    `extended`, or the position read just before the chunk's SELECT for `none`; it becomes
 //!    *ready* at a position H (P, or the position read just after the SELECT).
 //! 3. When the stream has routed everything up to H, the router drops from the chunk every key
-//!    changed after L (the stream writes those itself) and sends the rest to the writers, in
+//!    changed after L (the stream writes those itself: while a job tracks a table, the stream
+//!    writes that table's rows as whole-row replaces, not puts, so a row whose copy is dropped
+//!    still loses the cells MySQL no longer has, such as a dropped column's, or cells another
+//!    tool wrote) and sends the rest to the writers, in
 //!    stream order: rows as whole-row replaces, keys MySQL does not have (cleanups, repairs) as
 //!    deletes, at the stream's current version (at least the wall clock). Those rows did not
 //!    change between L and now, so they are the rows' latest state; every later change of the
@@ -88,6 +91,12 @@ impl ChangeTracker {
 
     pub fn is_empty(&self) -> bool {
         self.jobs.is_empty()
+    }
+
+    /// Whether a job tracks `table` (`db.table`): then the stream writes its rows as whole-row
+    /// replaces (see step 3 above).
+    pub fn tracks(&self, table: &str) -> bool {
+        self.jobs.values().any(|t| t.table == table)
     }
 
     /// Records a change the stream routes.
@@ -198,6 +207,7 @@ mod tests {
         );
         assert!(t.changed_after(1, b"k2", &at(20)));
         assert!(!t.changed_after(1, b"k3", &at(20)), "other table");
+        assert!(t.tracks("db.t") && !t.tracks("db.other"));
         assert!(
             t.changed_after(1, b"k2", &BinlogPosition::new("b.000001", 900).unwrap()),
             "an earlier file"

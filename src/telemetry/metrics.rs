@@ -36,6 +36,7 @@ pub struct Metrics {
     /// Resyncs asked for by statements (DDL, DML logged as a statement, DROP DATABASE, XA), by
     /// table; several statements may share one resync.
     pub statement_resyncs: IntCounterVec,
+    pub ddl: IntCounterVec,
     /// Statements of unknown effect let pass (`capture.unknown_statements = "warn"`).
     pub statements_ignored: IntCounter,
     /// Rows done and total per bootstrap job.
@@ -127,6 +128,14 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             &["table"],
         )
         .expect("valid metric"),
+        ddl: IntCounterVec::new(
+            Opts::new(
+                "ddl_total",
+                "DDL statements on captured tables, by what they needed: schema_only (nothing rewritten) or resync",
+            ),
+            &["table", "effect"],
+        )
+        .expect("valid metric"),
         statements_ignored: IntCounter::new(
             "statements_ignored_total",
             "Statements of unknown effect let pass (capture.unknown_statements = warn)",
@@ -205,6 +214,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         Box::new(m.restarts.clone()),
         Box::new(m.stalls.clone()),
         Box::new(m.statement_resyncs.clone()),
+        Box::new(m.ddl.clone()),
         Box::new(m.statements_ignored.clone()),
         Box::new(m.bootstrap_rows_done.clone()),
         Box::new(m.bootstrap_rows_total.clone()),

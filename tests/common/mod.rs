@@ -600,6 +600,23 @@ pub async fn wait_health(port: u16, code: u16, what: &str, within: Duration) {
 }
 
 /// A plain HTTP/1.1 request to the daemon's admin API; returns the status code and body.
+/// The daemon's first metric line starting with `name` (labels included), its value.
+pub async fn metric(env: &TestEnv, name: &str) -> Option<f64> {
+    let (_, body) = http(env.admin_port, "GET", "/metrics", None).await;
+    body.lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+/// The sum of the daemon's metric lines starting with `name` (every label set).
+pub async fn metric_sum(env: &TestEnv, name: &str) -> f64 {
+    let (_, body) = http(env.admin_port, "GET", "/metrics", None).await;
+    body.lines()
+        .filter(|l| l.starts_with(name))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 pub async fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))

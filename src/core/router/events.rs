@@ -25,7 +25,7 @@ use crate::core::catalog::Catalog;
 use crate::core::ddl::{self, Statement, TableRef};
 use crate::error::{Result, SyncError};
 use crate::model::gtid::{uuid_text, GtidSet};
-use crate::model::BinlogPosition;
+use crate::model::{BinlogPosition, RowOp};
 use crate::telemetry::metrics::METRICS;
 
 use super::query::{classify_query, QueryKind};
@@ -208,7 +208,29 @@ impl<C: Catalog> Router<C> {
         }
         match statement {
             Statement::NoRowChanges => {}
+            Statement::SchemaOnly(tables) => {
+                for t in tables
+                    .iter()
+                    .filter(|t| self.filter.captures(&t.db, &t.table))
+                {
+                    let source = format!("{}.{}", t.db, t.table);
+                    METRICS
+                        .ddl
+                        .with_label_values(&[&source, "schema_only"])
+                        .inc();
+                    info!(table = %source, %position, "DDL changes no stored value: nothing to rewrite");
+                }
+            }
             Statement::Ddl(tables) => {
+                for t in tables
+                    .iter()
+                    .filter(|t| self.filter.captures(&t.db, &t.table))
+                {
+                    METRICS
+                        .ddl
+                        .with_label_values(&[&format!("{}.{}", t.db, t.table), "resync"])
+                        .inc();
+                }
                 self.resync_tables(&tables, position, "DDL may change rows without row events")
                     .await?
             }
@@ -367,6 +389,11 @@ impl<C: Catalog> Router<C> {
                     for (source, mut change) in changes {
                         if !self.changes.is_empty() {
                             self.changes.changed(&source, &change.key, position);
+                            if self.changes.tracks(&source) {
+                                if let RowOp::Put(cells) = change.op {
+                                    change.op = RowOp::Replace(cells);
+                                }
+                            }
                         }
                         change.version = self.version;
                         per_sink[change.partition(n)].push(change);

@@ -490,11 +490,18 @@ impl<C: Catalog> Router<C> {
         let family: Arc<str> = Arc::from(mapping.family.as_str());
         let mut per_sink: Vec<Vec<RowChange>> = vec![Vec::new(); n];
         let (mut puts, mut deletes) = (0u64, 0u64);
+        // A job's chunk skips rows the stream changed: the stream's image must then clear the
+        // row as the chunk's replace would have (see `core::handover`).
+        let replace = self.changes.tracks(&mapping.source);
         for row in decode::event_rows(&mapping.schema, &rows) {
             let broken_event = matches!(row, Err(decode::RowError::Unreadable(_)));
             let changes = self.row_changes(&mapping, event_table.as_ref(), row, position)?;
             for (key, op) in changes {
-                if matches!(op, RowOp::Put(_)) {
+                let op = match op {
+                    RowOp::Put(cells) if replace => RowOp::Replace(cells),
+                    op => op,
+                };
+                if matches!(op, RowOp::Put(_) | RowOp::Replace(_)) {
                     puts += 1;
                 } else {
                     deletes += 1;

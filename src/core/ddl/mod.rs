@@ -5,7 +5,9 @@
 //! itself. What does not follow by itself are rows changed without row events:
 //! - DDL: ADD COLUMN with a default, DROP COLUMN (cells left behind), MODIFY COLUMN (values
 //!   re-rendered), TRUNCATE, DROP TABLE, RENAME TABLE (both names of every pair), CREATE OR
-//!   REPLACE, `EXCHANGE PARTITION` (both tables), DROP DATABASE (every table of it);
+//!   REPLACE, `EXCHANGE PARTITION` (both tables), DROP DATABASE (every table of it); an
+//!   `ALTER TABLE` whose every clause is known to keep stored values (indexes, constraints,
+//!   table options, partition maintenance: see `alter`) is [`Statement::SchemaOnly`] instead;
 //! - DML that a session logged as a statement (`binlog_format = STATEMENT`, or `MIXED` for a
 //!   statement the server deems safe): INSERT, REPLACE, UPDATE, DELETE, LOAD DATA, every table
 //!   they may write (for joins: every table named; a superset is only extra work).
@@ -13,6 +15,8 @@
 //! The router resyncs such tables from the statement's position (see `core::router`), or stops
 //! when the configuration says so. A statement whose tables cannot be worked out is
 //! [`Statement::Unknown`]: never ignored. This module only reads the statement.
+
+mod alter;
 
 /// One table named by a statement.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -26,6 +30,9 @@ pub struct TableRef {
 pub enum Statement {
     /// Changes no table's rows: CREATE TABLE, indexes, views, grants, users, ...
     NoRowChanges,
+    /// DDL that changes these tables' definitions but no stored value and no row key (indexes,
+    /// constraints, table options, partition maintenance: see `alter`).
+    SchemaOnly(Vec<TableRef>),
     /// DDL that may change these tables' rows without row events.
     Ddl(Vec<TableRef>),
     /// Every table of the database is gone.
@@ -129,6 +136,9 @@ fn classify_tokens(query: &str, default_db: &str) -> Result<Statement, UnparsedD
             if matches!(at(i), "DISABLE" | "ENABLE") && at(i + 1) == "KEYS" && i + 2 >= upper.len()
             {
                 return Ok(Statement::NoRowChanges);
+            }
+            if alter::changes_no_rows(&upper[i..]) {
+                return Ok(Statement::SchemaOnly(out));
             }
             while i < upper.len() {
                 // ALTER TABLE a RENAME [TO | AS] b: the new name needs its rows too.

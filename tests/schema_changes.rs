@@ -1,0 +1,332 @@
+//! Schema changes against real MariaDB and HBase, as readers of HBase see them: while a DDL is
+//! followed, an HBase reader never misses a row MySQL has (a reader thread counts the table's
+//! rows over and over, under a concurrent writer), a DDL that changes no stored value writes
+//! nothing, pt-online-schema-change's helper tables never become HBase tables and its cut-over
+//! leaves HBase equal to MySQL, and a `DROP COLUMN` in the middle of a bootstrap (every locking
+//! mode) leaves no cell of the dropped column.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use mysql2hbase::sink::hbase::client as hbase_client;
+use mysql_async::prelude::Queryable;
+
+const CONVERGE: Duration = Duration::from_secs(180);
+
+/// The rows of an HBase table, by key-only pages.
+fn count_rows(client: &mut mysql2hbase::sink::hbase::client::ThriftClient, table: &str) -> usize {
+    const PAGE: usize = 10_000;
+    let mut rows = 0;
+    let mut start: Option<Vec<u8>> = None;
+    loop {
+        let page = hbase_client::scan_keys_page(client, table, start.as_deref(), PAGE)
+            .unwrap_or_else(|e| panic!("counting the rows of {table}: {e}"));
+        rows += page.len();
+        match page.last() {
+            Some(last) if page.len() == PAGE => {
+                let mut next = last.clone();
+                next.push(0);
+                start = Some(next);
+            }
+            _ => return rows,
+        }
+    }
+}
+
+/// An HBase reader counting a table's rows again and again (at most every 100 ms), keeping the
+/// lowest count it saw.
+struct RowCounter {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<(usize, usize)>,
+}
+
+impl RowCounter {
+    fn start(table: &str) -> RowCounter {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let table = table.to_string();
+        let thread = std::thread::spawn(move || {
+            let mut client = hbase();
+            let (mut lowest, mut passes) = (usize::MAX, 0);
+            while !stopped.load(Ordering::Relaxed) {
+                let started = std::time::Instant::now();
+                lowest = lowest.min(count_rows(&mut client, &table));
+                passes += 1;
+                std::thread::sleep(Duration::from_millis(100).saturating_sub(started.elapsed()));
+            }
+            (lowest, passes)
+        });
+        RowCounter { stop, thread }
+    }
+
+    /// The lowest count seen, and how many counts were made.
+    fn finish(self) -> (usize, usize) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().expect("row counter")
+    }
+}
+
+/// A writer that inserts new rows (ids from `base`) and updates old ones, never deletes: the
+/// rows MySQL had before it started stay, so an HBase reader must always see at least those.
+fn inserting_writer(db: &str, base: u32, rows: u32, changes: u32) -> Workload {
+    Workload::start_n(db, changes, move |c, done| {
+        Box::pin(async move {
+            if done % 2 == 0 {
+                c.exec_drop("INSERT INTO t (id, v) VALUES (?, ?)", (base + done, done))
+                    .await?;
+            } else {
+                let id = done.wrapping_mul(7919) % rows + 1;
+                c.exec_drop("UPDATE t SET v = v + 1 WHERE id = ?", (id,))
+                    .await?;
+            }
+            Ok(1)
+        })
+    })
+}
+
+async fn mysql_rows(c: &mut mysql_async::Conn) -> usize {
+    c.query_first::<usize, _>("SELECT COUNT(*) FROM t")
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+async fn jobs(env: &TestEnv) -> usize {
+    mysql()
+        .await
+        .query_first::<usize, _>(format!(
+            "SELECT COUNT(*) FROM `{}`.bootstrap_jobs",
+            env.state_db
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ddl_of_every_class_never_blanks_the_hbase_table_under_a_writer() {
+    const ROWS: u32 = 200_000;
+    let env = TestEnv::new("ddl_classes", "")
+        .await
+        .set("MYSQL2HBASE__SNAPSHOT__MODE", "initial");
+    let mut c = env
+        .sql(&[
+            "CREATE TABLE t (id INT NOT NULL, v INT, s VARCHAR(20), w INT, PRIMARY KEY (id))",
+            &format!(
+                "INSERT INTO t SELECT seq, seq, CONCAT('s', seq), seq % 100 FROM seq_1_to_{ROWS}"
+            ),
+        ])
+        .await;
+    let mut daemon = env.start_streaming().await;
+    env.assert_converges(&mut c, "t", CONVERGE).await;
+    let table = env.hbase_table("t");
+
+    // No stored value changes: nothing written, no job, not even a re-read.
+    let (applied, jobs_before) = (
+        metric_sum(&env, "mysql2hbase_rows_applied_total").await,
+        jobs(&env).await,
+    );
+    let counter = RowCounter::start(&table);
+    run_sql(
+        &mut c,
+        &[
+            "ALTER TABLE t ADD INDEX (w)",
+            "ALTER TABLE t COMMENT = 'indexed', ENGINE = InnoDB",
+            "INSERT INTO t (id, v) VALUES (900000, 1)",
+        ],
+    )
+    .await;
+    env.assert_converges(&mut c, "t", CONVERGE).await;
+    let (lowest, _) = counter.finish();
+    assert!(
+        lowest >= ROWS as usize,
+        "{lowest} rows seen after ADD INDEX"
+    );
+    assert_eq!(
+        metric_sum(&env, "mysql2hbase_rows_applied_total").await - applied,
+        1.0,
+        "ADD INDEX and table options wrote rows to HBase"
+    );
+    assert_eq!(jobs(&env).await, jobs_before, "ADD INDEX started a job");
+    assert_eq!(
+        metric(
+            &env,
+            &format!(
+                "mysql2hbase_ddl_total{{effect=\"schema_only\",table=\"{}.t\"}}",
+                env.db
+            )
+        )
+        .await,
+        Some(2.0),
+        "{}",
+        daemon.log_text()
+    );
+
+    // DDL that changes stored values (a new column with its default, a dropped column, a
+    // re-rendered one) and row keys (a new primary key), each under a writer.
+    for (round, ddl) in [
+        "ALTER TABLE t ADD COLUMN c INT NOT NULL DEFAULT 7 AFTER id",
+        "ALTER TABLE t DROP COLUMN s",
+        "ALTER TABLE t MODIFY COLUMN w DECIMAL(12,2)",
+        "ALTER TABLE t DROP PRIMARY KEY, ADD PRIMARY KEY (id, c)",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let before = mysql_rows(&mut c).await;
+        let counter = RowCounter::start(&table);
+        let writer = inserting_writer(&env.db, 1_000_000 + round as u32 * 10_000, ROWS, 2_000);
+        run_sql(&mut c, &[ddl]).await;
+        let changes = writer.finish().await;
+        env.assert_converges(&mut c, "t", CONVERGE).await;
+        let (lowest, passes) = counter.finish();
+        assert!(
+            lowest >= before,
+            "{ddl}: an HBase reader saw {lowest} rows while MySQL had at least {before}"
+        );
+        assert!(
+            passes >= 2,
+            "{ddl}: the reader counted only {passes} time(s)"
+        );
+        assert_eq!(changes, 2_000);
+    }
+    assert!(daemon.is_running(), "{}", daemon.log_text());
+    daemon.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pt_online_schema_change_has_no_helper_tables_and_no_blank_window() {
+    const ROWS: u32 = 50_000;
+    let env = TestEnv::new("pt_osc", "")
+        .await
+        .set("MYSQL2HBASE__SNAPSHOT__MODE", "initial");
+    let mut c = env
+        .sql(&[
+            "CREATE TABLE t (id INT PRIMARY KEY, v INT)",
+            &format!("INSERT INTO t SELECT seq, seq FROM seq_1_to_{ROWS}"),
+        ])
+        .await;
+    let mut daemon = env.start_streaming().await;
+    env.assert_converges(&mut c, "t", CONVERGE).await;
+
+    let counter = RowCounter::start(&env.hbase_table("t"));
+    let writer = inserting_writer(&env.db, 1_000_000, ROWS, 4_000);
+    let dsn = format!("h=127.0.0.1,P=3306,u=root,D={},t=t", env.db);
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("pt-online-schema-change")
+            .args([
+                "--alter",
+                "ADD COLUMN c INT DEFAULT 7",
+                "--execute",
+                "--recursion-method=none",
+                "--chunk-size=1000",
+                &dsn,
+            ])
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("pt-online-schema-change did not run ({e}): install percona-toolkit (scripts/test.sh does)")
+            })
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "pt-online-schema-change failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let changes = writer.finish().await;
+    assert_eq!(changes, 4_000);
+    let not_seven: usize = c
+        .query_first("SELECT COUNT(*) FROM t WHERE c IS NULL OR c <> 7")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(not_seven, 0, "MySQL itself: every row has c = 7");
+    env.assert_converges(&mut c, "t", CONVERGE).await;
+    let (lowest, passes) = counter.finish();
+    assert!(
+        lowest >= ROWS as usize,
+        "an HBase reader saw {lowest} rows while MySQL had at least {ROWS}"
+    );
+    assert!(passes >= 2, "the reader counted only {passes} time(s)");
+
+    let tables = hbase_client::table_names(&mut hbase()).unwrap();
+    let helpers: Vec<&String> = tables
+        .iter()
+        .filter(|t| t.starts_with(&env.db) && **t != env.hbase_table("t"))
+        .collect();
+    assert!(helpers.is_empty(), "helper tables in HBase: {helpers:?}");
+    assert!(daemon.is_running(), "{}", daemon.log_text());
+    daemon.stop();
+}
+
+/// `DROP COLUMN` while a bootstrap of the same table runs: chunks read with the column must not
+/// be written after the column is gone.
+async fn drop_column_mid_bootstrap(mode: &str) {
+    // `extended` reads every row under the lock before the ALTER can run: more rows keep the
+    // job running (writing) when it does.
+    let rows = if mode == "extended" { 200_000 } else { 60_000 };
+    let env = TestEnv::new(&format!("ddl_boot_{mode}"), "")
+        .await
+        .set("MYSQL2HBASE__SNAPSHOT__MODE", "initial")
+        .set("MYSQL2HBASE__SNAPSHOT__LOCKING_MODE", mode)
+        .set("MYSQL2HBASE__SNAPSHOT__CHUNK_ROWS", "2000")
+        .set("MYSQL2HBASE__SNAPSHOT__PARALLELISM", "1");
+    let mut c = env
+        .sql(&[
+            "CREATE TABLE big (id INT PRIMARY KEY, v INT NOT NULL, gone VARCHAR(40))",
+            &format!("INSERT INTO big SELECT seq, seq, CONCAT('gone', seq) FROM seq_1_to_{rows}"),
+        ])
+        .await;
+    let mut daemon = env.start();
+    if mode == "extended" {
+        // Chunks are written once every row is read: the ALTER, waiting for the lock, runs
+        // while they are handed over.
+        wait_for("the bootstrap to start", CONVERGE, || async {
+            first_job(&env)
+                .await
+                .is_some_and(|(_, status, _, _)| status == "running")
+        })
+        .await;
+    } else {
+        wait_mid_bootstrap(&env, &mut daemon, 1).await;
+    }
+    // Under `extended` the ALTER waits for the bootstrap's global read lock.
+    let db = env.db.clone();
+    let alter = tokio::spawn(async move {
+        let mut c = mysql().await;
+        c.query_drop(format!("ALTER TABLE `{db}`.big DROP COLUMN gone"))
+            .await
+            .unwrap();
+    });
+    alter.await.unwrap();
+    run_sql(&mut c, &["UPDATE big SET v = v + 1 WHERE id % 1000 = 0"]).await;
+    env.assert_converges(&mut c, "big", CONVERGE).await;
+    let left: usize = hbase_content(&env.hbase_table("big"))
+        .values()
+        .filter(|cells| cells.contains_key(b"gone".as_slice()))
+        .count();
+    assert_eq!(left, 0, "{left} rows keep a cell of the dropped column");
+    assert!(daemon.is_running(), "{}", daemon.log_text());
+    daemon.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn drop_column_during_a_lock_free_bootstrap() {
+    drop_column_mid_bootstrap("none").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn drop_column_during_a_minimal_lock_bootstrap() {
+    drop_column_mid_bootstrap("minimal").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn drop_column_during_an_extended_lock_bootstrap() {
+    drop_column_mid_bootstrap("extended").await;
+}
