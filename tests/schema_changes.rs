@@ -194,6 +194,14 @@ async fn ddl_of_every_class_never_blanks_the_hbase_table_under_a_writer() {
         );
         assert_eq!(changes, 2_000);
     }
+    // Each resync shows in `status` with its kind and rows.
+    let status = cli(&env, &["status"]).stdout_has(&["resync", "complete"]);
+    let resyncs = status
+        .text()
+        .lines()
+        .filter(|l| l.contains(" resync ") && l.contains("/"))
+        .count();
+    assert!(resyncs >= 4, "{}", status.text());
     assert!(daemon.is_running(), "{}", daemon.log_text());
     daemon.stop();
 }

@@ -301,9 +301,10 @@ pub fn print_status(s: &Status) {
         for j in &s.bootstrap_jobs {
             let total = j.rows_total.map_or("?".to_string(), |t| t.to_string());
             println!(
-                "  #{:<5} {:<30} {:<9} {}/{} rows, {} chunks{}{}{}",
+                "  #{:<5} {:<30} {:<11} {:<9} {}/{} rows, {} chunks{}{}{}",
                 j.id,
                 format!("{}.{}", j.database, j.table),
+                j.kind(),
                 j.status,
                 j.rows_done,
                 total,

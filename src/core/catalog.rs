@@ -1,5 +1,6 @@
 //! What the router asks of the servers besides the binlog: table schemas where the binlog does
-//! not describe them fully, which columns hold JSON (for change events), where to record a
+//! not describe them fully (now, and as recorded in the schema history), which columns hold
+//! JSON (for change events), where to record a
 //! resync job, and which tables were ever captured (a `DROP DATABASE` names none). The
 //! pipeline gives it [`ServerCatalog`] (the source server and the state store); the router's
 //! unit tests give it a fixed table list.
@@ -8,13 +9,35 @@ use std::collections::HashSet;
 
 use crate::error::Result;
 use crate::model::{BinlogPosition, TableSchema};
-use crate::source::schema;
-use crate::state::StateStore;
+use crate::source::{mysql as my, schema};
+use crate::state::{SchemaEntry, StateStore};
 
 #[allow(async_fn_in_trait)]
 pub trait Catalog {
     /// The table's schema from `information_schema` now; `None` when it does not exist.
     async fn table_schema(&self, db: &str, table: &str) -> Result<Option<TableSchema>>;
+
+    /// The table's schema from `information_schema` now, and the binlog position then (read
+    /// after the schema: the schema holds for every position up to there that no DDL of the
+    /// table follows); `None` when the table does not exist.
+    async fn schema_now(
+        &self,
+        db: &str,
+        table: &str,
+    ) -> Result<Option<(TableSchema, BinlogPosition)>>;
+
+    /// The schema history's entry for `db.table` at the latest position at or before `at`
+    /// (before it only, with `strictly_before`).
+    async fn schema_at(
+        &self,
+        db: &str,
+        table: &str,
+        at: &BinlogPosition,
+        strictly_before: bool,
+    ) -> Result<Option<SchemaEntry>>;
+
+    /// Records a schema history entry (after `ddl`, when a DDL made it).
+    async fn record_schema(&self, entry: &SchemaEntry, ddl: Option<&str>) -> Result<()>;
 
     /// The columns of `db.table` holding JSON documents (MariaDB's JSON is LONGTEXT).
     async fn json_columns(&self, db: &str, table: &str) -> Result<HashSet<String>>;
@@ -42,6 +65,33 @@ impl Catalog for ServerCatalog {
     async fn table_schema(&self, db: &str, table: &str) -> Result<Option<TableSchema>> {
         let mut conn = self.source.get_conn().await?;
         schema::load_table_schema(&mut conn, db, table).await
+    }
+
+    async fn schema_now(
+        &self,
+        db: &str,
+        table: &str,
+    ) -> Result<Option<(TableSchema, BinlogPosition)>> {
+        let mut conn = self.source.get_conn().await?;
+        let Some(schema) = schema::load_table_schema(&mut conn, db, table).await? else {
+            return Ok(None);
+        };
+        let (head, _) = my::current_position(&mut conn).await?;
+        Ok(Some((schema, head)))
+    }
+
+    async fn schema_at(
+        &self,
+        db: &str,
+        table: &str,
+        at: &BinlogPosition,
+        strictly_before: bool,
+    ) -> Result<Option<SchemaEntry>> {
+        self.store.schema_at(db, table, at, strictly_before).await
+    }
+
+    async fn record_schema(&self, entry: &SchemaEntry, ddl: Option<&str>) -> Result<()> {
+        self.store.record_schema(entry, ddl).await
     }
 
     async fn json_columns(&self, db: &str, table: &str) -> Result<HashSet<String>> {

@@ -46,6 +46,23 @@ pub struct RepairKey {
     pub pk: Option<Vec<Vec<u8>>>,
 }
 
+impl BootstrapJob {
+    /// What the job is for, in `status` and the metrics: `repair` (rows `verify --repair`
+    /// handed over), `resync` (after a DDL or a statement changed rows without row events),
+    /// `rebootstrap` (a copy that also deletes what MySQL does not have), `bootstrap`.
+    pub fn kind(&self) -> &'static str {
+        if self.repair_keys.is_some() {
+            "repair"
+        } else if self.ddl_position.is_some() {
+            "resync"
+        } else if self.cleanup {
+            "rebootstrap"
+        } else {
+            "bootstrap"
+        }
+    }
+}
+
 impl RepairKey {
     fn to_json(keys: &[RepairKey]) -> String {
         let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();

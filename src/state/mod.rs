@@ -8,8 +8,10 @@ use mysql_async::prelude::Queryable;
 use mysql_async::Pool;
 
 mod jobs;
+mod schemas;
 
 pub use self::jobs::{BootstrapJob, RepairKey};
+pub use self::schemas::SchemaEntry;
 
 use crate::config::Config;
 use crate::error::{Result, SyncError};

@@ -37,6 +37,7 @@ pub struct Metrics {
     /// table; several statements may share one resync.
     pub statement_resyncs: IntCounterVec,
     pub ddl: IntCounterVec,
+    pub rows_resynced: IntCounterVec,
     /// Statements of unknown effect let pass (`capture.unknown_statements = "warn"`).
     pub statements_ignored: IntCounter,
     /// Rows done and total per bootstrap job.
@@ -136,6 +137,14 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             &["table", "effect"],
         )
         .expect("valid metric"),
+        rows_resynced: IntCounterVec::new(
+            Opts::new(
+                "row_events_resynced_total",
+                "Row events not decoded because the table's schema at their position is not known (binlog_row_metadata below FULL, DDLs since); a resync recorded before them rewrites the table",
+            ),
+            &["table"],
+        )
+        .expect("valid metric"),
         statements_ignored: IntCounter::new(
             "statements_ignored_total",
             "Statements of unknown effect let pass (capture.unknown_statements = warn)",
@@ -148,7 +157,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         .expect("valid metric"),
         bootstrap_rows_done: IntGaugeVec::new(
             Opts::new("bootstrap_rows_done", "Rows copied by a bootstrap job"),
-            &["job", "table"],
+            &["job", "table", "kind"],
         )
         .expect("valid metric"),
         bootstrap_rows_total: IntGaugeVec::new(
@@ -156,7 +165,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
                 "bootstrap_rows_total",
                 "Rows a bootstrap job will copy (estimate)",
             ),
-            &["job", "table"],
+            &["job", "table", "kind"],
         )
         .expect("valid metric"),
         bootstrap_tracked_bytes: IntGaugeVec::new(
@@ -215,6 +224,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         Box::new(m.stalls.clone()),
         Box::new(m.statement_resyncs.clone()),
         Box::new(m.ddl.clone()),
+        Box::new(m.rows_resynced.clone()),
         Box::new(m.statements_ignored.clone()),
         Box::new(m.bootstrap_rows_done.clone()),
         Box::new(m.bootstrap_rows_total.clone()),

@@ -188,8 +188,12 @@ pub async fn run_job(
     store
         .job_started(job.id, cfg.snapshot.locking_mode.as_str(), rows_total)
         .await?;
-    let labels = [job.id.to_string(), format!("{db}.{table}")];
-    let labels = [labels[0].as_str(), labels[1].as_str()];
+    let labels = [
+        job.id.to_string(),
+        format!("{db}.{table}"),
+        job.kind().to_string(),
+    ];
+    let labels = [labels[0].as_str(), labels[1].as_str(), labels[2].as_str()];
     METRICS
         .bootstrap_rows_total
         .with_label_values(&labels)
@@ -293,7 +297,11 @@ impl Job<'_> {
     fn rows_done(&self, n: u64) {
         METRICS
             .bootstrap_rows_done
-            .with_label_values(&[self.job.id.to_string().as_str(), self.name.as_str()])
+            .with_label_values(&[
+                self.job.id.to_string().as_str(),
+                self.name.as_str(),
+                self.job.kind(),
+            ])
             .add(n as i64);
     }
 

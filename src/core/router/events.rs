@@ -209,16 +209,17 @@ impl<C: Catalog> Router<C> {
         match statement {
             Statement::NoRowChanges => {}
             Statement::SchemaOnly(tables) => {
-                for t in tables
-                    .iter()
-                    .filter(|t| self.filter.captures(&t.db, &t.table))
-                {
+                for t in &tables {
+                    if !self.filter.captures(&t.db, &t.table) {
+                        continue;
+                    }
                     let source = format!("{}.{}", t.db, t.table);
                     METRICS
                         .ddl
                         .with_label_values(&[&source, "schema_only"])
                         .inc();
                     info!(table = %source, %position, "DDL changes no stored value: nothing to rewrite");
+                    self.schema_changed(t, position, query).await?;
                 }
             }
             Statement::Ddl(tables) => {
@@ -232,7 +233,10 @@ impl<C: Catalog> Router<C> {
                         .inc();
                 }
                 self.resync_tables(&tables, position, "DDL may change rows without row events")
-                    .await?
+                    .await?;
+                for t in &tables {
+                    self.schema_changed(t, position, query).await?;
+                }
             }
             Statement::DropDatabase(db) => {
                 let tables: Vec<TableRef> = self
@@ -243,7 +247,10 @@ impl<C: Catalog> Router<C> {
                     .map(|(db, table)| TableRef { db, table })
                     .collect();
                 self.resync_tables(&tables, position, "DROP DATABASE removed the table")
-                    .await?
+                    .await?;
+                for t in &tables {
+                    self.schema_changed(t, position, query).await?;
+                }
             }
             Statement::Dml(tables) => {
                 let captured: Vec<&TableRef> = tables
@@ -324,7 +331,7 @@ impl<C: Catalog> Router<C> {
 
     /// Records a resync of every captured table among `tables` at `position` (before the
     /// commit point that passes it), unless one recorded earlier has not started reading yet.
-    async fn resync_tables(
+    pub(super) async fn resync_tables(
         &mut self,
         tables: &[TableRef],
         position: &BinlogPosition,

@@ -32,6 +32,7 @@
 pub mod bench;
 mod events;
 pub mod query;
+mod schemas;
 #[cfg(test)]
 mod tests;
 mod unwritable;
@@ -74,6 +75,9 @@ enum Route {
         reason: String,
     },
     Ignored,
+    /// Captured, but its schema at this position is not known (see `schemas`): its rows are
+    /// rewritten by a resync recorded before them, not decoded.
+    Resynced(String),
 }
 
 struct TableEntry {
@@ -132,6 +136,8 @@ pub struct Router<C> {
     unstarted_resyncs: HashMap<String, u64>,
     /// Captured tables remembered in the catalog during this router's life.
     registered: HashSet<String>,
+    /// Schemas where the binlog does not carry them (see `schemas`).
+    schemas: schemas::SchemaHistory,
 }
 
 impl<C: Catalog> Router<C> {
@@ -178,6 +184,7 @@ impl<C: Catalog> Router<C> {
             xa: XaTransactions::new(cfg.pipeline.max_inflight_bytes / 4),
             unstarted_resyncs: HashMap::new(),
             registered: HashSet::new(),
+            schemas: Default::default(),
         })
     }
 
@@ -419,9 +426,20 @@ impl<C: Catalog> Router<C> {
             }
             let schema = match decode::table_schema(&tme) {
                 Err(decode::DecodeError::MissingColumnNames { .. }) => {
-                    // binlog_row_metadata is not FULL: names and keys from information_schema.
-                    let current = self.catalog.table_schema(&db, &table).await?;
-                    decode::table_schema_with(&tme, current.as_ref())
+                    // binlog_row_metadata is not FULL: names and keys from the schema history.
+                    match self.schema_from_history(&tme, &db, &table).await? {
+                        Some(schema) => Ok(schema),
+                        None => {
+                            let route = Route::Resynced(format!("{db}.{table}"));
+                            let entry = TableEntry {
+                                tme,
+                                route,
+                                events: None,
+                            };
+                            self.tables.insert(id, entry);
+                            return Ok(());
+                        }
+                    }
                 }
                 other => other,
             }
@@ -477,6 +495,10 @@ impl<C: Catalog> Router<C> {
         let mapping = match &entry.route {
             Route::Captured(mapping) => mapping.clone(),
             Route::Ignored => return Ok(()),
+            Route::Resynced(source) => {
+                self.rows_resynced(&source.clone(), 1);
+                return Ok(());
+            }
             Route::Unmappable { schema, reason } => {
                 let (schema, reason) = (schema.clone(), reason.clone());
                 return self

@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use super::*;
 use crate::config::Config;
 use crate::core::catalog::Catalog;
+use crate::state::SchemaEntry;
 
 // ---- events, byte by byte ----------------------------------------------------------------
 
@@ -65,6 +66,15 @@ impl Table {
 
     /// TABLE_MAP body with FULL optional metadata (names, primary key, default charset).
     fn table_map(&self) -> Vec<u8> {
+        self.table_map_with(true)
+    }
+
+    /// TABLE_MAP body without optional metadata (MariaDB's `binlog_row_metadata = NO_LOG`).
+    fn table_map_without_names(&self) -> Vec<u8> {
+        self.table_map_with(false)
+    }
+
+    fn table_map_with(&self, full: bool) -> Vec<u8> {
         let n = self.columns();
         let mut b = Vec::new();
         b.extend_from_slice(&self.id.to_le_bytes()[..6]);
@@ -83,6 +93,9 @@ impl Table {
         }
         lenenc_str(&mut b, &meta);
         b.extend(std::iter::repeat_n(0xFF, n.div_ceil(8))); // every column nullable
+        if !full {
+            return b;
+        }
         let mut tlv = |kind: u8, value: Vec<u8>| {
             b.push(kind);
             lenenc_str(&mut b, &value);
@@ -190,11 +203,42 @@ struct FixedCatalog {
     known: Arc<Mutex<Vec<(String, String)>>>,
     /// Jobs that ended (complete or failed).
     finished: Arc<Mutex<Vec<u64>>>,
+    /// `information_schema` now, and the binlog's head then (one table).
+    now: Arc<Mutex<Option<(TableSchema, BinlogPosition)>>>,
+    /// The schema history.
+    history: Arc<Mutex<Vec<SchemaEntry>>>,
 }
 
 impl Catalog for FixedCatalog {
     async fn table_schema(&self, _: &str, _: &str) -> Result<Option<TableSchema>> {
         Ok(None)
+    }
+    async fn schema_now(&self, _: &str, _: &str) -> Result<Option<(TableSchema, BinlogPosition)>> {
+        Ok(self.now.lock().unwrap().clone())
+    }
+    async fn schema_at(
+        &self,
+        _: &str,
+        _: &str,
+        at: &BinlogPosition,
+        strictly_before: bool,
+    ) -> Result<Option<SchemaEntry>> {
+        let history = self.history.lock().unwrap();
+        Ok(history
+            .iter()
+            .filter(|e| {
+                if strictly_before {
+                    e.at < *at
+                } else {
+                    e.at <= *at
+                }
+            })
+            .max_by(|a, b| a.at.cmp(&b.at))
+            .cloned())
+    }
+    async fn record_schema(&self, entry: &SchemaEntry, _: Option<&str>) -> Result<()> {
+        self.history.lock().unwrap().push(entry.clone());
+        Ok(())
     }
     async fn json_columns(&self, _: &str, _: &str) -> Result<HashSet<String>> {
         Ok(HashSet::new())
@@ -1094,4 +1138,100 @@ async fn an_undecodable_row_deletes_its_key_when_dead_lettered_and_stops_otherwi
     assert!(!err.is_transient());
     assert!(err.to_string().contains("a row cannot be decoded"), "{err}");
     assert!(h.received(0).is_empty());
+}
+
+/// `shop.t` as `information_schema` describes it: `id INT`, then VARCHAR columns.
+fn described(texts: &[&str]) -> TableSchema {
+    use mysql_common::constants::ColumnType;
+    let column = |name: &str, column_type, collation| crate::model::ColumnSchema {
+        name: name.into(),
+        column_type,
+        meta: vec![],
+        unsigned: false,
+        collation,
+        enum_values: vec![],
+        set_values: vec![],
+    };
+    let mut columns = vec![column("id", ColumnType::MYSQL_TYPE_LONG, None)];
+    for t in texts {
+        columns.push(column(t, ColumnType::MYSQL_TYPE_VARCHAR, Some(45)));
+    }
+    TableSchema {
+        database: "shop".into(),
+        table: "t".into(),
+        columns,
+        primary_key: vec![0],
+    }
+}
+
+#[tokio::test]
+async fn without_column_names_rows_are_read_with_the_schema_of_their_position() {
+    let mut h = Harness::new(1, CAPTURE_SHOP);
+    let before = Table::new(80, "shop", "t", &["name"]);
+    let after = Table::new(81, "shop", "t", &["a", "name"]);
+    // Catching up: information_schema already shows the column a DDL further on adds, and
+    // the binlog's head is far ahead.
+    let head = BinlogPosition::new("binlog.000009", 4).unwrap();
+    *h.catalog.now.lock().unwrap() = Some((described(&["a", "name"]), head.clone()));
+
+    let first = h
+        .route(TABLE_MAP_EVENT, &before.table_map_without_names())
+        .await;
+    h.route(
+        WRITE_ROWS_EVENT,
+        &before.rows(false, &[(1, vec![Some("x")])]),
+    )
+    .await;
+    h.xid().await;
+    // Not decoded with today's schema: the table is resynced from there instead.
+    assert_eq!(
+        *h.catalog.resyncs.lock().unwrap(),
+        [("shop".to_string(), "t".to_string(), first.clone())]
+    );
+    assert!(
+        !h.received(0).iter().any(|g| matches!(g, Got::Put { .. })),
+        "a row decoded with a schema not its own"
+    );
+    assert_eq!(h.catalog.history.lock().unwrap()[0].at, first);
+
+    // The DDL: the resync not started yet covers it; the schema after it is recorded.
+    let ddl = h
+        .route(
+            QUERY_EVENT,
+            &query_body("shop", "ALTER TABLE t ADD COLUMN a VARCHAR(64) AFTER id"),
+        )
+        .await;
+    assert_eq!(h.catalog.resyncs.lock().unwrap().len(), 1);
+    let history = h.catalog.history.lock().unwrap().clone();
+    assert_eq!(history.len(), 2);
+    assert_eq!((&history[1].at, &history[1].read_at), (&ddl, &head));
+
+    // After it, rows decode with the recorded names.
+    h.route(TABLE_MAP_EVENT, &after.table_map_without_names())
+        .await;
+    h.route(
+        WRITE_ROWS_EVENT,
+        &after.rows(false, &[(2, vec![Some("p"), Some("q")])]),
+    )
+    .await;
+    h.xid().await;
+    assert!(h.received(0).contains(&put(
+        "2",
+        &[
+            ("d:id", Some("2")),
+            ("d:a", Some("p")),
+            ("d:name", Some("q"))
+        ]
+    )));
+
+    // Past the head the schema was read at, a TABLE_MAP that does not match it means a DDL
+    // the router did not see: a definite error naming the table.
+    h.binlog.end = BinlogPosition::new("binlog.000010", 4).unwrap();
+    h.router.tables.clear();
+    let (event, position) = h
+        .binlog
+        .event(TABLE_MAP_EVENT, &before.table_map_without_names());
+    let err = h.router.route(&event, &position).await.unwrap_err();
+    assert!(!err.is_transient());
+    assert!(err.to_string().contains("shop.t"), "{err}");
 }
