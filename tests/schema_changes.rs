@@ -1,8 +1,9 @@
 //! Schema changes against real MariaDB and HBase, as readers of HBase see them: while a DDL is
 //! followed, an HBase reader never misses a row MySQL has (a reader thread counts the table's
 //! rows over and over, under a concurrent writer), a DDL that changes no stored value writes
-//! nothing, pt-online-schema-change's helper tables never become HBase tables and its cut-over
-//! leaves HBase equal to MySQL, and a `DROP COLUMN` in the middle of a bootstrap (every locking
+//! nothing, the helper tables of pt-online-schema-change (run for real) and gh-ost (its
+//! statements replayed) never become HBase tables and their cut-overs leave HBase equal to
+//! MySQL, and a `DROP COLUMN` in the middle of a bootstrap (every locking
 //! mode) leaves no cell of the dropped column.
 
 mod common;
@@ -263,6 +264,61 @@ async fn pt_online_schema_change_has_no_helper_tables_and_no_blank_window() {
     );
     assert!(passes >= 2, "the reader counted only {passes} time(s)");
 
+    let tables = hbase_client::table_names(&mut hbase()).unwrap();
+    let helpers: Vec<&String> = tables
+        .iter()
+        .filter(|t| t.starts_with(&env.db) && **t != env.hbase_table("t"))
+        .collect();
+    assert!(helpers.is_empty(), "helper tables in HBase: {helpers:?}");
+    assert!(daemon.is_running(), "{}", daemon.log_text());
+    daemon.stop();
+}
+
+/// gh-ost's statements, replayed by hand: a changelog table, a ghost table filled by copy, the
+/// sentry table and the atomic `RENAME` cut-over.
+#[tokio::test(flavor = "multi_thread")]
+async fn gh_ost_cut_over_replayed_by_hand_has_no_helper_tables_and_no_blank_window() {
+    const ROWS: u32 = 20_000;
+    let env = TestEnv::new("gh_ost", "")
+        .await
+        .set("MYSQL2HBASE__SNAPSHOT__MODE", "initial");
+    let mut c = env
+        .sql(&[
+            "CREATE TABLE t (id INT PRIMARY KEY, v INT)",
+            &format!("INSERT INTO t SELECT seq, seq FROM seq_1_to_{ROWS}"),
+        ])
+        .await;
+    let mut daemon = env.start_streaming().await;
+    env.assert_converges(&mut c, "t", CONVERGE).await;
+
+    let counter = RowCounter::start(&env.hbase_table("t"));
+    let writer = inserting_writer(&env.db, 1_000_000, ROWS, 2_000);
+    run_sql(
+        &mut c,
+        &[
+            "CREATE TABLE _t_ghc (id BIGINT AUTO_INCREMENT, last_update TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP, \
+             hint VARCHAR(64) NOT NULL, value TEXT, PRIMARY KEY (id), UNIQUE KEY hint_uidx (hint))",
+            "INSERT INTO _t_ghc (hint, value) VALUES ('state', 'GhostTableMigrated')",
+            "CREATE TABLE _t_gho LIKE t",
+            "ALTER TABLE _t_gho ADD COLUMN c INT DEFAULT 7",
+            "INSERT IGNORE INTO _t_gho (id, v) SELECT id, v FROM t FORCE INDEX (PRIMARY)",
+            "REPLACE INTO _t_ghc (hint, value) VALUES ('heartbeat', NOW())",
+            "CREATE TABLE _t_del (id INT AUTO_INCREMENT PRIMARY KEY) COMMENT = 'ghost-cut-over-sentry'",
+            "DROP TABLE _t_del",
+            "RENAME TABLE t TO _t_del, _t_gho TO t",
+            "DROP TABLE _t_del",
+            "DROP TABLE _t_ghc",
+        ],
+    )
+    .await;
+    writer.finish().await;
+    env.assert_converges(&mut c, "t", CONVERGE).await;
+    let (lowest, passes) = counter.finish();
+    assert!(
+        lowest >= ROWS as usize,
+        "an HBase reader saw {lowest} rows while MySQL had at least {ROWS}"
+    );
+    assert!(passes >= 2, "the reader counted only {passes} time(s)");
     let tables = hbase_client::table_names(&mut hbase()).unwrap();
     let helpers: Vec<&String> = tables
         .iter()
