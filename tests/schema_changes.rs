@@ -175,7 +175,8 @@ async fn ddl_of_every_class_never_blanks_the_hbase_table_under_a_writer() {
     );
 
     // DDL that changes stored values (a new column with its default, a dropped column, a
-    // re-rendered one) and row keys (a new primary key), each under a writer.
+    // re-rendered one: backfills of just those columns) and row keys (a new primary key: a
+    // whole-table resync), each under a writer.
     for (round, ddl) in [
         "ALTER TABLE t ADD COLUMN c INT NOT NULL DEFAULT 7 AFTER id",
         "ALTER TABLE t DROP COLUMN s",
@@ -202,14 +203,25 @@ async fn ddl_of_every_class_never_blanks_the_hbase_table_under_a_writer() {
         );
         assert_eq!(changes, 2_000);
     }
-    // Each resync shows in `status` with its kind and rows.
-    let status = cli(&env, &["status"]).stdout_has(&["resync", "complete"]);
-    let resyncs = status
-        .text()
-        .lines()
-        .filter(|l| l.contains(" resync ") && l.contains("/"))
-        .count();
-    assert!(resyncs >= 4, "{}", status.text());
+    // Column changes were backfilled, the new primary key resynced whole; each job shows in
+    // `status` with its kind and its rows (all of the table's).
+    for (effect, count) in [("backfill", 3.0), ("resync", 1.0)] {
+        let name = format!(
+            "mysql2hbase_ddl_total{{effect=\"{effect}\",table=\"{}.t\"}}",
+            env.db
+        );
+        assert_eq!(metric(&env, &name).await, Some(count), "{name}");
+    }
+    let status = cli(&env, &["status"]);
+    let jobs_of = |kind: &str| {
+        status
+            .text()
+            .lines()
+            .filter(|l| l.contains(&format!(" {kind} ")) && l.contains(" complete "))
+            .count()
+    };
+    assert_eq!(jobs_of("backfill"), 3, "{}", status.text());
+    assert!(jobs_of("resync") >= 1, "{}", status.text());
     assert!(daemon.is_running(), "{}", daemon.log_text());
     daemon.stop();
 }

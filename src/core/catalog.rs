@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use crate::error::Result;
 use crate::model::{BinlogPosition, TableSchema};
 use crate::source::{mysql as my, schema};
-use crate::state::{SchemaEntry, StateStore};
+use crate::state::{ColumnChange, SchemaEntry, StateStore};
 
 #[allow(async_fn_in_trait)]
 pub trait Catalog {
@@ -44,6 +44,16 @@ pub trait Catalog {
 
     /// Records a resync job for `db.table` after the DDL at `position`; returns its id.
     async fn record_resync(&self, db: &str, table: &str, position: &BinlogPosition) -> Result<u64>;
+
+    /// Records a backfill of `change`'s columns of `db.table` after the DDL at `position`;
+    /// returns its id.
+    async fn record_backfill(
+        &self,
+        db: &str,
+        table: &str,
+        position: &BinlogPosition,
+        change: &ColumnChange,
+    ) -> Result<u64>;
 
     /// Whether job `id` is still to run or running (not complete, not failed).
     async fn job_open(&self, id: u64) -> Result<bool>;
@@ -101,6 +111,18 @@ impl Catalog for ServerCatalog {
 
     async fn record_resync(&self, db: &str, table: &str, position: &BinlogPosition) -> Result<u64> {
         self.store.create_resync_job(db, table, position).await
+    }
+
+    async fn record_backfill(
+        &self,
+        db: &str,
+        table: &str,
+        position: &BinlogPosition,
+        change: &ColumnChange,
+    ) -> Result<u64> {
+        self.store
+            .create_backfill_job(db, table, position, change)
+            .await
     }
 
     async fn job_open(&self, id: u64) -> Result<bool> {

@@ -147,6 +147,14 @@ pub enum ChunkRows {
         schema: Arc<TableSchema>,
         rows: Vec<Vec<SqlValue>>,
     },
+    /// Some columns of MySQL rows (a backfill after a DDL that changed only those): `schema`
+    /// holds the key columns and the columns to write; each row becomes a put of those cells,
+    /// and a delete of the `cleared` columns' cells (`family:qualifier`).
+    Columns {
+        schema: Arc<TableSchema>,
+        rows: Vec<Vec<SqlValue>>,
+        cleared: Arc<[Arc<[u8]>]>,
+    },
     /// HBase rows of `table` that MySQL does not have (a cleanup or repair): deleted.
     Deletes {
         table: Arc<str>,

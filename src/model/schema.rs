@@ -31,3 +31,29 @@ pub struct TableSchema {
     /// Indexes into `columns` of the primary key, in key order; empty when there is none.
     pub primary_key: Vec<usize>,
 }
+
+/// A column type's kind: types of one kind hold the same values and render alike (the binlog's
+/// codes differ between old and new temporal formats, between string kinds, between sizes of
+/// BLOB/TEXT and of integers).
+pub fn type_kind(t: ColumnType) -> u8 {
+    use ColumnType::*;
+    match t {
+        MYSQL_TYPE_TINY | MYSQL_TYPE_SHORT | MYSQL_TYPE_INT24 | MYSQL_TYPE_LONG
+        | MYSQL_TYPE_LONGLONG => 1,
+        MYSQL_TYPE_YEAR => 2,
+        MYSQL_TYPE_DECIMAL | MYSQL_TYPE_NEWDECIMAL => 3,
+        MYSQL_TYPE_FLOAT | MYSQL_TYPE_DOUBLE => 4,
+        MYSQL_TYPE_DATE | MYSQL_TYPE_NEWDATE => 5,
+        MYSQL_TYPE_TIME | MYSQL_TYPE_TIME2 => 6,
+        MYSQL_TYPE_DATETIME | MYSQL_TYPE_DATETIME2 => 7,
+        MYSQL_TYPE_TIMESTAMP | MYSQL_TYPE_TIMESTAMP2 => 8,
+        MYSQL_TYPE_BIT => 9,
+        MYSQL_TYPE_ENUM => 10,
+        MYSQL_TYPE_SET => 11,
+        MYSQL_TYPE_VARCHAR | MYSQL_TYPE_VAR_STRING | MYSQL_TYPE_STRING => 12,
+        MYSQL_TYPE_JSON => 13,
+        MYSQL_TYPE_GEOMETRY => 14,
+        // BLOB and TEXT of every size (MariaDB's JSON is LONGTEXT).
+        _ => 15,
+    }
+}

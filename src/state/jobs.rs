@@ -26,6 +26,9 @@ pub struct BootstrapJob {
     /// For repairs (`verify --repair`): exactly these rows, instead of the whole table.
     #[serde(skip)]
     pub repair_keys: Option<Vec<RepairKey>>,
+    /// For backfills (a DDL that changed only some columns): the columns whose cells are
+    /// written from MySQL, and those whose cells are deleted, instead of whole rows.
+    pub columns: Option<ColumnChange>,
     /// pending | running | complete | failed
     pub status: String,
     pub locking_mode: Option<String>,
@@ -48,11 +51,14 @@ pub struct RepairKey {
 
 impl BootstrapJob {
     /// What the job is for, in `status` and the metrics: `repair` (rows `verify --repair`
-    /// handed over), `resync` (after a DDL or a statement changed rows without row events),
+    /// handed over), `backfill` (some columns after a DDL), `resync` (after a DDL or a
+    /// statement changed rows without row events),
     /// `rebootstrap` (a copy that also deletes what MySQL does not have), `bootstrap`.
     pub fn kind(&self) -> &'static str {
         if self.repair_keys.is_some() {
             "repair"
+        } else if self.columns.is_some() {
+            "backfill"
         } else if self.ddl_position.is_some() {
             "resync"
         } else if self.cleanup {
@@ -61,6 +67,15 @@ impl BootstrapJob {
             "bootstrap"
         }
     }
+}
+
+/// The columns a DDL changed, for a backfill.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ColumnChange {
+    /// Columns whose cells are rewritten from MySQL: added, re-rendered, renamed to.
+    pub put: Vec<String>,
+    /// Columns whose cells are deleted: dropped, renamed from.
+    pub cleared: Vec<String>,
 }
 
 impl RepairKey {
@@ -109,7 +124,7 @@ impl RepairKey {
 const JOB_COLUMNS: &str =
     "id, database_name, table_name, where_clause, status, locking_mode, last_key, \
      chunks_done, rows_done, rows_total, lock_held_ms, error, cleanup, cleaned, extras_key, \
-     ddl_position, repair_keys";
+     ddl_position, repair_keys, put_columns, cleared_columns";
 
 fn job_from_row(mut r: mysql_async::Row) -> BootstrapJob {
     BootstrapJob {
@@ -133,6 +148,16 @@ fn job_from_row(mut r: mysql_async::Row) -> BootstrapJob {
             .take::<Option<String>, _>(16)
             .flatten()
             .and_then(|t| RepairKey::from_json(&t)),
+        columns: {
+            let list =
+                |text: Option<String>| -> Option<Vec<String>> { serde_json::from_str(&text?).ok() };
+            let put = list(r.take::<Option<String>, _>(17).flatten());
+            let cleared = list(r.take::<Option<String>, _>(18).flatten());
+            (put.is_some() || cleared.is_some()).then(|| ColumnChange {
+                put: put.unwrap_or_default(),
+                cleared: cleared.unwrap_or_default(),
+            })
+        },
     }
 }
 
@@ -206,7 +231,8 @@ impl StateStore {
         let at = position.to_string();
         let existing: Option<u64> = conn
             .exec_first(
-                "SELECT id FROM bootstrap_jobs WHERE database_name = ? AND table_name = ? AND ddl_position = ?",
+                "SELECT id FROM bootstrap_jobs WHERE database_name = ? AND table_name = ? AND ddl_position = ? \
+                 AND put_columns IS NULL AND cleared_columns IS NULL",
                 (db, table, &at),
             )
             .await?;
@@ -222,6 +248,43 @@ impl StateStore {
         conn.exec_drop(
             "INSERT INTO bootstrap_jobs (database_name, table_name, cleanup, ddl_position) VALUES (?, ?, 1, ?)",
             (db, table, &at),
+        )
+        .await?;
+        Ok(conn.last_insert_id().unwrap_or_default())
+    }
+
+    /// Records a backfill of `change`'s columns of `db.table` after the DDL at `position`
+    /// (a replay of the DDL after a restart starts the same job over); returns its id.
+    pub async fn create_backfill_job(
+        &self,
+        db: &str,
+        table: &str,
+        position: &BinlogPosition,
+        change: &ColumnChange,
+    ) -> Result<u64> {
+        let mut conn = self.pool.get_conn().await?;
+        let at = position.to_string();
+        let existing: Option<u64> = conn
+            .exec_first(
+                "SELECT id FROM bootstrap_jobs WHERE database_name = ? AND table_name = ? AND ddl_position = ? \
+                 AND (put_columns IS NOT NULL OR cleared_columns IS NOT NULL)",
+                (db, table, &at),
+            )
+            .await?;
+        if let Some(id) = existing {
+            conn.exec_drop(
+                "UPDATE bootstrap_jobs SET status = 'pending', last_key = NULL, chunks_done = 0, \
+                 rows_done = 0, error = NULL, finished_at = NULL WHERE id = ?",
+                (id,),
+            )
+            .await?;
+            return Ok(id);
+        }
+        let json = |v: &[String]| serde_json::to_string(v).expect("strings serialize");
+        conn.exec_drop(
+            "INSERT INTO bootstrap_jobs (database_name, table_name, cleanup, ddl_position, put_columns, cleared_columns) \
+             VALUES (?, ?, 0, ?, ?, ?)",
+            (db, table, &at, json(&change.put), json(&change.cleared)),
         )
         .await?;
         Ok(conn.last_insert_id().unwrap_or_default())

@@ -10,7 +10,7 @@ use mysql_async::Pool;
 mod jobs;
 mod schemas;
 
-pub use self::jobs::{BootstrapJob, RepairKey};
+pub use self::jobs::{BootstrapJob, ColumnChange, RepairKey};
 pub use self::schemas::SchemaEntry;
 
 use crate::config::Config;

@@ -17,7 +17,9 @@
 //!    the lookup is the stream's. The last key looked at is stored after each page.
 //!
 //! A repair job (`verify --repair`) does steps 1-2, then hands over exactly its rows: those
-//! MySQL has as replaces, the others as deletes.
+//! MySQL has as replaces, the others as deletes. A backfill (a DDL that changed some columns)
+//! copies only the key columns and the columns to write, each row a put of those cells and a
+//! delete of the dropped columns' cells, and needs no cleanup (the DDL changed no row's key).
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
@@ -31,13 +33,16 @@ use crate::core::filter::TableFilter;
 use crate::core::handover::{ChunkRows, HandoverRequest, SnapshotChunk};
 use crate::core::mapping::{hbase_target, TableMapping};
 use crate::error::SyncError;
-use crate::model::{BinlogPosition, TableSchema};
+use crate::model::{BinlogPosition, ColumnSchema, TableSchema};
 use crate::sink::hbase::client as hbase_client;
 use crate::source::mysql as my;
 use crate::source::schema::load_table_schema;
 use crate::source::snapshot::{self, ChunkQuery, ReadChunk, SnapshotReader};
-use crate::state::{BootstrapJob, RepairKey, StateStore};
+use crate::state::{BootstrapJob, ColumnChange, RepairKey, StateStore};
 use crate::telemetry::metrics::METRICS;
+
+/// A backfill's columns to delete, as `family:qualifier`.
+type ClearedColumns = Arc<[Arc<[u8]>]>;
 
 /// HBase keys looked at per cleanup page.
 const CLEANUP_PAGE: usize = 1000;
@@ -239,8 +244,12 @@ pub async fn run_job(
                 cleanup = false;
             }
         }
+        if let (Some(schema), Some(change)) = (&schema, &job.columns) {
+            let (columns, cleared) = run.backfill_columns(schema, change)?;
+            return run.copy(conn, columns, where_clause, Some(cleared)).await;
+        }
         if let Some(schema) = schema {
-            run.copy(conn, schema, where_clause).await?;
+            run.copy(conn, schema, where_clause, None).await?;
             conn = my::connect(&cfg.mysql.url, &cfg.mysql, None).await?;
         }
         if cleanup {
@@ -305,12 +314,62 @@ impl Job<'_> {
             .add(n as i64);
     }
 
-    /// Step 3: every row of the table (within `--where`) as a whole-row replace.
+    /// A backfill's columns: the key columns and the columns to write that still exist (a
+    /// later DDL may have dropped some: its own job sees to them), as a schema of their own;
+    /// and the `family:qualifier` of the columns to clear that do not exist (any more).
+    fn backfill_columns(
+        &self,
+        schema: &TableSchema,
+        change: &ColumnChange,
+    ) -> Result<(TableSchema, ClearedColumns), JobError> {
+        let mapping = self.mapping.as_ref().expect("validated above");
+        let key_names: Vec<&str> = mapping
+            .row_key
+            .iter()
+            .map(|&i| schema.columns[i].name.as_str())
+            .collect();
+        let mut columns: Vec<ColumnSchema> = Vec::new();
+        for c in &schema.columns {
+            if key_names.contains(&c.name.as_str()) || change.put.contains(&c.name) {
+                columns.push(c.clone());
+            }
+        }
+        let primary_key = schema
+            .primary_key
+            .iter()
+            .filter_map(|&i| {
+                columns
+                    .iter()
+                    .position(|c| c.name == schema.columns[i].name)
+            })
+            .collect();
+        let (_, family) = hbase_target(self.cfg, &self.job.database, &self.job.table);
+        let cleared = change
+            .cleared
+            .iter()
+            .filter(|name| !schema.columns.iter().any(|c| &c.name == *name))
+            .map(|name| Arc::from(format!("{family}:{name}").into_bytes()))
+            .collect();
+        Ok((
+            TableSchema {
+                database: schema.database.clone(),
+                table: schema.table.clone(),
+                columns,
+                primary_key,
+            },
+            cleared,
+        ))
+    }
+
+    /// Step 3: every row of the table (within `--where`) as a whole-row replace; for a
+    /// backfill (`cleared` set, `schema` holding the key columns and the columns to write),
+    /// every row as a put of those cells and a delete of the cleared ones.
     async fn copy(
         &self,
         conn: Conn,
         schema: TableSchema,
         where_clause: Option<&str>,
+        cleared: Option<ClearedColumns>,
     ) -> Result<(), JobError> {
         let (cfg, store, job) = (self.cfg, self.store, self.job);
         let (mut reader, schema, released) =
@@ -366,9 +425,16 @@ impl Job<'_> {
                 last_key = Some(key);
             }
             if !chunk.rows.is_empty() {
-                let rows = ChunkRows::Images {
-                    schema: schema.clone(),
-                    rows: chunk.rows,
+                let rows = match &cleared {
+                    None => ChunkRows::Images {
+                        schema: schema.clone(),
+                        rows: chunk.rows,
+                    },
+                    Some(cleared) => ChunkRows::Columns {
+                        schema: schema.clone(),
+                        rows: chunk.rows,
+                        cleared: cleared.clone(),
+                    },
                 };
                 let written = self.hand_over(chunk.low, chunk.ready_at, rows).await?;
                 let key_json = encode_last_key(last_key.as_ref().expect("set above"));

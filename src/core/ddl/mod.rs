@@ -17,6 +17,9 @@
 //! [`Statement::Unknown`]: never ignored. This module only reads the statement.
 
 mod alter;
+mod columns;
+
+pub use columns::column_change;
 
 /// One table named by a statement.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -264,6 +267,35 @@ fn classify_tokens(query: &str, default_db: &str) -> Result<Statement, UnparsedD
             "a statement this service does not know: {query:?}"
         ))),
     }
+}
+
+/// Whether `query` is an `ALTER TABLE` (inside `SET STATEMENT ... FOR` and executable
+/// comments too).
+pub fn is_alter_table(query: &str) -> bool {
+    let upper: Vec<String> = tokenize(query)
+        .iter()
+        .map(|t| t.to_ascii_uppercase())
+        .collect();
+    let start = match upper.first().map(String::as_str) {
+        Some("SET") => match upper.iter().position(|w| w == "FOR") {
+            Some(at) => at + 1,
+            None => return false,
+        },
+        _ => 0,
+    };
+    let mut i = start + 1;
+    while matches!(upper.get(i).map(String::as_str), Some("ONLINE" | "IGNORE")) {
+        i += 1;
+    }
+    upper.get(start).map(String::as_str) == Some("ALTER")
+        && upper.get(i).map(String::as_str) == Some("TABLE")
+}
+
+/// The columns the `MODIFY` and `CHANGE` clauses of an `ALTER TABLE` name (new names).
+pub fn modified_columns(query: &str) -> Vec<String> {
+    let tokens = tokenize(query);
+    let upper: Vec<String> = tokens.iter().map(|t| t.to_ascii_uppercase()).collect();
+    columns::modified_columns(&tokens, &upper)
 }
 
 /// The databases a statement names: its default database and every qualifier (`db.`), for

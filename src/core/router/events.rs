@@ -222,6 +222,14 @@ impl<C: Catalog> Router<C> {
                     self.schema_changed(t, position, query).await?;
                 }
             }
+            // One table's ALTER: perhaps just the columns it changed (see `schemas`).
+            Statement::Ddl(tables)
+                if tables.len() == 1
+                    && ddl::is_alter_table(query)
+                    && self.filter.captures(&tables[0].db, &tables[0].table) =>
+            {
+                self.alter_table(&tables[0], position, query).await?;
+            }
             Statement::Ddl(tables) => {
                 for t in tables
                     .iter()
@@ -235,6 +243,7 @@ impl<C: Catalog> Router<C> {
                 self.resync_tables(&tables, position, "DDL may change rows without row events")
                     .await?;
                 for t in &tables {
+                    self.schemas.forget_seen(t);
                     self.schema_changed(t, position, query).await?;
                 }
             }

@@ -55,7 +55,7 @@ use crate::core::mapping::{oversized_cell, TableMapping};
 use crate::error::{Result, SyncError};
 use crate::model::gtid::GtidSet;
 use crate::model::{
-    Barrier, BinlogPosition, CommitPoint, RowChange, RowOp, SqlValue, TableSchema, Version,
+    Barrier, BinlogPosition, Cell, CommitPoint, RowChange, RowOp, SqlValue, TableSchema, Version,
 };
 use crate::sink::dead_letter::DeadLetter;
 use crate::sink::kafka::maxwell::EventTable;
@@ -264,7 +264,16 @@ impl<C: Catalog> Router<C> {
         let unchanged = |key: &[u8]| !self.changes.changed_after(chunk.job_id, key, &chunk.low);
         let mut images_of = None;
         match &chunk.rows {
-            ChunkRows::Images { schema, rows } => {
+            ChunkRows::Images { schema, rows }
+            | ChunkRows::Columns {
+                schema,
+                rows,
+                cleared: _,
+            } => {
+                let cleared = match &chunk.rows {
+                    ChunkRows::Columns { cleared, .. } => Some(cleared.clone()),
+                    _ => None,
+                };
                 let mapping = TableMapping::resolve(&self.cfg, &self.filter, schema.clone())
                     .map_err(|e| {
                         SyncError::definite(
@@ -279,14 +288,23 @@ impl<C: Catalog> Router<C> {
                     let Some(key) = mapping.row_key(row).filter(|k| unchanged(k)) else {
                         continue;
                     };
-                    if self.events.is_some() {
+                    // A backfill's rows are not whole rows: no bootstrap change event.
+                    if self.events.is_some() && cleared.is_none() {
                         kept.push(row);
                     }
-                    let cells = mapping.cells(row);
-                    let ops = match oversized_cell(&key, &cells, self.cfg.hbase.max_cell_bytes) {
-                        None => vec![(key, RowOp::Replace(cells))],
+                    let mut cells = mapping.cells(row);
+                    let oversized = oversized_cell(&key, &cells, self.cfg.hbase.max_cell_bytes);
+                    let ops = match (oversized, &cleared) {
+                        (None, None) => vec![(key, RowOp::Replace(cells))],
+                        (None, Some(cleared)) => {
+                            cells.extend(cleared.iter().map(|column| Cell {
+                                column: column.clone(),
+                                value: None,
+                            }));
+                            vec![(key, RowOp::Put(cells))]
+                        }
                         // As in the stream (`row_changes`): HBase would refuse it forever.
-                        Some(reason) => {
+                        (Some(reason), _) => {
                             let row = Unwritten {
                                 op: Some("bootstrap-insert"),
                                 after: Some(row),
@@ -306,7 +324,9 @@ impl<C: Catalog> Router<C> {
                         });
                     }
                 }
-                images_of = Some(schema.clone());
+                if cleared.is_none() {
+                    images_of = Some(schema.clone());
+                }
             }
             ChunkRows::Deletes {
                 table,
@@ -453,7 +473,10 @@ impl<C: Catalog> Router<C> {
             })?;
             let schema = Arc::new(schema);
             match TableMapping::resolve(&self.cfg, &self.filter, schema.clone()) {
-                Ok(mapping) => Route::Captured(Arc::new(mapping)),
+                Ok(mapping) => {
+                    self.schemas.saw(&mapping.source, &mapping.schema);
+                    Route::Captured(Arc::new(mapping))
+                }
                 Err(e) => {
                     if self.warned.insert(format!("{db}.{table}")) {
                         let to = match &self.dead_letter {

@@ -33,14 +33,15 @@
 //! entries are recorded at DDLs (cheap: one `information_schema` read) but never read.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use mysql_common::binlog::events::TableMapEvent;
-use mysql_common::constants::ColumnType;
-use tracing::warn;
+use tracing::{info, warn};
 
 use crate::core::catalog::Catalog;
-use crate::core::ddl::TableRef;
+use crate::core::ddl::{self, TableRef};
 use crate::error::{Result, SyncError};
+use crate::model::schema::type_kind;
 use crate::model::{BinlogPosition, TableSchema};
 use crate::source::decode;
 use crate::state::SchemaEntry;
@@ -56,6 +57,30 @@ pub(super) struct SchemaHistory {
     /// Tables whose schema at the routed position is not known: their rows are not decoded
     /// until their next DDL (a resync recorded before covers them).
     unknown: HashSet<String>,
+    /// `db.table` -> its schema as of its last TABLE_MAP event since its last DDL: the schema
+    /// before the next DDL, which a backfill compares with the one after.
+    seen: HashMap<String, Arc<TableSchema>>,
+    /// Backfills recorded by this router (`db.table` -> job), while they may still run: a
+    /// later DDL of the table then resyncs it whole.
+    backfills: HashMap<String, u64>,
+}
+
+impl SchemaHistory {
+    /// After a DDL of `t`: its next TABLE_MAP event describes it anew.
+    pub(super) fn forget_seen(&mut self, t: &TableRef) {
+        self.seen.remove(&format!("{}.{}", t.db, t.table));
+    }
+
+    /// Remembers the schema of a TABLE_MAP event of captured table `source`.
+    pub(super) fn saw(&mut self, source: &str, schema: &Arc<TableSchema>) {
+        if !self
+            .seen
+            .get(source)
+            .is_some_and(|s| Arc::ptr_eq(s, schema))
+        {
+            self.seen.insert(source.to_string(), schema.clone());
+        }
+    }
 }
 
 impl<C: Catalog> Router<C> {
@@ -200,6 +225,64 @@ impl<C: Catalog> Router<C> {
     }
 }
 
+impl<C: Catalog> Router<C> {
+    /// An `ALTER TABLE` of captured table `t` that may change stored values, at `position`:
+    /// records a backfill of just the columns it changed when that is exact (see
+    /// `core::ddl::columns`), else a whole-table resync. A backfill needs the schema before
+    /// (the table's last TABLE_MAP since its last DDL), and no job of the table running or
+    /// waiting from this router: chunks a running job read before the DDL are not written
+    /// (`ChangeTracker::table_changed`), which only a whole-table resync makes good.
+    pub(super) async fn alter_table(
+        &mut self,
+        t: &TableRef,
+        position: &BinlogPosition,
+        ddl: &str,
+    ) -> Result<()> {
+        let source = format!("{}.{}", t.db, t.table);
+        let before = self.schemas.seen.remove(&source);
+        self.schema_changed(t, position, ddl).await?;
+        let after = self.schemas.current.get(&source).map(|e| e.schema.clone());
+        let mut busy = self.changes.tracks(&source);
+        for jobs in [&self.unstarted_resyncs, &self.schemas.backfills] {
+            if let Some(&job) = jobs.get(&source) {
+                busy |= self.catalog.job_open(job).await?;
+            }
+        }
+        let key_columns: Vec<String> = self
+            .cfg
+            .mapping
+            .tables
+            .iter()
+            .find(|m| m.source == source)
+            .and_then(|m| m.row_key.clone())
+            .unwrap_or_default();
+        let change = match (before, after, busy) {
+            (Some(before), Some(after), false) => {
+                ddl::column_change(&before, &after, &key_columns, &ddl::modified_columns(ddl))
+            }
+            _ => None,
+        };
+        let Some(change) = change else {
+            METRICS.ddl.with_label_values(&[&source, "resync"]).inc();
+            return self
+                .resync_tables(
+                    std::slice::from_ref(t),
+                    position,
+                    "DDL may change rows without row events",
+                )
+                .await;
+        };
+        METRICS.ddl.with_label_values(&[&source, "backfill"]).inc();
+        let job = self
+            .catalog
+            .record_backfill(&t.db, &t.table, position, &change)
+            .await?;
+        self.schemas.backfills.insert(source.clone(), job);
+        info!(job, table = %source, %position, put = ?change.put, cleared = ?change.cleared, "DDL changed some columns: backfilling just those");
+        Ok(())
+    }
+}
+
 /// Whether a TABLE_MAP's columns (decoded with `recorded`'s names) are laid out as `recorded`
 /// says: the same count, and each column of the same kind (the binlog's type codes differ
 /// between old and new temporal formats, and between string kinds).
@@ -209,36 +292,14 @@ fn same_layout(decoded: &TableSchema, recorded: &TableSchema) -> bool {
             .columns
             .iter()
             .zip(&recorded.columns)
-            .all(|(a, b)| kind(a.column_type) == kind(b.column_type))
-}
-
-fn kind(t: ColumnType) -> u8 {
-    use ColumnType::*;
-    match t {
-        MYSQL_TYPE_TINY | MYSQL_TYPE_SHORT | MYSQL_TYPE_INT24 | MYSQL_TYPE_LONG
-        | MYSQL_TYPE_LONGLONG => 1,
-        MYSQL_TYPE_YEAR => 2,
-        MYSQL_TYPE_DECIMAL | MYSQL_TYPE_NEWDECIMAL => 3,
-        MYSQL_TYPE_FLOAT | MYSQL_TYPE_DOUBLE => 4,
-        MYSQL_TYPE_DATE | MYSQL_TYPE_NEWDATE => 5,
-        MYSQL_TYPE_TIME | MYSQL_TYPE_TIME2 => 6,
-        MYSQL_TYPE_DATETIME | MYSQL_TYPE_DATETIME2 => 7,
-        MYSQL_TYPE_TIMESTAMP | MYSQL_TYPE_TIMESTAMP2 => 8,
-        MYSQL_TYPE_BIT => 9,
-        MYSQL_TYPE_ENUM => 10,
-        MYSQL_TYPE_SET => 11,
-        MYSQL_TYPE_VARCHAR | MYSQL_TYPE_VAR_STRING | MYSQL_TYPE_STRING => 12,
-        MYSQL_TYPE_JSON => 13,
-        MYSQL_TYPE_GEOMETRY => 14,
-        // BLOB and TEXT of every size (MariaDB's JSON is LONGTEXT).
-        _ => 15,
-    }
+            .all(|(a, b)| type_kind(a.column_type) == type_kind(b.column_type))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::ColumnSchema;
+    use mysql_common::constants::ColumnType;
 
     fn schema(types: &[ColumnType]) -> TableSchema {
         TableSchema {

@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use super::*;
 use crate::config::Config;
 use crate::core::catalog::Catalog;
-use crate::state::SchemaEntry;
+use crate::state::{ColumnChange, SchemaEntry};
 
 // ---- events, byte by byte ----------------------------------------------------------------
 
@@ -207,6 +207,8 @@ struct FixedCatalog {
     now: Arc<Mutex<Option<(TableSchema, BinlogPosition)>>>,
     /// The schema history.
     history: Arc<Mutex<Vec<SchemaEntry>>>,
+    /// Backfills recorded: table, position, columns.
+    backfills: Arc<Mutex<Vec<(String, BinlogPosition, ColumnChange)>>>,
 }
 
 impl Catalog for FixedCatalog {
@@ -247,6 +249,17 @@ impl Catalog for FixedCatalog {
         let mut r = self.resyncs.lock().unwrap();
         r.push((db.into(), table.into(), position.clone()));
         Ok(r.len() as u64)
+    }
+    async fn record_backfill(
+        &self,
+        db: &str,
+        table: &str,
+        position: &BinlogPosition,
+        change: &ColumnChange,
+    ) -> Result<u64> {
+        let mut b = self.backfills.lock().unwrap();
+        b.push((format!("{db}.{table}"), position.clone(), change.clone()));
+        Ok(1000 + b.len() as u64)
     }
     async fn job_open(&self, id: u64) -> Result<bool> {
         Ok(!self.finished.lock().unwrap().contains(&id))
@@ -1234,4 +1247,52 @@ async fn without_column_names_rows_are_read_with_the_schema_of_their_position() 
     let err = h.router.route(&event, &position).await.unwrap_err();
     assert!(!err.is_transient());
     assert!(err.to_string().contains("shop.t"), "{err}");
+}
+
+#[tokio::test]
+async fn an_alter_that_changes_some_columns_backfills_just_those() {
+    let mut h = Harness::new(1, CAPTURE_SHOP);
+    let t = Table::new(82, "shop", "t", &["name", "old"]);
+    h.route(TABLE_MAP_EVENT, &t.table_map()).await;
+    h.route(
+        WRITE_ROWS_EVENT,
+        &t.rows(false, &[(1, vec![Some("x"), Some("o")])]),
+    )
+    .await;
+    h.xid().await;
+    let head = BinlogPosition::new("binlog.000007", 1_000_000).unwrap();
+    *h.catalog.now.lock().unwrap() = Some((described(&["name", "a"]), head));
+    let ddl = h
+        .route(
+            QUERY_EVENT,
+            &query_body(
+                "shop",
+                "ALTER TABLE t ADD COLUMN a VARCHAR(64), DROP COLUMN old",
+            ),
+        )
+        .await;
+    assert!(h.catalog.resyncs.lock().unwrap().is_empty());
+    assert_eq!(
+        *h.catalog.backfills.lock().unwrap(),
+        [(
+            "shop.t".to_string(),
+            ddl,
+            ColumnChange {
+                put: vec!["a".into()],
+                cleared: vec!["old".into()]
+            }
+        )]
+    );
+    // Another DDL while that backfill may still run: the whole table, to be exact.
+    let second = h
+        .route(
+            QUERY_EVENT,
+            &query_body("shop", "ALTER TABLE t MODIFY COLUMN a VARCHAR(80)"),
+        )
+        .await;
+    assert_eq!(
+        *h.catalog.resyncs.lock().unwrap(),
+        [("shop".to_string(), "t".to_string(), second)]
+    );
+    assert_eq!(h.catalog.backfills.lock().unwrap().len(), 1);
 }
