@@ -240,12 +240,14 @@ impl<C: Catalog> Router<C> {
                         .with_label_values(&[&format!("{}.{}", t.db, t.table), "resync"])
                         .inc();
                 }
-                self.resync_tables(&tables, position, "DDL may change rows without row events")
-                    .await?;
+                // The schemas first: a job the resync starts may hold the global read lock
+                // (`extended`), which the schema history's writes would wait for.
                 for t in &tables {
                     self.schemas.forget_seen(t);
                     self.schema_changed(t, position, query).await?;
                 }
+                self.resync_tables(&tables, position, "DDL may change rows without row events")
+                    .await?;
             }
             Statement::DropDatabase(db) => {
                 let tables: Vec<TableRef> = self
@@ -255,11 +257,11 @@ impl<C: Catalog> Router<C> {
                     .into_iter()
                     .map(|(db, table)| TableRef { db, table })
                     .collect();
-                self.resync_tables(&tables, position, "DROP DATABASE removed the table")
-                    .await?;
                 for t in &tables {
                     self.schema_changed(t, position, query).await?;
                 }
+                self.resync_tables(&tables, position, "DROP DATABASE removed the table")
+                    .await?;
             }
             Statement::Dml(tables) => {
                 let captured: Vec<&TableRef> = tables

@@ -192,21 +192,14 @@ impl<C: Catalog> Router<C> {
                     .await?
             }
         };
-        if previous.is_some_and(|e| *position < e.read_at) {
-            self.resync_tables(
-                std::slice::from_ref(t),
-                position,
-                "a DDL inside the window of the table's recorded schema (rows since may have been read with a later one)",
-            )
-            .await?;
-        }
+        let inside_window = previous.is_some_and(|e| *position < e.read_at);
         self.schemas.unknown.remove(&source);
         let entry = match self
             .catalog
             .schema_at(&t.db, &t.table, position, false)
             .await?
         {
-            Some(entry) if entry.at == *position => entry,
+            Some(entry) if entry.at == *position => Some(entry),
             _ => match self.catalog.schema_now(&t.db, &t.table).await? {
                 Some((schema, read_at)) => {
                     let entry = SchemaEntry {
@@ -215,12 +208,24 @@ impl<C: Catalog> Router<C> {
                         schema,
                     };
                     self.catalog.record_schema(&entry, Some(ddl)).await?;
-                    entry
+                    Some(entry)
                 }
-                None => return Ok(()), // dropped, or renamed away
+                None => None, // dropped, or renamed away
             },
         };
-        self.schemas.current.insert(source, entry);
+        if let Some(entry) = entry {
+            self.schemas.current.insert(source, entry);
+        }
+        // The resync last: its job may take the global read lock (`extended`), which the
+        // writes above would wait for.
+        if inside_window {
+            self.resync_tables(
+                std::slice::from_ref(t),
+                position,
+                "a DDL inside the window of the table's recorded schema (rows since may have been read with a later one)",
+            )
+            .await?;
+        }
         Ok(())
     }
 }
@@ -240,6 +245,8 @@ impl<C: Catalog> Router<C> {
     ) -> Result<()> {
         let source = format!("{}.{}", t.db, t.table);
         let before = self.schemas.seen.remove(&source);
+        // Before any job is recorded: a job may hold the global read lock (`extended`), which
+        // the schema history's writes would wait for while the job waits for the router.
         self.schema_changed(t, position, ddl).await?;
         let after = self.schemas.current.get(&source).map(|e| e.schema.clone());
         let mut busy = self.changes.tracks(&source);
