@@ -190,6 +190,11 @@ pub enum HandoverRequest {
         reply: oneshot::Sender<Arc<AtomicUsize>>,
     },
     Chunk(SnapshotChunk),
+    /// Reply once the stream has routed everything up to `position`.
+    Routed {
+        position: BinlogPosition,
+        reply: oneshot::Sender<()>,
+    },
     Untrack {
         job: u64,
         /// Every chunk was handed over.

@@ -309,6 +309,11 @@ impl SnapshotReader {
         Ok(())
     }
 
+    /// The locking modes' snapshot position (`None` with `none`).
+    pub fn snapshot_position(&self) -> Option<&BinlogPosition> {
+        self.snapshot_at.as_ref()
+    }
+
     /// Whether a global read lock is held until [`SnapshotReader::close`]: every write on the
     /// server waits meanwhile, the state store's too when it lives there.
     pub fn holds_global_lock(&self) -> bool {

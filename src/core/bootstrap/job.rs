@@ -23,6 +23,7 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
+use std::time::Duration;
 
 use mysql_async::Conn;
 use tokio::sync::{mpsc, oneshot};
@@ -37,7 +38,7 @@ use crate::model::{BinlogPosition, ColumnSchema, TableSchema};
 use crate::sink::hbase::client as hbase_client;
 use crate::source::mysql as my;
 use crate::source::schema::load_table_schema;
-use crate::source::snapshot::{self, ChunkQuery, ReadChunk, SnapshotReader};
+use crate::source::snapshot::{self, ChunkQuery, LockReleased, ReadChunk, SnapshotReader};
 use crate::state::{BootstrapJob, ColumnChange, RepairKey, StateStore};
 use crate::telemetry::metrics::METRICS;
 
@@ -361,6 +362,61 @@ impl Job<'_> {
         ))
     }
 
+    /// Opens the snapshot. Under a global read lock held through the read (`extended`), the
+    /// stream must first route everything up to the lock's position: for events before it the
+    /// router may write to the state store (a DDL's job and schema history), which the lock
+    /// blocks when the state store is on the source, while this job would wait for the router
+    /// to write its chunks. When the stream has not got there within `snapshot.lock_timeout`,
+    /// the lock is released until it has, then taken again.
+    async fn open_snapshot(
+        &self,
+        mut conn: Conn,
+        schema: TableSchema,
+    ) -> Result<(SnapshotReader, TableSchema, Option<LockReleased>), JobError> {
+        const ATTEMPTS: u32 = 5;
+        for attempt in 1..=ATTEMPTS {
+            let opened = SnapshotReader::open(conn, &self.cfg.snapshot, schema.clone()).await?;
+            let locked_at = opened
+                .0
+                .snapshot_position()
+                .filter(|_| opened.0.holds_global_lock())
+                .cloned();
+            let Some(at) = locked_at else {
+                return Ok(opened);
+            };
+            if self.routed(&at, self.cfg.snapshot.lock_timeout).await? {
+                return Ok(opened);
+            }
+            info!(job = self.job.id, table = %self.name, attempt, %at, "the stream has not routed up to the global read lock's position: releasing the lock until it has");
+            opened.0.close().await?;
+            if !self.routed(&at, self.cfg.pipeline.stall_timeout).await? {
+                break;
+            }
+            conn = my::connect(&self.cfg.mysql.url, &self.cfg.mysql, None).await?;
+        }
+        Err(JobError::Transient(SyncError::transient(format!(
+            "the stream did not route up to the global read lock's position of {} in {ATTEMPTS} attempts",
+            self.name
+        ))))
+    }
+
+    /// Whether the stream routes everything up to `at` within `within`.
+    async fn routed(&self, at: &BinlogPosition, within: Duration) -> Result<bool, JobError> {
+        let (reply, routed) = oneshot::channel();
+        self.router
+            .send(HandoverRequest::Routed {
+                position: at.clone(),
+                reply,
+            })
+            .await
+            .map_err(|_| pipeline_stopped())?;
+        match tokio::time::timeout(within, routed).await {
+            Ok(Ok(())) => Ok(true),
+            Ok(Err(_)) => Err(pipeline_stopped().into()),
+            Err(_) => Ok(false),
+        }
+    }
+
     /// Step 3: every row of the table (within `--where`) as a whole-row replace; for a
     /// backfill (`cleared` set, `schema` holding the key columns and the columns to write),
     /// every row as a put of those cells and a delete of the cleared ones.
@@ -372,8 +428,7 @@ impl Job<'_> {
         cleared: Option<ClearedColumns>,
     ) -> Result<(), JobError> {
         let (cfg, store, job) = (self.cfg, self.store, self.job);
-        let (mut reader, schema, released) =
-            SnapshotReader::open(conn, &cfg.snapshot, schema).await?;
+        let (mut reader, schema, released) = self.open_snapshot(conn, schema).await?;
         if let Some(r) = released {
             store
                 .job_snapshot_position(job.id, &r.position, Some(r.held_ms))

@@ -138,6 +138,8 @@ pub struct Router<C> {
     registered: HashSet<String>,
     /// Schemas where the binlog does not carry them (see `schemas`).
     schemas: schemas::SchemaHistory,
+    /// Jobs waiting for the stream to reach a position (`HandoverRequest::Routed`).
+    routed_waiters: Vec<(BinlogPosition, tokio::sync::oneshot::Sender<()>)>,
 }
 
 impl<C: Catalog> Router<C> {
@@ -185,6 +187,7 @@ impl<C: Catalog> Router<C> {
             unstarted_resyncs: HashMap::new(),
             registered: HashSet::new(),
             schemas: Default::default(),
+            routed_waiters: Vec::new(),
         })
     }
 
@@ -234,6 +237,13 @@ impl<C: Catalog> Router<C> {
             HandoverRequest::Chunk(chunk) => {
                 self.pending_chunks.push_back(chunk);
                 self.hand_over_ready_chunks().await?;
+            }
+            HandoverRequest::Routed { position, reply } => {
+                if position <= self.position {
+                    let _ = reply.send(());
+                } else {
+                    self.routed_waiters.push((position, reply));
+                }
             }
         }
         Ok(())
@@ -416,6 +426,15 @@ impl<C: Catalog> Router<C> {
         let routed = self.route_data(event, data, position).await;
         if !self.pending_chunks.is_empty() {
             self.hand_over_ready_chunks().await?;
+        }
+        if !self.routed_waiters.is_empty() {
+            let (done, waiting) = std::mem::take(&mut self.routed_waiters)
+                .into_iter()
+                .partition(|(at, _)| *at <= self.position);
+            self.routed_waiters = waiting;
+            for (_, reply) in done {
+                let _ = reply.send(());
+            }
         }
         routed
     }
