@@ -19,13 +19,15 @@ use mysql_async::prelude::Queryable;
 const CONVERGE: Duration = Duration::from_secs(180);
 
 /// The rows of an HBase table, by key-only pages.
-fn count_rows(client: &mut mysql2hbase::sink::hbase::client::ThriftClient, table: &str) -> usize {
+fn count_rows(
+    client: &mut mysql2hbase::sink::hbase::client::ThriftClient,
+    table: &str,
+) -> mysql2hbase::error::Result<usize> {
     const PAGE: usize = 10_000;
     let mut rows = 0;
     let mut start: Option<Vec<u8>> = None;
     loop {
-        let page = hbase_client::scan_keys_page(client, table, start.as_deref(), PAGE)
-            .unwrap_or_else(|e| panic!("counting the rows of {table}: {e}"));
+        let page = hbase_client::scan_keys_page(client, table, start.as_deref(), PAGE)?;
         rows += page.len();
         match page.last() {
             Some(last) if page.len() == PAGE => {
@@ -33,13 +35,14 @@ fn count_rows(client: &mut mysql2hbase::sink::hbase::client::ThriftClient, table
                 next.push(0);
                 start = Some(next);
             }
-            _ => return rows,
+            _ => return Ok(rows),
         }
     }
 }
 
 /// An HBase reader counting a table's rows again and again (at most every 100 ms), keeping the
-/// lowest count it saw.
+/// lowest count it saw. A count cut off by a dropped connection (the Thrift gateway closes
+/// connections now and then) is not a count: the reader reconnects and counts again.
 struct RowCounter {
     stop: Arc<AtomicBool>,
     thread: std::thread::JoinHandle<(usize, usize)>,
@@ -55,8 +58,13 @@ impl RowCounter {
             let (mut lowest, mut passes) = (usize::MAX, 0);
             while !stopped.load(Ordering::Relaxed) {
                 let started = std::time::Instant::now();
-                lowest = lowest.min(count_rows(&mut client, &table));
-                passes += 1;
+                match count_rows(&mut client, &table) {
+                    Ok(rows) => {
+                        lowest = lowest.min(rows);
+                        passes += 1;
+                    }
+                    Err(_) => client = hbase(),
+                }
                 std::thread::sleep(Duration::from_millis(100).saturating_sub(started.elapsed()));
             }
             (lowest, passes)
