@@ -393,16 +393,31 @@ fn unsafe_kill(pid: u32, signal: &str) {
     assert!(status.success());
 }
 
-/// Every row of an HBase table (latest versions), qualifiers without the family.
+/// Every row of an HBase table (latest versions), qualifiers without the family. A read cut
+/// off by a dropped Thrift connection (the gateway drops one now and then under load) is read
+/// again, up to three times.
 pub fn hbase_content(table: &str) -> Content {
+    let mut attempt = 1;
+    loop {
+        match try_hbase_content(table) {
+            Ok(content) => return content,
+            Err(e) if attempt < 3 => {
+                eprintln!("reading HBase table {table} failed ({e}); reading it again");
+                attempt += 1;
+            }
+            Err(e) => panic!("reading HBase table {table}: {e}"),
+        }
+    }
+}
+
+fn try_hbase_content(table: &str) -> mysql2hbase::error::Result<Content> {
     let mut c = hbase();
     let mut content = Content::new();
-    if !hbase_client::table_names(&mut c)
-        .unwrap()
+    if !hbase_client::table_names(&mut c)?
         .iter()
         .any(|t| t == table)
     {
-        return content;
+        return Ok(content);
     }
     hbase_client::scan_rows(&mut c, table, None, |(key, cells)| {
         let cells = cells
@@ -418,9 +433,8 @@ pub fn hbase_content(table: &str) -> Content {
             })
             .collect();
         content.insert(key, cells);
-    })
-    .unwrap();
-    content
+    })?;
+    Ok(content)
 }
 
 /// What HBase must hold for a MySQL table under the default mapping, computed independently of
