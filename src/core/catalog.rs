@@ -58,6 +58,9 @@ pub trait Catalog {
     /// Whether job `id` is still to run or running (not complete, not failed).
     async fn job_open(&self, id: u64) -> Result<bool>;
 
+    /// Whether a completed job copied every row of `db.table` into HBase.
+    async fn table_copied(&self, db: &str, table: &str) -> Result<bool>;
+
     /// Remembers a captured table, for [`Catalog::known_tables`].
     async fn register_table(&self, db: &str, table: &str) -> Result<()>;
 
@@ -131,6 +134,10 @@ impl Catalog for ServerCatalog {
             .job(id)
             .await?
             .is_some_and(|j| matches!(j.status.as_str(), "pending" | "running")))
+    }
+
+    async fn table_copied(&self, db: &str, table: &str) -> Result<bool> {
+        self.store.table_copied(db, table).await
     }
 
     async fn register_table(&self, db: &str, table: &str) -> Result<()> {

@@ -325,6 +325,22 @@ impl StateStore {
         Ok(())
     }
 
+    /// Whether a job copied every row of `db.table` into HBase (a bootstrap, re-bootstrap or
+    /// resync of the whole table that completed): since then the stream keeps HBase equal to
+    /// MySQL, so a backfill of some columns finds every row's other cells in place.
+    pub async fn table_copied(&self, db: &str, table: &str) -> Result<bool> {
+        let mut conn = self.pool.get_conn().await?;
+        let found: Option<u64> = conn
+            .exec_first(
+                "SELECT id FROM bootstrap_jobs WHERE database_name = ? AND table_name = ? \
+                 AND status = 'complete' AND repair_keys IS NULL AND put_columns IS NULL \
+                 AND cleared_columns IS NULL AND (where_clause IS NULL OR where_clause = '') LIMIT 1",
+                (db, table),
+            )
+            .await?;
+        Ok(found.is_some())
+    }
+
     pub async fn job(&self, id: u64) -> Result<Option<BootstrapJob>> {
         let mut conn = self.pool.get_conn().await?;
         let row: Option<mysql_async::Row> = conn

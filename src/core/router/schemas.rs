@@ -234,8 +234,9 @@ impl<C: Catalog> Router<C> {
     /// An `ALTER TABLE` of captured table `t` that may change stored values, at `position`:
     /// records a backfill of just the columns it changed when that is exact (see
     /// `core::ddl::columns`), else a whole-table resync. A backfill needs the schema before
-    /// (the table's last TABLE_MAP since its last DDL), and no job of the table running or
-    /// waiting from this router: chunks a running job read before the DDL are not written
+    /// (the table's last TABLE_MAP since its last DDL), every row of the table in HBase (a
+    /// completed whole-table job), and no job of the table running or waiting from this
+    /// router: chunks a running job read before the DDL are not written
     /// (`ChangeTracker::table_changed`), which only a whole-table resync makes good.
     pub(super) async fn alter_table(
         &mut self,
@@ -263,6 +264,9 @@ impl<C: Catalog> Router<C> {
             .find(|m| m.source == source)
             .and_then(|m| m.row_key.clone())
             .unwrap_or_default();
+        // A table never copied whole (`snapshot.mode = "never"`, created while streaming) may
+        // lack rows in HBase: a backfill would write rows of just some columns.
+        busy = busy || !self.catalog.table_copied(&t.db, &t.table).await?;
         let change = match (before, after, busy) {
             (Some(before), Some(after), false) => {
                 ddl::column_change(&before, &after, &key_columns, &ddl::modified_columns(ddl))

@@ -261,6 +261,9 @@ impl Catalog for FixedCatalog {
         b.push((format!("{db}.{table}"), position.clone(), change.clone()));
         Ok(1000 + b.len() as u64)
     }
+    async fn table_copied(&self, _: &str, _: &str) -> Result<bool> {
+        Ok(true)
+    }
     async fn job_open(&self, id: u64) -> Result<bool> {
         Ok(!self.finished.lock().unwrap().contains(&id))
     }
