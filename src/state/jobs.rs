@@ -227,12 +227,43 @@ impl StateStore {
         table: &str,
         position: &BinlogPosition,
     ) -> Result<u64> {
+        self.create_ddl_job(db, table, position, None).await
+    }
+
+    /// Records a backfill of `change`'s columns of `db.table` after the DDL at `position`
+    /// (a replay of the DDL after a restart starts the same job over); returns its id.
+    pub async fn create_backfill_job(
+        &self,
+        db: &str,
+        table: &str,
+        position: &BinlogPosition,
+        change: &ColumnChange,
+    ) -> Result<u64> {
+        self.create_ddl_job(db, table, position, Some(change)).await
+    }
+
+    /// The job a DDL at `position` needs: a whole-table resync (`columns` `None`, with a
+    /// cleanup) or a backfill of some columns. One of each kind per DDL: a replay finds it and
+    /// starts it over.
+    async fn create_ddl_job(
+        &self,
+        db: &str,
+        table: &str,
+        position: &BinlogPosition,
+        columns: Option<&ColumnChange>,
+    ) -> Result<u64> {
         let mut conn = self.pool.get_conn().await?;
         let at = position.to_string();
+        let kind = match columns {
+            None => "put_columns IS NULL AND cleared_columns IS NULL",
+            Some(_) => "(put_columns IS NOT NULL OR cleared_columns IS NOT NULL)",
+        };
         let existing: Option<u64> = conn
             .exec_first(
-                "SELECT id FROM bootstrap_jobs WHERE database_name = ? AND table_name = ? AND ddl_position = ? \
-                 AND put_columns IS NULL AND cleared_columns IS NULL",
+                format!(
+                    "SELECT id FROM bootstrap_jobs WHERE database_name = ? AND table_name = ? \
+                     AND ddl_position = ? AND {kind}"
+                ),
                 (db, table, &at),
             )
             .await?;
@@ -245,46 +276,18 @@ impl StateStore {
             .await?;
             return Ok(id);
         }
-        conn.exec_drop(
-            "INSERT INTO bootstrap_jobs (database_name, table_name, cleanup, ddl_position) VALUES (?, ?, 1, ?)",
-            (db, table, &at),
-        )
-        .await?;
-        Ok(conn.last_insert_id().unwrap_or_default())
-    }
-
-    /// Records a backfill of `change`'s columns of `db.table` after the DDL at `position`
-    /// (a replay of the DDL after a restart starts the same job over); returns its id.
-    pub async fn create_backfill_job(
-        &self,
-        db: &str,
-        table: &str,
-        position: &BinlogPosition,
-        change: &ColumnChange,
-    ) -> Result<u64> {
-        let mut conn = self.pool.get_conn().await?;
-        let at = position.to_string();
-        let existing: Option<u64> = conn
-            .exec_first(
-                "SELECT id FROM bootstrap_jobs WHERE database_name = ? AND table_name = ? AND ddl_position = ? \
-                 AND (put_columns IS NOT NULL OR cleared_columns IS NOT NULL)",
-                (db, table, &at),
-            )
-            .await?;
-        if let Some(id) = existing {
-            conn.exec_drop(
-                "UPDATE bootstrap_jobs SET status = 'pending', last_key = NULL, chunks_done = 0, \
-                 rows_done = 0, error = NULL, finished_at = NULL WHERE id = ?",
-                (id,),
-            )
-            .await?;
-            return Ok(id);
-        }
         let json = |v: &[String]| serde_json::to_string(v).expect("strings serialize");
         conn.exec_drop(
             "INSERT INTO bootstrap_jobs (database_name, table_name, cleanup, ddl_position, put_columns, cleared_columns) \
-             VALUES (?, ?, 0, ?, ?, ?)",
-            (db, table, &at, json(&change.put), json(&change.cleared)),
+             VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                db,
+                table,
+                columns.is_none(),
+                &at,
+                columns.map(|c| json(&c.put)),
+                columns.map(|c| json(&c.cleared)),
+            ),
         )
         .await?;
         Ok(conn.last_insert_id().unwrap_or_default())
