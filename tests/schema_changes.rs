@@ -40,43 +40,126 @@ fn count_rows(
     }
 }
 
+/// What a sampling reader checks in the rows it reads: the problems it finds in them (values
+/// MySQL never had), or none.
+type SampleCheck = Box<dyn Fn(&[(Vec<u8>, Vec<(Vec<u8>, Vec<u8>, i64)>)]) -> Vec<String> + Send>;
+
 /// An HBase reader counting a table's rows again and again (at most every 100 ms), keeping the
-/// lowest count it saw. A count cut off by a dropped connection (the Thrift gateway closes
-/// connections now and then) is not a count: the reader reconnects and counts again.
+/// lowest count it saw; with a sample, it also reads those rows' cells after each count and
+/// keeps every problem `check` finds in them. A read cut off by a dropped connection (the
+/// Thrift gateway closes connections now and then) is not a read: the reader reconnects and
+/// reads again.
 struct RowCounter {
     stop: Arc<AtomicBool>,
-    thread: std::thread::JoinHandle<(usize, usize)>,
+    thread: std::thread::JoinHandle<(usize, usize, Vec<String>)>,
 }
 
 impl RowCounter {
     fn start(table: &str) -> RowCounter {
+        Self::sampling(table, Vec::new(), Box::new(|_| Vec::new()))
+    }
+
+    fn sampling(table: &str, sample: Vec<Vec<u8>>, check: SampleCheck) -> RowCounter {
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
         let table = table.to_string();
         let thread = std::thread::spawn(move || {
             let mut client = hbase();
-            let (mut lowest, mut passes) = (usize::MAX, 0);
+            let (mut lowest, mut passes, mut problems) = (usize::MAX, 0, Vec::new());
             while !stopped.load(Ordering::Relaxed) {
                 let started = std::time::Instant::now();
-                match count_rows(&mut client, &table) {
-                    Ok(rows) => {
+                let read = count_rows(&mut client, &table).and_then(|rows| {
+                    let cells = hbase_client::get_rows(&mut client, &table, "d", &sample)?;
+                    Ok((rows, cells))
+                });
+                match read {
+                    Ok((rows, cells)) => {
                         lowest = lowest.min(rows);
                         passes += 1;
+                        if problems.len() < 20 {
+                            problems.extend(check(&cells));
+                        }
                     }
                     Err(_) => client = hbase(),
                 }
                 std::thread::sleep(Duration::from_millis(100).saturating_sub(started.elapsed()));
             }
-            (lowest, passes)
+            (lowest, passes, problems)
         });
         RowCounter { stop, thread }
     }
 
-    /// The lowest count seen, and how many counts were made.
-    fn finish(self) -> (usize, usize) {
+    /// The lowest count seen, how many counts were made, and the problems the samples showed.
+    fn finish(self) -> (usize, usize, Vec<String>) {
         self.stop.store(true, Ordering::Relaxed);
         self.thread.join().expect("row counter")
     }
+}
+
+/// The sample of `ddl_of_every_class...`: every 997th row of the table's first rows, under its
+/// key before and after the primary key change (`id`, `id|7`). Each must be in HBase under one
+/// of them, whole, with only values MySQL had: `id`; `v` >= id (the writer only adds to it);
+/// `s` = `s<id>` until dropped; `w` = id % 100 as INT or DECIMAL(12,2); `c` = 7 once added.
+fn ddl_sample(rows: u32) -> (Vec<Vec<u8>>, SampleCheck) {
+    let ids: Vec<u32> = (1..=rows).step_by(997).collect();
+    let keys = ids
+        .iter()
+        .flat_map(|id| [id.to_string().into_bytes(), format!("{id}|7").into_bytes()])
+        .collect();
+    let check: SampleCheck = Box::new(move |found| {
+        let mut problems = Vec::new();
+        for id in &ids {
+            let of_id: Vec<_> = found
+                .iter()
+                .filter(|(k, _)| {
+                    *k == id.to_string().into_bytes() || *k == format!("{id}|7").into_bytes()
+                })
+                .collect();
+            if of_id.is_empty() {
+                problems.push(format!("row {id} missing"));
+            }
+            for (key, cells) in of_id {
+                let text = |q: &str| {
+                    cells
+                        .iter()
+                        .find(|(col, _, _)| col.as_slice() == format!("d:{q}").as_bytes())
+                        .map(|(_, v, _)| String::from_utf8_lossy(v).into_owned())
+                };
+                let w = id % 100;
+                let ok = text("id") == Some(id.to_string())
+                    && text("v")
+                        .and_then(|v| v.parse::<u32>().ok())
+                        .is_some_and(|v| v >= *id)
+                    && text("s").is_none_or(|s| s == format!("s{id}"))
+                    && text("w").is_some_and(|v| v == w.to_string() || v == format!("{w}.00"))
+                    && text("c").is_none_or(|c| c == "7")
+                    && cells.iter().all(|(col, _, _)| {
+                        ["d:id", "d:v", "d:s", "d:w", "d:c"]
+                            .iter()
+                            .any(|q| col.as_slice() == q.as_bytes())
+                    });
+                if !ok {
+                    let shown: Vec<String> = cells
+                        .iter()
+                        .map(|(c, v, _)| {
+                            format!(
+                                "{}={}",
+                                String::from_utf8_lossy(c),
+                                String::from_utf8_lossy(v)
+                            )
+                        })
+                        .collect();
+                    problems.push(format!(
+                        "row {}: {}",
+                        String::from_utf8_lossy(key),
+                        shown.join(" ")
+                    ));
+                }
+            }
+        }
+        problems
+    });
+    (keys, check)
 }
 
 /// A writer that inserts new rows (ids from `base`) and updates old ones, never deletes: the
@@ -146,7 +229,8 @@ async fn ddl_of_every_class_never_blanks_the_hbase_table_under_a_writer() {
         metric_sum(&env, "mysql2hbase_rows_applied_total").await,
         jobs(&env).await,
     );
-    let counter = RowCounter::start(&table);
+    let (sample, check) = ddl_sample(ROWS);
+    let counter = RowCounter::sampling(&table, sample, check);
     run_sql(
         &mut c,
         &[
@@ -157,11 +241,12 @@ async fn ddl_of_every_class_never_blanks_the_hbase_table_under_a_writer() {
     )
     .await;
     env.assert_converges(&mut c, "t", CONVERGE).await;
-    let (lowest, _) = counter.finish();
+    let (lowest, _, problems) = counter.finish();
     assert!(
         lowest >= ROWS as usize,
         "{lowest} rows seen after ADD INDEX"
     );
+    assert!(problems.is_empty(), "after ADD INDEX: {problems:?}");
     assert_eq!(
         metric_sum(&env, "mysql2hbase_rows_applied_total").await - applied,
         1.0,
@@ -195,15 +280,20 @@ async fn ddl_of_every_class_never_blanks_the_hbase_table_under_a_writer() {
     .enumerate()
     {
         let before = mysql_rows(&mut c).await;
-        let counter = RowCounter::start(&table);
+        let (sample, check) = ddl_sample(ROWS);
+        let counter = RowCounter::sampling(&table, sample, check);
         let writer = inserting_writer(&env.db, 1_000_000 + round as u32 * 10_000, ROWS, 2_000);
         run_sql(&mut c, &[ddl]).await;
         let changes = writer.finish().await;
         env.assert_converges(&mut c, "t", CONVERGE).await;
-        let (lowest, passes) = counter.finish();
+        let (lowest, passes, problems) = counter.finish();
         assert!(
             lowest >= before,
             "{ddl}: an HBase reader saw {lowest} rows while MySQL had at least {before}"
+        );
+        assert!(
+            problems.is_empty(),
+            "{ddl}: an HBase reader saw values MySQL never had: {problems:?}"
         );
         assert!(
             passes >= 2,
@@ -284,7 +374,7 @@ async fn pt_online_schema_change_has_no_helper_tables_and_no_blank_window() {
         .unwrap();
     assert_eq!(not_seven, 0, "MySQL itself: every row has c = 7");
     env.assert_converges(&mut c, "t", CONVERGE).await;
-    let (lowest, passes) = counter.finish();
+    let (lowest, passes, _) = counter.finish();
     assert!(
         lowest >= ROWS as usize,
         "an HBase reader saw {lowest} rows while MySQL had at least {ROWS}"
@@ -340,7 +430,7 @@ async fn gh_ost_cut_over_replayed_by_hand_has_no_helper_tables_and_no_blank_wind
     .await;
     writer.finish().await;
     env.assert_converges(&mut c, "t", CONVERGE).await;
-    let (lowest, passes) = counter.finish();
+    let (lowest, passes, _) = counter.finish();
     assert!(
         lowest >= ROWS as usize,
         "an HBase reader saw {lowest} rows while MySQL had at least {ROWS}"

@@ -294,6 +294,16 @@ impl<C: Catalog> Router<C> {
                     })?;
                 let table: Arc<str> = Arc::from(mapping.hbase_table.as_str());
                 let family: Arc<str> = Arc::from(mapping.family.as_str());
+                // A backfill's key columns are only there to make the row key: their cells are
+                // in HBase already (a DDL that changes a key column resyncs the whole table).
+                let key_cells: Vec<Arc<[u8]>> = match cleared {
+                    Some(_) => mapping
+                        .row_key
+                        .iter()
+                        .filter_map(|&i| mapping.qualifiers[i].clone())
+                        .collect(),
+                    None => Vec::new(),
+                };
                 for row in rows {
                     let Some(key) = mapping.row_key(row).filter(|k| unchanged(k)) else {
                         continue;
@@ -307,6 +317,7 @@ impl<C: Catalog> Router<C> {
                     let ops = match (oversized, &cleared) {
                         (None, None) => vec![(key, RowOp::Replace(cells))],
                         (None, Some(cleared)) => {
+                            cells.retain(|c| !key_cells.contains(&c.column));
                             cells.extend(cleared.iter().map(|column| Cell {
                                 column: column.clone(),
                                 value: None,
