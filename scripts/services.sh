@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/services.sh — real MariaDB, HBase (+Thrift1) and Kafka servers for development and tests.
 #
-# Usage: scripts/services.sh up|down|status|restart|pause|resume [mariadb|hbase|kafka|mariadb-replica ...]
+# Usage: scripts/services.sh up|down|status|restart|pause|resume [mariadb|hbase|kafka|mariadb-replica|thrift2 ...]
 #        (no name = mariadb, hbase and kafka)
 #
 #   up      install what is missing (apt: mariadb; Maven Central: HBase and Kafka jars through
@@ -30,6 +30,10 @@
 #                   the first by GTID from where the first's binlog is when it comes up (it has
 #                   nothing older): for failover tests. Disposable: "down" deletes its data, so
 #                   every "up" starts a fresh replica. Only on request, never in the default set.
+#   thrift2  9091   a second HBase Thrift1 gateway against the same HBase (needs hbase up; web UI
+#                   9096), in its own JVM; THRIFT2_FLAGS passes server options, e.g. "-f -c"
+#                   (framed transport, compact protocol) or "-hsha" (framed, half-sync/half-async).
+#                   Only on request, never in the default set.
 # TLS: .data/tls/ (made with openssl on the first "up"): ca.pem (test CA), server.pem/server.key
 #   (CN localhost, SAN 127.0.0.1/localhost, signed by ca.pem), client.pem/client.key (a client
 #   certificate ca.pem signed, for users REQUIRE X509), wrong-ca.pem (a CA that signed
@@ -532,7 +536,11 @@ HB_MASTER_MARKER="-Dmysql2hbase.service=hbase-master@$SERVERS_OF"
 HB_THRIFT_MARKER="-Dmysql2hbase.service=hbase-thrift@$SERVERS_OF"
 HB_PORTS=(9090 9095 2181 16000 16010 16020 16030)
 
+HB_THRIFT2_PIDFILE="$HB/thrift2.pid"
+HB_THRIFT2_MARKER="-Dmysql2hbase.service=hbase-thrift2@$SERVERS_OF"
+
 hbase_master_pid() { find_pid "$HB_MASTER_PIDFILE" "$HB_MASTER_MARKER"; }
+thrift2_pid() { find_pid "$HB_THRIFT2_PIDFILE" "$HB_THRIFT2_MARKER"; }
 hbase_thrift_pid() { find_pid "$HB_THRIFT_PIDFILE" "$HB_THRIFT_MARKER"; }
 
 write_hbase_conf() {
@@ -689,6 +697,9 @@ hbase_wait() {
 
 hbase_down() {
   local pid
+  pid="$(thrift2_pid)"
+  [[ -n "$pid" ]] && stop_pid "hbase thrift2" "$pid" 30
+  rm -f "$HB_THRIFT2_PIDFILE"
   pid="$(hbase_thrift_pid)"
   [[ -n "$pid" ]] && stop_pid "hbase thrift" "$pid" 30
   rm -f "$HB_THRIFT_PIDFILE"
@@ -816,6 +827,44 @@ kafka_down() {
   wait_ports_free 30 9092 9093 9094
 }
 
+# ================================================================== second Thrift gateway
+thrift2_start() {
+  [[ -n "$(thrift2_pid)" ]] && return 0
+  [[ -n "$(hbase_master_pid)" ]] || die "thrift2 needs HBase: scripts/services.sh up hbase first"
+  listening 9091 && die "port 9091 is in use by a process not started by this script"
+  ensure_java
+  resolve_classpath hbase
+  local flags
+  read -r -a flags <<<"${THRIFT2_FLAGS:-}"
+  echo "${THRIFT2_FLAGS:-}" >"$HB/thrift2.flags"
+  log "starting a second hbase thrift server on 127.0.0.1:9091 (${THRIFT2_FLAGS:-default options})"
+  hbase_java "$HB_THRIFT2_MARKER" thrift2.log 256m \
+    org.apache.hadoop.hbase.thrift.ThriftServer -p 9091 -b 127.0.0.1 --infoport 9096 \
+    ${flags[@]+"${flags[@]}"} start
+  start_bg "$HB_THRIFT2_PIDFILE" "$HB/logs/thrift2.out" "${JAVA_CMD[@]}"
+}
+
+thrift2_wait() {
+  local timeout="${SERVICES_TIMEOUT_HBASE:-300}" deadline
+  deadline=$((SECONDS + timeout))
+  # The port opens once the server is ready (its transport and protocol are the caller's to
+  # speak: thrift_check.py only speaks buffered binary).
+  until listening 9091; do
+    [[ -n "$(thrift2_pid)" ]] || fail_with_log "thrift2 exited during startup" "$HB/logs/thrift2.log" "$HB/logs/thrift2.out"
+    ((SECONDS >= deadline)) && fail_with_log "thrift2 did not open 9091 within ${timeout}s" "$HB/logs/thrift2.log" "$HB/logs/thrift2.out"
+    sleep 0.5
+  done
+  log "thrift2 up: 127.0.0.1:9091 (${THRIFT2_FLAGS:-default options}, pid $(thrift2_pid))"
+}
+
+thrift2_down() {
+  local pid
+  pid="$(thrift2_pid)"
+  [[ -n "$pid" ]] && stop_pid "hbase thrift2" "$pid" 30
+  rm -f "$HB_THRIFT2_PIDFILE"
+  wait_ports_free 30 9091 9096
+}
+
 # ================================================================== commands
 status_line() {
   local svc="$1" pid state
@@ -845,6 +894,12 @@ status_line() {
       elif listening 3307; then state="running (pid $pid)"
       else state="starting (pid $pid, port not open)"; fi
       printf '%-8s %-34s 127.0.0.1:3307 (GTID replica of 3306)\n' mariadb-replica "$state" ;;
+    thrift2)
+      pid="$(thrift2_pid)"
+      if [[ -z "$pid" ]]; then state=stopped
+      elif listening 9091; then state="running (pid $pid)"
+      else state="starting (pid $pid, port not open)"; fi
+      printf '%-8s %-34s 127.0.0.1:9091 (thrift, options: %s)\n' thrift2 "$state" "$(cat "$HB/thrift2.flags" 2>/dev/null || true)" ;;
   esac
 }
 
@@ -855,6 +910,7 @@ freeze() {
     mariadb) pid="$(mariadb_pid)" ;;
     mariadb-replica) pid="$(replica_pid)" ;;
     hbase) pid="$(hbase_thrift_pid)" ;;
+    thrift2) pid="$(thrift2_pid)" ;;
     kafka) pid="$(kafka_pid)" ;;
   esac
   [[ -n "$pid" ]] || die "$2 is not running: nothing to $1"
@@ -874,7 +930,7 @@ main() {
   local svcs=("$@")
   [[ ${#svcs[@]} -gt 0 ]] || svcs=("${ALL_SERVICES[@]}")
   for svc in "${svcs[@]}"; do
-    case "$svc" in mariadb | hbase | kafka | mariadb-replica) ;; *) echo "unknown service: $svc" >&2; usage ;; esac
+    case "$svc" in mariadb | hbase | kafka | mariadb-replica | thrift2) ;; *) echo "unknown service: $svc" >&2; usage ;; esac
   done
   mkdir -p "$DATA"
   case "$cmd" in

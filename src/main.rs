@@ -316,7 +316,7 @@ fn peek(cfg: &Config, source: &str, limit: usize) -> anyhow::Result<()> {
         .split_once('.')
         .ok_or_else(|| anyhow::anyhow!("name the table as db.table, not {source:?}"))?;
     let (hbase_table, _) = mysql2hbase::core::mapping::hbase_target(cfg, db, table);
-    let mut client = hbase_client::connect(&cfg.hbase.thrift, cfg.hbase.timeout)?;
+    let mut client = hbase_client::connect(&cfg.hbase)?;
     if !hbase_client::table_exists(&mut client, &hbase_table)? {
         anyhow::bail!("HBase table {hbase_table} does not exist yet");
     }

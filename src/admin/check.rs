@@ -121,24 +121,47 @@ async fn check_internal_topic(kafka: &crate::config::KafkaConfig) -> Option<Chec
     }
 }
 
+/// The Thrift server answers the configured transport and protocol; when it does not, the
+/// other combinations are tried, so a mismatch is named as such with the settings that work.
 async fn check_hbase(cfg: &Config) -> CheckItem {
-    let addr = cfg.hbase.thrift.clone();
-    let timeout = cfg.hbase.timeout.min(Duration::from_secs(15));
+    use crate::sink::hbase::client;
+    let mut hbase = cfg.hbase.clone();
+    hbase.timeout = hbase.timeout.min(Duration::from_secs(15));
     let probe = tokio::task::spawn_blocking(move || {
-        let mut client = crate::sink::hbase::client::connect(&addr, timeout)?;
-        crate::sink::hbase::client::table_names(&mut client)
+        let answer = client::connect(&hbase).and_then(|mut c| client::table_names(&mut c));
+        let spoken = match &answer {
+            Err(crate::error::SyncError::Hbase(e)) if !e.contains("unreachable") => {
+                client::spoken_combination(&hbase)
+            }
+            _ => None,
+        };
+        (answer, spoken)
     })
     .await;
+    let (transport, protocol) = (cfg.hbase.thrift_transport, cfg.hbase.thrift_protocol);
     match probe {
-        Ok(Ok(tables)) => CheckItem::pass(
+        Ok((Ok(tables), _)) => CheckItem::pass(
             "hbase.thrift",
-            format!("HBase Thrift at {} answered ({} tables)", cfg.hbase.thrift, tables.len()),
+            format!(
+                "HBase Thrift at {} answered ({} tables; {transport} transport, {protocol} protocol)",
+                cfg.hbase.thrift,
+                tables.len()
+            ),
         ),
-        Ok(Err(e)) => CheckItem::new(
+        Ok((Err(crate::error::SyncError::Hbase(e)), Some((t, p)))) => CheckItem::new(
+            "hbase.thrift",
+            Outcome::Fail,
+            format!(
+                "the Thrift server at {} does not speak the {transport} transport with the {protocol} protocol ({e}), but answers in the {t} transport with the {p} protocol",
+                cfg.hbase.thrift
+            ),
+            format!("set thrift_transport = \"{t}\" and thrift_protocol = \"{p}\" in [hbase] (a server started with -hsha, -nonblocking, -threadedselector or -f needs \"framed\"; with -c, \"compact\")"),
+        ),
+        Ok((Err(e), _)) => CheckItem::new(
             "hbase.thrift",
             Outcome::Fail,
             e.to_string(),
-            "fix [hbase] thrift or start HBase and its Thrift1 server (scripts/services.sh up hbase)",
+            "fix [hbase] thrift (and thrift_transport / thrift_protocol: they must match how the Thrift server was started) or start HBase and its Thrift1 server (scripts/services.sh up hbase)",
         ),
         Err(e) => CheckItem::new("hbase.thrift", Outcome::Fail, e.to_string(), ""),
     }
@@ -157,10 +180,10 @@ async fn check_hbase_tables(cfg: &Config, captured: &[(String, String)]) -> Vec<
         .iter()
         .map(|(db, t)| (format!("{db}.{t}"), hbase_target(cfg, db, t).0))
         .collect();
-    let (addr, timeout) = (cfg.hbase.thrift.clone(), cfg.hbase.timeout);
+    let hbase = cfg.hbase.clone();
     let found = tokio::task::spawn_blocking(move || {
         use crate::sink::hbase::client;
-        let mut c = client::connect(&addr, timeout)?;
+        let mut c = client::connect(&hbase)?;
         let existing = client::table_names(&mut c)?;
         let now = crate::model::Version::now().0;
         let (mut future, mut ttls) = (Vec::new(), Vec::new());

@@ -144,8 +144,16 @@ impl TlsConfig {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct HbaseConfig {
-    /// Thrift1 server, `host:port` (buffered binary protocol).
+    /// Thrift1 server, `host:port`.
     pub thrift: String,
+    /// The Thrift server's transport: `buffered` (HBase's default `-threadpool` server) or
+    /// `framed` (needed by servers started with `-hsha`, `-nonblocking`, `-threadedselector`,
+    /// or `-f`).
+    #[serde(default)]
+    pub thrift_transport: ThriftTransport,
+    /// The Thrift server's protocol: `binary` (HBase's default) or `compact` (`-c`).
+    #[serde(default)]
+    pub thrift_protocol: ThriftProtocol,
     /// Socket read/write timeout of one Thrift call.
     #[serde(default = "defaults::hbase_timeout", with = "humantime_serde")]
     pub timeout: Duration,
@@ -156,6 +164,42 @@ pub struct HbaseConfig {
     /// one go to the dead-letter output instead.
     #[serde(default = "defaults::max_cell_bytes")]
     pub max_cell_bytes: usize,
+}
+
+/// How Thrift messages are delimited on the connection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ThriftTransport {
+    #[default]
+    Buffered,
+    Framed,
+}
+
+/// How Thrift messages are encoded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ThriftProtocol {
+    #[default]
+    Binary,
+    Compact,
+}
+
+impl std::fmt::Display for ThriftTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ThriftTransport::Buffered => "buffered",
+            ThriftTransport::Framed => "framed",
+        })
+    }
+}
+
+impl std::fmt::Display for ThriftProtocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ThriftProtocol::Binary => "binary",
+            ThriftProtocol::Compact => "compact",
+        })
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -420,7 +464,8 @@ pub struct PipelineConfig {
     /// ... or this many bytes ...
     #[serde(default = "defaults::batch_bytes")]
     pub batch_bytes: usize,
-    /// ... or when its oldest change is this old.
+    /// ... or when its oldest change is this old. Zero (the default): as soon as the writer's
+    /// previous write returned, with everything that arrived meanwhile (natural batching).
     #[serde(default = "defaults::batch_delay", with = "humantime_serde")]
     pub batch_delay: Duration,
     /// Bytes of decoded changes in flight between the binlog reader and HBase acknowledgements;
@@ -613,7 +658,7 @@ mod defaults {
         4 << 20
     }
     pub fn batch_delay() -> Duration {
-        Duration::from_millis(50)
+        Duration::ZERO
     }
     pub fn max_inflight_bytes() -> usize {
         64 << 20

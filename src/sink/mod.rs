@@ -7,7 +7,9 @@
 //! counts the items it has handed to the sink, and holds each commit point, barrier and
 //! in-flight permit until the sink reports that every item before it is durable; then it
 //! acknowledges the commit point on the sink's [`CommitSlot`], fires the barrier, and releases
-//! the permit. So a checkpoint never passes an item a sink has not made durable, whatever the
+//! the permit. When the sink is ready to make progress, the loop first takes every message that
+//! queued meanwhile, so one write carries all that arrived while the previous one was in flight
+//! (natural batching, as a database's group commit). So a checkpoint never passes an item a sink has not made durable, whatever the
 //! sink: the HBase writer (durable = written by `mutateRowsTs`), the Kafka change-event
 //! publisher and the capture writer (durable = acknowledged by Kafka).
 //!
@@ -98,23 +100,43 @@ pub async fn run<S: Sink>(
             _ => {}
         }
         tokio::select! {
-            () = sink.ready(), if pending => sink.progress().await?,
+            () = sink.ready(), if pending => {
+                // What queued while the sink was busy goes with this progress (natural
+                // batching: one write carries everything that arrived during the last one).
+                while let Ok(msg) = rx.try_recv() {
+                    take(&mut sink, msg, &mut accepted, &mut waiting).await?;
+                }
+                sink.progress().await?
+            }
             msg = rx.recv() => match msg {
                 None => {
                     sink.finish().await?;
                     release(&mut waiting, sink.durable(), &slot);
                     return Ok(());
                 }
-                Some(SinkMsg::Items { items, permit }) => {
-                    accepted += items.len() as u64;
-                    sink.accept(items).await?;
-                    waiting.push_back((accepted, Ack::Permit(permit)));
-                }
-                Some(SinkMsg::Commit(point)) => waiting.push_back((accepted, Ack::Commit(point))),
-                Some(SinkMsg::Barrier(b)) => waiting.push_back((accepted, Ack::Barrier(b))),
+                Some(msg) => take(&mut sink, msg, &mut accepted, &mut waiting).await?,
             }
         }
     }
+}
+
+/// Hands a message's items to the sink, or queues its acknowledgement behind them.
+async fn take<S: Sink>(
+    sink: &mut S,
+    msg: SinkMsg<S::Item>,
+    accepted: &mut u64,
+    waiting: &mut VecDeque<(u64, Ack)>,
+) -> Result<()> {
+    match msg {
+        SinkMsg::Items { items, permit } => {
+            *accepted += items.len() as u64;
+            sink.accept(items).await?;
+            waiting.push_back((*accepted, Ack::Permit(permit)));
+        }
+        SinkMsg::Commit(point) => waiting.push_back((*accepted, Ack::Commit(point))),
+        SinkMsg::Barrier(b) => waiting.push_back((*accepted, Ack::Barrier(b))),
+    }
+    Ok(())
 }
 
 /// Applies every acknowledgement whose items are all durable.
@@ -164,6 +186,69 @@ mod tests {
             self.durable = self.accepted;
             Ok(())
         }
+    }
+
+    /// Always ready; records how many items it had accepted at each progress.
+    struct Eager {
+        accepted: u64,
+        durable: u64,
+        progress_at: Arc<std::sync::Mutex<Vec<u64>>>,
+    }
+
+    impl Sink for Eager {
+        type Item = u32;
+        async fn accept(&mut self, items: Vec<u32>) -> Result<()> {
+            self.accepted += items.len() as u64;
+            Ok(())
+        }
+        fn durable(&self) -> u64 {
+            self.durable
+        }
+        async fn ready(&mut self) {}
+        async fn progress(&mut self) -> Result<()> {
+            self.progress_at.lock().unwrap().push(self.accepted);
+            self.durable = self.accepted;
+            Ok(())
+        }
+        async fn finish(&mut self) -> Result<()> {
+            self.durable = self.accepted;
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn what_queued_while_the_sink_was_busy_goes_with_its_next_progress() {
+        let progress_at = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = Eager {
+            accepted: 0,
+            durable: 0,
+            progress_at: progress_at.clone(),
+        };
+        let slot = CommitSlot::new(point(4));
+        let budget = Arc::new(Semaphore::new(100));
+        let (tx, rx) = mpsc::channel(16);
+        // Five messages queue before the loop runs, as they do during a write in flight.
+        for i in 0..5 {
+            let permit = budget.clone().acquire_many_owned(1).await.unwrap();
+            tx.send(SinkMsg::Items {
+                items: vec![i, i],
+                permit,
+            })
+            .await
+            .unwrap();
+        }
+        tx.send(SinkMsg::Commit(point(100))).await.unwrap();
+        let stalls = StallWatch::new(std::time::Duration::from_secs(60));
+        let task = tokio::spawn(run(sink, rx, slot.clone(), stalls));
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert_eq!(
+            *progress_at.lock().unwrap(),
+            vec![10],
+            "one progress for everything queued"
+        );
+        assert_eq!(slot.get(), point(100));
+        drop(tx);
+        task.await.unwrap().unwrap();
     }
 
     fn point(offset: u64) -> CommitPoint {

@@ -68,7 +68,8 @@ pub fn free_port() -> u16 {
 }
 
 pub fn hbase() -> ThriftClient {
-    hbase_client::connect(THRIFT, Duration::from_secs(30)).unwrap_or_else(|e| {
+    let endpoint = hbase_client::ThriftEndpoint::buffered_binary(THRIFT, Duration::from_secs(30));
+    hbase_client::connect_to(&endpoint).unwrap_or_else(|e| {
         panic!("HBase Thrift not reachable at {THRIFT} ({e}): start it with scripts/services.sh up hbase")
     })
 }
@@ -125,7 +126,6 @@ include = ["{db}.*"]
 [snapshot]
 mode = "never"
 [pipeline]
-batch_delay = "20ms"
 checkpoint_interval = "200ms"
 [admin]
 listen = "127.0.0.1:{admin_port}"

@@ -139,7 +139,7 @@ pub async fn run(
     };
     let mapping = TableMapping::resolve(cfg, &TableFilter::new(&cfg.capture), Arc::new(schema))?;
     let store = StateStore::connect(cfg).await?;
-    let hbase = hbase_client::connect(&cfg.hbase.thrift, cfg.hbase.timeout)?;
+    let hbase = hbase_client::connect(&cfg.hbase)?;
     let mut v = Verifier {
         cfg: cfg.clone(),
         mapping,

@@ -102,7 +102,9 @@ pub(crate) fn batch_mutation(i: u64) -> BatchMutation {
 }
 
 pub(crate) fn thrift() -> Result<ThriftClient> {
-    Ok(hbase_client::connect(THRIFT, Duration::from_secs(60))?)
+    Ok(hbase_client::connect_to(
+        &hbase_client::ThriftEndpoint::buffered_binary(THRIFT, Duration::from_secs(60)),
+    )?)
 }
 
 pub(crate) fn drop_table(client: &mut ThriftClient, table: &str) -> Result<()> {

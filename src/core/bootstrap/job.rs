@@ -603,10 +603,10 @@ impl Job<'_> {
         table: &str,
         start: Option<&[u8]>,
     ) -> Result<Vec<Vec<u8>>, JobError> {
-        let (addr, timeout) = (self.cfg.hbase.thrift.clone(), self.cfg.hbase.timeout);
+        let hbase = self.cfg.hbase.clone();
         let (table, start) = (table.to_string(), start.map(<[u8]>::to_vec));
         tokio::task::spawn_blocking(move || {
-            let mut client = hbase_client::connect(&addr, timeout)?;
+            let mut client = hbase_client::connect(&hbase)?;
             if !hbase_client::table_exists(&mut client, &table)? {
                 return Ok(Vec::new());
             }

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use futures_util::FutureExt;
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
@@ -129,11 +130,7 @@ pub async fn apply_once(
         cfg,
         topic: kafka.internal_topic.clone(),
         consumer,
-        hbase: Some(HbaseWriter::new(
-            &cfg.hbase.thrift,
-            cfg.hbase.timeout,
-            cfg.hbase.max_versions,
-        )),
+        hbase: Some(HbaseWriter::new(&cfg.hbase)),
         health: health.clone(),
         partitions: HashMap::new(),
         stamps: HashMap::new(),
@@ -168,13 +165,13 @@ pub async fn apply_once(
                     }
                 };
                 failing_since = None;
-                let encoded = codec::decode(&payload).map_err(|e| {
-                    SyncError::definite(
-                        format!("message {}/{partition}@{offset} is not a mysql2hbase change ({e})", w.topic),
-                        "make sure only `run --role capture` writes to [kafka] internal_topic (or give this service a topic of its own)",
-                    )
-                })?;
-                w.add(partition, offset, encoded).await?;
+                w.add_message(partition, offset, &payload).await?;
+                // What the consumer has fetched already joins the batches before they are due
+                // (natural batching: with `batch_delay` zero they are due at once).
+                while let Some(Ok(m)) = w.consumer.recv().now_or_never() {
+                    let payload = m.payload().unwrap_or_default().to_vec();
+                    w.add_message(m.partition(), m.offset(), &payload).await?;
+                }
             }
             _ = tokio::time::sleep_until(next_deadline.unwrap_or_else(tokio::time::Instant::now)), if next_deadline.is_some() => {
                 let now = tokio::time::Instant::now();
@@ -246,6 +243,19 @@ impl ApplyWorker<'_> {
                 Offset::Offset(o) => Some(o),
                 _ => None,
             }))
+    }
+
+    async fn add_message(&mut self, partition: i32, offset: i64, payload: &[u8]) -> Result<()> {
+        let encoded = codec::decode(payload).map_err(|e| {
+            SyncError::definite(
+                format!(
+                    "message {}/{partition}@{offset} is not a mysql2hbase change ({e})",
+                    self.topic
+                ),
+                "make sure only `run --role capture` writes to [kafka] internal_topic (or give this service a topic of its own)",
+            )
+        })?;
+        self.add(partition, offset, encoded).await
     }
 
     async fn add(&mut self, partition: i32, offset: i64, encoded: codec::Encoded) -> Result<()> {

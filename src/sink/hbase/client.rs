@@ -7,20 +7,64 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 use hbase_thrift::hbase::{HbaseSyncClient, THbaseSyncClient};
-use thrift::protocol::{TBinaryInputProtocol, TBinaryOutputProtocol};
+use thrift::protocol::{
+    TBinaryInputProtocol, TBinaryOutputProtocol, TCompactInputProtocol, TCompactOutputProtocol,
+    TInputProtocol, TOutputProtocol,
+};
 use thrift::transport::{
-    ReadHalf, TBufferedReadTransport, TBufferedWriteTransport, TIoChannel, TTcpChannel, WriteHalf,
+    TBufferedReadTransport, TBufferedWriteTransport, TFramedReadTransport, TFramedWriteTransport,
+    TIoChannel, TReadTransport, TTcpChannel, TWriteTransport,
 };
 
+use crate::config::{HbaseConfig, ThriftProtocol, ThriftTransport};
 use crate::error::{Result, SyncError};
 
-pub type ThriftClient = HbaseSyncClient<
-    TBinaryInputProtocol<TBufferedReadTransport<ReadHalf<TTcpChannel>>>,
-    TBinaryOutputProtocol<TBufferedWriteTransport<WriteHalf<TTcpChannel>>>,
->;
+/// A connection in whichever transport and protocol the server speaks (`hbase.thrift_transport`,
+/// `hbase.thrift_protocol`).
+pub type ThriftClient =
+    HbaseSyncClient<Box<dyn TInputProtocol + Send>, Box<dyn TOutputProtocol + Send>>;
 
-/// Opens a connection to the Thrift1 server at `addr` (`host:port`).
-pub fn connect(addr: &str, timeout: Duration) -> Result<ThriftClient> {
+/// Where and how to reach a Thrift1 server.
+#[derive(Debug, Clone)]
+pub struct ThriftEndpoint {
+    /// `host:port`.
+    pub addr: String,
+    /// Socket read/write timeout of one call.
+    pub timeout: Duration,
+    pub transport: ThriftTransport,
+    pub protocol: ThriftProtocol,
+}
+
+impl ThriftEndpoint {
+    /// The configured server.
+    pub fn of(hbase: &HbaseConfig) -> Self {
+        ThriftEndpoint {
+            addr: hbase.thrift.clone(),
+            timeout: hbase.timeout,
+            transport: hbase.thrift_transport,
+            protocol: hbase.thrift_protocol,
+        }
+    }
+
+    /// A server speaking HBase's default buffered binary Thrift.
+    pub fn buffered_binary(addr: &str, timeout: Duration) -> Self {
+        ThriftEndpoint {
+            addr: addr.to_string(),
+            timeout,
+            transport: ThriftTransport::Buffered,
+            protocol: ThriftProtocol::Binary,
+        }
+    }
+}
+
+/// Opens a connection to the configured Thrift1 server.
+pub fn connect(hbase: &HbaseConfig) -> Result<ThriftClient> {
+    connect_to(&ThriftEndpoint::of(hbase))
+}
+
+/// Opens a connection to the Thrift1 server `endpoint`.
+pub fn connect_to(endpoint: &ThriftEndpoint) -> Result<ThriftClient> {
+    let (addr, timeout) = (&endpoint.addr, endpoint.timeout);
     let unreachable = |e: &dyn std::fmt::Display| {
         SyncError::Hbase(format!(
             "HBase Thrift server at {addr} is unreachable: {e}; check [hbase] thrift and that the HBase Thrift1 server runs (scripts/services.sh up hbase)"
@@ -43,10 +87,55 @@ pub fn connect(addr: &str, timeout: Duration) -> Result<ThriftClient> {
     let (i, o) = TTcpChannel::with_stream(stream)
         .split()
         .map_err(|e| unreachable(&e))?;
-    Ok(HbaseSyncClient::new(
-        TBinaryInputProtocol::new(TBufferedReadTransport::with_capacity(64 << 10, i), true),
-        TBinaryOutputProtocol::new(TBufferedWriteTransport::with_capacity(1 << 20, o), true),
-    ))
+    let (read, write): (
+        Box<dyn TReadTransport + Send>,
+        Box<dyn TWriteTransport + Send>,
+    ) = match endpoint.transport {
+        ThriftTransport::Buffered => (
+            Box::new(TBufferedReadTransport::with_capacity(64 << 10, i)),
+            Box::new(TBufferedWriteTransport::with_capacity(1 << 20, o)),
+        ),
+        ThriftTransport::Framed => (
+            Box::new(TFramedReadTransport::with_capacity(64 << 10, i)),
+            Box::new(TFramedWriteTransport::with_capacity(1 << 20, o)),
+        ),
+    };
+    let (input, output): (
+        Box<dyn TInputProtocol + Send>,
+        Box<dyn TOutputProtocol + Send>,
+    ) = match endpoint.protocol {
+        ThriftProtocol::Binary => (
+            Box::new(TBinaryInputProtocol::new(read, true)),
+            Box::new(TBinaryOutputProtocol::new(write, true)),
+        ),
+        ThriftProtocol::Compact => (
+            Box::new(TCompactInputProtocol::new(read)),
+            Box::new(TCompactOutputProtocol::new(write)),
+        ),
+    };
+    Ok(HbaseSyncClient::new(input, output))
+}
+
+/// Which transport and protocol the server at `addr` answers in, when it answers in another
+/// than the configured one: each other combination is tried with a table listing. `None` when
+/// none answers (the server is down, or the problem is elsewhere).
+pub fn spoken_combination(hbase: &HbaseConfig) -> Option<(ThriftTransport, ThriftProtocol)> {
+    let configured = (hbase.thrift_transport, hbase.thrift_protocol);
+    [ThriftTransport::Buffered, ThriftTransport::Framed]
+        .into_iter()
+        .flat_map(|t| [(t, ThriftProtocol::Binary), (t, ThriftProtocol::Compact)])
+        .filter(|c| *c != configured)
+        .find(|&(transport, protocol)| {
+            let endpoint = ThriftEndpoint {
+                transport,
+                protocol,
+                timeout: hbase.timeout.min(Duration::from_secs(5)),
+                ..ThriftEndpoint::of(hbase)
+            };
+            connect_to(&endpoint)
+                .and_then(|mut c| table_names(&mut c))
+                .is_ok()
+        })
 }
 
 /// Maps a Thrift error to ours, naming HBase.

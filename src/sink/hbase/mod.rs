@@ -2,8 +2,12 @@
 //! writing them with explicit versions.
 //!
 //! A writer collapses the changes it receives into a batch (one final state per row, see
-//! [`batch`]), and writes the batch when it holds `pipeline.batch_rows` rows or
-//! `pipeline.batch_bytes` bytes, or `pipeline.batch_delay` after its first change; the batch is
+//! [`batch`]), and writes the batch as soon as its previous write returned (natural batching:
+//! the sink loop first takes every change that queued during that write, so under load batches
+//! grow by themselves and a lone change waits for nothing), or at once when it holds
+//! `pipeline.batch_rows` rows or `pipeline.batch_bytes` bytes. A `pipeline.batch_delay` above
+//! zero makes a writer linger up to that long after a batch's first change instead (fewer, larger
+//! writes at the cost of latency). The batch is
 //! stamped by the pipeline's [`VersionClock`] (at least the version of its last change, above
 //! the writer's previous stamp: see `model::version`) and written
 //! ([`mutations::write_batch`]). Everything the batch covered is durable once the write
@@ -36,7 +40,7 @@ pub struct HbaseSink {
     /// Changes accepted, and how many of them are written.
     accepted: u64,
     written: u64,
-    /// When the batch must be written at the latest (`pipeline.batch_delay`).
+    /// When the batch is written (its first change + `pipeline.batch_delay`, zero by default).
     deadline: Option<tokio::time::Instant>,
     batch_rows: usize,
     batch_bytes: usize,
@@ -52,11 +56,7 @@ impl HbaseSink {
     pub fn new(idx: usize, cfg: &Config, health: SharedHealth, clock: Arc<VersionClock>) -> Self {
         HbaseSink {
             idx,
-            hbase: Some(HbaseWriter::new(
-                &cfg.hbase.thrift,
-                cfg.hbase.timeout,
-                cfg.hbase.max_versions,
-            )),
+            hbase: Some(HbaseWriter::new(&cfg.hbase)),
             batch: Batch::default(),
             accepted: 0,
             written: 0,

@@ -22,10 +22,11 @@ use std::time::Duration;
 use hbase_thrift::hbase::{BatchMutation, ColumnDescriptor, Mutation, THbaseSyncClient};
 use tracing::{debug, warn};
 
+use crate::config::HbaseConfig;
 use crate::error::{Result, SyncError};
 use crate::model::{RowChange, RowOp, Version};
 use crate::sink::hbase::batch::TableRows;
-use crate::sink::hbase::client::{self, hbase_err, ThriftClient};
+use crate::sink::hbase::client::{self, hbase_err, ThriftClient, ThriftEndpoint};
 use crate::telemetry::health::SharedHealth;
 use crate::telemetry::metrics::METRICS;
 
@@ -40,19 +41,17 @@ pub fn serialized_cell_size(row: &[u8], column: &[u8], value: &[u8]) -> usize {
 
 /// One writer's connection and the tables it knows exist.
 pub struct HbaseWriter {
-    addr: String,
-    timeout: Duration,
+    endpoint: ThriftEndpoint,
     max_versions: u32,
     client: Option<ThriftClient>,
     known_tables: HashSet<String>,
 }
 
 impl HbaseWriter {
-    pub fn new(addr: &str, timeout: Duration, max_versions: u32) -> Self {
+    pub fn new(hbase: &HbaseConfig) -> Self {
         HbaseWriter {
-            addr: addr.to_string(),
-            timeout,
-            max_versions,
+            endpoint: ThriftEndpoint::of(hbase),
+            max_versions: hbase.max_versions,
             client: None,
             known_tables: HashSet::new(),
         }
@@ -60,7 +59,7 @@ impl HbaseWriter {
 
     fn client(&mut self) -> Result<&mut ThriftClient> {
         if self.client.is_none() {
-            self.client = Some(client::connect(&self.addr, self.timeout)?);
+            self.client = Some(client::connect_to(&self.endpoint)?);
         }
         Ok(self.client.as_mut().expect("connected above"))
     }
