@@ -1,10 +1,14 @@
-//! The Thrift transports and protocols production HBase clusters run, against real Thrift
-//! servers (`scripts/services.sh up thrift2` with `THRIFT2_FLAGS`): a server started with
-//! `-f -c` (framed transport, compact protocol) and one started with `-hsha` (framed, binary).
-//! The daemon streams through each when `hbase.thrift_transport` / `thrift_protocol` match, and
-//! `check` names a mismatch with the settings that work, instead of "end of file".
+//! Thrift servers as production HBase clusters run them, for real (`scripts/services.sh up
+//! thrift2`, a second Thrift server of the same HBase, with `THRIFT2_FLAGS`):
+//! - the transports and protocols: a server started with `-f -c` (framed transport, compact
+//!   protocol) and one started with `-hsha` (framed, binary); the daemon streams through each
+//!   when `hbase.thrift_transport` / `thrift_protocol` match, and `check` names a mismatch with
+//!   the settings that work, instead of "end of file";
+//! - several servers: one of two killed (`kill -9`) mid-stream and started again later; the
+//!   writers go on through the other, `/health` names the dead one while it is down, the
+//!   pipeline never restarts, and HBase equals MySQL.
 //!
-//! One test: the second Thrift server is restarted between the modes.
+//! The tests take turns (they restart the same second server).
 
 mod common;
 
@@ -14,6 +18,9 @@ use std::time::Duration;
 use common::*;
 
 const THRIFT2: &str = "127.0.0.1:9091";
+
+/// The tests take turns with the second Thrift server.
+static THRIFT2_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// (Re)starts the second Thrift server with `flags`.
 fn thrift2(flags: &str) {
@@ -62,6 +69,7 @@ async fn streams_through(env: &TestEnv, transport: &str, protocol: &str, base: u
 
 #[tokio::test(flavor = "multi_thread")]
 async fn framed_compact_and_hsha_servers_are_spoken_and_a_mismatch_is_named() {
+    let _turn = THRIFT2_TURN.lock().await;
     let env = TestEnv::new("thrift_modes", "").await;
     env.sql(&["CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20))"])
         .await;
@@ -83,5 +91,85 @@ async fn framed_compact_and_hsha_servers_are_spoken_and_a_mismatch_is_named() {
         .says(&["answers in the framed transport with the binary protocol"]);
     streams_through(&env, "framed", "binary", 1000).await;
 
+    services("down", "thrift2");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_of_two_thrift_servers_killed_mid_stream_is_left_to_the_other() {
+    let _turn = THRIFT2_TURN.lock().await;
+    thrift2("");
+    let env = TestEnv::new("thrift_failover", "")
+        .await
+        .set(
+            "MYSQL2HBASE__HBASE__THRIFT",
+            &format!("127.0.0.1:9090,{THRIFT2}"),
+        )
+        .set("MYSQL2HBASE__HBASE__TIMEOUT", "5s");
+    let mut c = create_mixed_table(&env, 0).await;
+    cli(&env, &["check"])
+        .code(0)
+        .says(&["127.0.0.1:9090 (", "127.0.0.1:9091 ("]);
+    let mut daemon = env.start_streaming().await;
+    let workload = Workload::start(&env.db, |c, i| {
+        Box::pin(async move {
+            mixed_change(c, i, i.wrapping_mul(7919) % 3_000 + 1).await;
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            Ok(1)
+        })
+    });
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let pid_file = concat!(env!("CARGO_MANIFEST_DIR"), "/.data/hbase/thrift2.pid");
+    let pid = std::fs::read_to_string(pid_file).expect("thrift2's pid file");
+    let killed = Command::new("kill")
+        .args(["-9", pid.trim()])
+        .status()
+        .expect("kill");
+    assert!(killed.success(), "kill -9 {pid}");
+    wait_for(
+        "/health to name the dead Thrift server",
+        Duration::from_secs(30),
+        || async {
+            let (code, body) = http(env.admin_port, "GET", "/health", None).await;
+            code == 200 && body.contains("degraded") && body.contains(THRIFT2)
+        },
+    )
+    .await;
+    let during = workload.changes();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        workload.changes() > during,
+        "the workload stopped while a Thrift server was down"
+    );
+
+    thrift2("");
+    // A writer goes back to it within 5 s of the failure it saw last, and the mark clears.
+    wait_for(
+        "/health to be ok again",
+        Duration::from_secs(60),
+        || async {
+            let (code, body) = http(env.admin_port, "GET", "/health", None).await;
+            code == 200 && body.contains("\"ok\"")
+        },
+    )
+    .await;
+    let changes = workload.stop().await;
+    assert!(changes > 100, "only {changes} changes");
+    env.assert_converges(&mut c, "t", Duration::from_secs(60))
+        .await;
+    assert_eq!(
+        metric(&env, "mysql2hbase_restarts_total").await,
+        Some(0.0),
+        "the pipeline restarted: {}",
+        daemon.log_text()
+    );
+    assert!(
+        daemon
+            .log_text()
+            .contains("retrying on another Thrift server"),
+        "no write went to the other server: {}",
+        daemon.log_text()
+    );
+    daemon.stop();
     services("down", "thrift2");
 }

@@ -121,50 +121,63 @@ async fn check_internal_topic(kafka: &crate::config::KafkaConfig) -> Option<Chec
     }
 }
 
-/// The Thrift server answers the configured transport and protocol; when it does not, the
-/// other combinations are tried, so a mismatch is named as such with the settings that work.
+/// Every Thrift server answers in the configured transport and protocol; when one does not,
+/// the other combinations are tried, so a mismatch is named as such with the settings that work.
 async fn check_hbase(cfg: &Config) -> CheckItem {
-    use crate::sink::hbase::client;
-    let mut hbase = cfg.hbase.clone();
-    hbase.timeout = hbase.timeout.min(Duration::from_secs(15));
+    use crate::sink::hbase::client::{self, ThriftEndpoint};
+    let mut endpoints = ThriftEndpoint::all(&cfg.hbase);
+    for e in &mut endpoints {
+        e.timeout = e.timeout.min(Duration::from_secs(15));
+    }
     let probe = tokio::task::spawn_blocking(move || {
-        let answer = client::connect(&hbase).and_then(|mut c| client::table_names(&mut c));
-        let spoken = match &answer {
-            Err(crate::error::SyncError::Hbase(e)) if !e.contains("unreachable") => {
-                client::spoken_combination(&hbase)
-            }
-            _ => None,
-        };
-        (answer, spoken)
+        endpoints
+            .into_iter()
+            .map(|endpoint| {
+                let answer =
+                    client::connect_to(&endpoint).and_then(|mut c| client::table_names(&mut c));
+                let spoken = match &answer {
+                    Err(crate::error::SyncError::Hbase(e)) if !e.contains("unreachable") => {
+                        client::spoken_combination(&endpoint)
+                    }
+                    _ => None,
+                };
+                (endpoint.addr, answer, spoken)
+            })
+            .collect::<Vec<_>>()
     })
     .await;
+    let answers = match probe {
+        Ok(answers) => answers,
+        Err(e) => return CheckItem::new("hbase.thrift", Outcome::Fail, e.to_string(), ""),
+    };
     let (transport, protocol) = (cfg.hbase.thrift_transport, cfg.hbase.thrift_protocol);
-    match probe {
-        Ok((Ok(tables), _)) => CheckItem::pass(
-            "hbase.thrift",
-            format!(
-                "HBase Thrift at {} answered ({} tables; {transport} transport, {protocol} protocol)",
-                cfg.hbase.thrift,
-                tables.len()
+    let mut answered = Vec::new();
+    for (addr, answer, spoken) in answers {
+        match (answer, spoken) {
+            (Ok(tables), _) => answered.push(format!("{addr} ({} tables)", tables.len())),
+            (Err(crate::error::SyncError::Hbase(e)), Some((t, p))) => return CheckItem::new(
+                "hbase.thrift",
+                Outcome::Fail,
+                format!(
+                    "the Thrift server at {addr} does not speak the {transport} transport with the {protocol} protocol ({e}), but answers in the {t} transport with the {p} protocol"
+                ),
+                format!("set thrift_transport = \"{t}\" and thrift_protocol = \"{p}\" in [hbase] (a server started with -hsha, -nonblocking, -threadedselector or -f needs \"framed\"; with -c, \"compact\")"),
             ),
-        ),
-        Ok((Err(crate::error::SyncError::Hbase(e)), Some((t, p)))) => CheckItem::new(
-            "hbase.thrift",
-            Outcome::Fail,
-            format!(
-                "the Thrift server at {} does not speak the {transport} transport with the {protocol} protocol ({e}), but answers in the {t} transport with the {p} protocol",
-                cfg.hbase.thrift
+            (Err(e), _) => return CheckItem::new(
+                "hbase.thrift",
+                Outcome::Fail,
+                e.to_string(),
+                "fix [hbase] thrift (and thrift_transport / thrift_protocol: they must match how the Thrift server was started) or start HBase and its Thrift1 server (scripts/services.sh up hbase)",
             ),
-            format!("set thrift_transport = \"{t}\" and thrift_protocol = \"{p}\" in [hbase] (a server started with -hsha, -nonblocking, -threadedselector or -f needs \"framed\"; with -c, \"compact\")"),
-        ),
-        Ok((Err(e), _)) => CheckItem::new(
-            "hbase.thrift",
-            Outcome::Fail,
-            e.to_string(),
-            "fix [hbase] thrift (and thrift_transport / thrift_protocol: they must match how the Thrift server was started) or start HBase and its Thrift1 server (scripts/services.sh up hbase)",
-        ),
-        Err(e) => CheckItem::new("hbase.thrift", Outcome::Fail, e.to_string(), ""),
+        }
     }
+    CheckItem::pass(
+        "hbase.thrift",
+        format!(
+            "HBase Thrift at {} answered ({transport} transport, {protocol} protocol)",
+            answered.join(", ")
+        ),
+    )
 }
 
 /// Rows of each HBase table looked at for cells stamped in the future.

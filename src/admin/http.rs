@@ -76,8 +76,17 @@ pub async fn serve(
 
 async fn health_handler(State(state): State<AppState>) -> Response {
     let h = state.health.lock().expect("health lock").clone();
-    if h.streaming && h.hbase_error.is_none() {
+    let mut servers_down: Vec<&String> = h.hbase_servers_down.keys().collect();
+    servers_down.sort();
+    if h.streaming && h.hbase_error.is_none() && servers_down.is_empty() {
         (StatusCode::OK, Json(json!({"status": "ok"}))).into_response()
+    } else if h.streaming && h.hbase_error.is_none() {
+        // Writes go on through the other Thrift servers.
+        (
+            StatusCode::OK,
+            Json(json!({"status": "degraded", "hbase_servers_down": servers_down})),
+        )
+            .into_response()
     } else {
         let reason = h
             .hbase_error

@@ -73,6 +73,7 @@ impl Config {
             .with_list_parse_key("capture.exclude")
             .with_list_parse_key("capture.exclude_tool_tables")
             .with_list_parse_key("capture.exclude_columns")
+            .with_list_parse_key("hbase.thrift")
             .source(env);
         let raw = config::Config::builder()
             .add_source(config::File::from(path).format(config::FileFormat::Toml))
@@ -162,8 +163,13 @@ impl Config {
         if self.mysql.server_id == 0 {
             return Err(bad("mysql.server_id", 0, "a non-zero replica id"));
         }
-        if !self.hbase.thrift.contains(':') {
-            return Err(bad("hbase.thrift", &self.hbase.thrift, "host:port"));
+        let servers = self.hbase.thrift.list();
+        if servers.is_empty() || servers.iter().any(|s| !s.contains(':')) {
+            return Err(bad(
+                "hbase.thrift",
+                format!("{:?}", servers),
+                "\"host:port\" or a list of them",
+            ));
         }
         if self.hbase.max_versions == 0 {
             return Err(bad("hbase.max_versions", 0, "1 or more"));
@@ -403,6 +409,29 @@ mod tests {
     }
 
     #[test]
+    fn thrift_is_one_server_or_a_list_of_them() {
+        let cfg = Config::from_toml(MINIMAL).unwrap();
+        assert_eq!(cfg.hbase.thrift.list(), vec!["127.0.0.1:9090"]);
+        assert_eq!(cfg.hbase.thrift_protocol, ThriftProtocol::Binary);
+        let two = MINIMAL.replace(
+            r#"thrift = "127.0.0.1:9090""#,
+            r#"thrift = ["127.0.0.1:9090", "127.0.0.1:9091"]
+            thrift_protocol = "compact""#,
+        );
+        let cfg = Config::from_toml(&two).unwrap();
+        assert_eq!(
+            cfg.hbase.thrift.list(),
+            vec!["127.0.0.1:9090", "127.0.0.1:9091"]
+        );
+        assert_eq!(cfg.hbase.thrift_protocol, ThriftProtocol::Compact);
+        for bad in [r#"thrift = []"#, r#"thrift = ["127.0.0.1:9090", "nohost"]"#] {
+            let text = MINIMAL.replace(r#"thrift = "127.0.0.1:9090""#, bad);
+            let err = Config::from_toml(&text).unwrap_err().to_string();
+            assert!(err.contains("hbase.thrift"), "{err}");
+        }
+    }
+
+    #[test]
     fn unknown_key_is_named() {
         let err = Config::from_toml(&format!("{MINIMAL}\n[snapshot]\nlocking_mod = \"none\"\n"))
             .unwrap_err()
@@ -551,6 +580,8 @@ mod tests {
             ("MYSQL2HBASE__SNAPSHOT__LOCKING_MODE", "none"),
             ("MYSQL2HBASE__PIPELINE__WRITERS", "4"),
             ("MYSQL2HBASE__CAPTURE__INCLUDE", "a.*,b.t"),
+            ("MYSQL2HBASE__HBASE__THRIFT", "h1:9090,h2:9090"),
+            ("MYSQL2HBASE__HBASE__THRIFT_TRANSPORT", "framed"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -559,6 +590,8 @@ mod tests {
         assert_eq!(cfg.snapshot.locking_mode, LockingMode::None);
         assert_eq!(cfg.pipeline.writers, 4);
         assert_eq!(cfg.capture.include, vec!["a.*", "b.t"]);
+        assert_eq!(cfg.hbase.thrift.list(), vec!["h1:9090", "h2:9090"]);
+        assert_eq!(cfg.hbase.thrift_transport, ThriftTransport::Framed);
 
         let env = [("MYSQL2HBASE__SNAPSHOT__LOCKING_MODE", "bogus")]
             .into_iter()

@@ -144,8 +144,9 @@ impl TlsConfig {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct HbaseConfig {
-    /// Thrift1 server, `host:port`.
-    pub thrift: String,
+    /// Thrift1 server, `host:port`, or a list of them (writers are spread over them; one that
+    /// fails is left to the others until it answers again).
+    pub thrift: ThriftServers,
     /// The Thrift server's transport: `buffered` (HBase's default `-threadpool` server) or
     /// `framed` (needed by servers started with `-hsha`, `-nonblocking`, `-threadedselector`,
     /// or `-f`).
@@ -164,6 +165,30 @@ pub struct HbaseConfig {
     /// one go to the dead-letter output instead.
     #[serde(default = "defaults::max_cell_bytes")]
     pub max_cell_bytes: usize,
+}
+
+/// One Thrift1 server (`"host:port"`) or several (`["host:port", ...]`) of the same HBase.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum ThriftServers {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl ThriftServers {
+    /// Every server, in the configured order.
+    pub fn list(&self) -> Vec<&str> {
+        match self {
+            ThriftServers::One(s) => vec![s.as_str()],
+            ThriftServers::Many(v) => v.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+impl std::fmt::Display for ThriftServers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.list().join(", "))
+    }
 }
 
 /// How Thrift messages are delimited on the connection.

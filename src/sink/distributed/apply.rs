@@ -130,7 +130,7 @@ pub async fn apply_once(
         cfg,
         topic: kafka.internal_topic.clone(),
         consumer,
-        hbase: Some(HbaseWriter::new(&cfg.hbase)),
+        hbase: Some(HbaseWriter::new(&cfg.hbase, 0)),
         health: health.clone(),
         partitions: HashMap::new(),
         stamps: HashMap::new(),

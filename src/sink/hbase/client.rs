@@ -36,14 +36,19 @@ pub struct ThriftEndpoint {
 }
 
 impl ThriftEndpoint {
-    /// The configured server.
-    pub fn of(hbase: &HbaseConfig) -> Self {
-        ThriftEndpoint {
-            addr: hbase.thrift.clone(),
-            timeout: hbase.timeout,
-            transport: hbase.thrift_transport,
-            protocol: hbase.thrift_protocol,
-        }
+    /// Every configured server, in the configured order.
+    pub fn all(hbase: &HbaseConfig) -> Vec<Self> {
+        hbase
+            .thrift
+            .list()
+            .into_iter()
+            .map(|addr| ThriftEndpoint {
+                addr: addr.to_string(),
+                timeout: hbase.timeout,
+                transport: hbase.thrift_transport,
+                protocol: hbase.thrift_protocol,
+            })
+            .collect()
     }
 
     /// A server speaking HBase's default buffered binary Thrift.
@@ -57,9 +62,16 @@ impl ThriftEndpoint {
     }
 }
 
-/// Opens a connection to the configured Thrift1 server.
+/// Opens a connection to the first configured Thrift1 server that answers.
 pub fn connect(hbase: &HbaseConfig) -> Result<ThriftClient> {
-    connect_to(&ThriftEndpoint::of(hbase))
+    let mut failed = None;
+    for endpoint in ThriftEndpoint::all(hbase) {
+        match connect_to(&endpoint) {
+            Ok(client) => return Ok(client),
+            Err(e) => failed = Some(e),
+        }
+    }
+    Err(failed.expect("the config has at least one Thrift server"))
 }
 
 /// Opens a connection to the Thrift1 server `endpoint`.
@@ -116,23 +128,23 @@ pub fn connect_to(endpoint: &ThriftEndpoint) -> Result<ThriftClient> {
     Ok(HbaseSyncClient::new(input, output))
 }
 
-/// Which transport and protocol the server at `addr` answers in, when it answers in another
+/// Which transport and protocol the server `endpoint` answers in, when it answers in another
 /// than the configured one: each other combination is tried with a table listing. `None` when
 /// none answers (the server is down, or the problem is elsewhere).
-pub fn spoken_combination(hbase: &HbaseConfig) -> Option<(ThriftTransport, ThriftProtocol)> {
-    let configured = (hbase.thrift_transport, hbase.thrift_protocol);
+pub fn spoken_combination(endpoint: &ThriftEndpoint) -> Option<(ThriftTransport, ThriftProtocol)> {
+    let configured = (endpoint.transport, endpoint.protocol);
     [ThriftTransport::Buffered, ThriftTransport::Framed]
         .into_iter()
         .flat_map(|t| [(t, ThriftProtocol::Binary), (t, ThriftProtocol::Compact)])
         .filter(|c| *c != configured)
         .find(|&(transport, protocol)| {
-            let endpoint = ThriftEndpoint {
+            let other = ThriftEndpoint {
                 transport,
                 protocol,
-                timeout: hbase.timeout.min(Duration::from_secs(5)),
-                ..ThriftEndpoint::of(hbase)
+                timeout: endpoint.timeout.min(Duration::from_secs(5)),
+                addr: endpoint.addr.clone(),
             };
-            connect_to(&endpoint)
+            connect_to(&other)
                 .and_then(|mut c| table_names(&mut c))
                 .is_ok()
         })

@@ -56,7 +56,7 @@ impl HbaseSink {
     pub fn new(idx: usize, cfg: &Config, health: SharedHealth, clock: Arc<VersionClock>) -> Self {
         HbaseSink {
             idx,
-            hbase: Some(HbaseWriter::new(&cfg.hbase)),
+            hbase: Some(HbaseWriter::new(&cfg.hbase, idx)),
             batch: Batch::default(),
             accepted: 0,
             written: 0,

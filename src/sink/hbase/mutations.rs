@@ -14,13 +14,19 @@
 //!
 //! A failed call is retried on a new connection with backoff; the batch stays in memory until
 //! HBase accepts it, so the checkpoint never passes an unwritten change.
+//!
+//! Several Thrift servers (`hbase.thrift` as a list): writer `i` prefers server `i mod n`, so
+//! writers are spread over them. A write that fails marks its server down (shown by `/health`)
+//! and is retried at once on the next server not marked down; a server marked down is tried
+//! again [`SERVER_RETRY_AFTER`] later, and a write it takes clears the mark, so writers go back
+//! to it by themselves. The pipeline restarts only when every server failed the batch.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hbase_thrift::hbase::{BatchMutation, ColumnDescriptor, Mutation, THbaseSyncClient};
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use crate::config::HbaseConfig;
 use crate::error::{Result, SyncError};
@@ -39,27 +45,65 @@ pub fn serialized_cell_size(row: &[u8], column: &[u8], value: &[u8]) -> usize {
     row.len() + column.len() - 1 + value.len() + 20
 }
 
+/// How long a Thrift server whose write failed is left to the others before a writer tries it
+/// again.
+pub const SERVER_RETRY_AFTER: Duration = Duration::from_secs(5);
+
 /// One writer's connection and the tables it knows exist.
 pub struct HbaseWriter {
-    endpoint: ThriftEndpoint,
+    endpoints: Vec<ThriftEndpoint>,
+    /// The server this writer uses while it answers (`writer index mod servers`).
+    preferred: usize,
+    /// The server `client` is connected to.
+    current: usize,
     max_versions: u32,
     client: Option<ThriftClient>,
     known_tables: HashSet<String>,
 }
 
 impl HbaseWriter {
-    pub fn new(hbase: &HbaseConfig) -> Self {
+    /// Writer `idx`'s connection, to the `idx mod n`-th of the `n` configured servers.
+    pub fn new(hbase: &HbaseConfig, idx: usize) -> Self {
+        let endpoints = ThriftEndpoint::all(hbase);
+        let preferred = idx % endpoints.len();
         HbaseWriter {
-            endpoint: ThriftEndpoint::of(hbase),
+            endpoints,
+            preferred,
+            current: preferred,
             max_versions: hbase.max_versions,
             client: None,
             known_tables: HashSet::new(),
         }
     }
 
+    /// The server the next write goes to.
+    pub fn server(&self) -> &str {
+        &self.endpoints[self.current].addr
+    }
+
+    /// Picks the server for the next write: the preferred one, else the next one, skipping
+    /// servers marked down less than [`SERVER_RETRY_AFTER`] ago (`down`: server -> since). When
+    /// every server is marked down, the preferred one.
+    pub fn choose_server(&mut self, down: &HashMap<String, Instant>) {
+        let n = self.endpoints.len();
+        let usable = |i: usize| {
+            down.get(&self.endpoints[i].addr)
+                .is_none_or(|since| since.elapsed() >= SERVER_RETRY_AFTER)
+        };
+        let chosen = (0..n)
+            .map(|k| (self.preferred + k) % n)
+            .find(|&i| usable(i))
+            .unwrap_or(self.preferred);
+        if chosen != self.current {
+            self.current = chosen;
+            self.client = None;
+            self.known_tables.clear();
+        }
+    }
+
     fn client(&mut self) -> Result<&mut ThriftClient> {
         if self.client.is_none() {
-            self.client = Some(client::connect_to(&self.endpoint)?);
+            self.client = Some(client::connect_to(&self.endpoints[self.current])?);
         }
         Ok(self.client.as_mut().expect("connected above"))
     }
@@ -118,12 +162,15 @@ pub fn stamp_gap(tables: &TableRows) -> i64 {
     }
 }
 
-/// Quick retries of one batch before the writer fails and the restart strategy takes over.
+/// Quick retries of one batch on one server before the writer fails and the restart strategy
+/// takes over.
 const BATCH_ATTEMPTS: u32 = 3;
 
-/// Writes one collapsed batch at `version`, retrying with backoff ([`BATCH_ATTEMPTS`] tries)
-/// before the error goes to the restart strategy. `hbase` is taken while the blocking Thrift
-/// call runs and put back after; `idx` names the writer in logs.
+/// Writes one collapsed batch at `version`, retrying with backoff ([`BATCH_ATTEMPTS`] tries,
+/// plus one on each other server) before the error goes to the restart strategy. A failed
+/// server is marked down in `health` (with several servers) and the retry goes to another at
+/// once. `hbase` is taken while the blocking Thrift call runs and put back after; `idx` names
+/// the writer in logs.
 pub async fn write_batch(
     hbase: &mut Option<HbaseWriter>,
     idx: usize,
@@ -137,6 +184,9 @@ pub async fn write_batch(
     loop {
         attempt += 1;
         let mut writer = hbase.take().expect("writer present between flushes");
+        let servers = writer.endpoints.len();
+        writer.choose_server(&health.lock().expect("health lock").hbase_servers_down);
+        let server = writer.server().to_string();
         let t = tables.clone();
         let timer = METRICS.hbase_batch_seconds.start_timer();
         let (writer, result) = tokio::task::spawn_blocking(move || {
@@ -150,15 +200,30 @@ pub async fn write_batch(
         match result {
             Ok(()) => {
                 let rows: usize = tables.iter().map(|(_, r)| r.len()).sum();
-                debug!(writer = idx, rows, version = version.0, "batch written");
-                health.lock().expect("health lock").hbase_error = None;
+                debug!(writer = idx, rows, version = version.0, %server, "batch written");
+                let mut h = health.lock().expect("health lock");
+                h.hbase_error = None;
+                if h.hbase_servers_down.remove(&server).is_some() {
+                    info!(writer = idx, %server, "the HBase Thrift server answers again");
+                }
                 return Ok(());
             }
             Err(e) => {
                 METRICS.hbase_errors.inc();
-                health.lock().expect("health lock").hbase_error = Some(e.to_string());
-                if attempt >= BATCH_ATTEMPTS {
+                let another_up = {
+                    let mut h = health.lock().expect("health lock");
+                    h.hbase_error = Some(e.to_string());
+                    if servers > 1 {
+                        h.hbase_servers_down.insert(server.clone(), Instant::now());
+                    }
+                    servers > h.hbase_servers_down.len()
+                };
+                if attempt >= BATCH_ATTEMPTS + servers as u32 - 1 {
                     return Err(e);
+                }
+                if another_up {
+                    warn!(writer = idx, %server, error = %e, "HBase write failed; retrying on another Thrift server, this one is left alone for {SERVER_RETRY_AFTER:?}");
+                    continue;
                 }
                 warn!(writer = idx, error = %e, retry_in = ?backoff, "HBase write failed; retrying");
                 tokio::time::sleep(backoff).await;
