@@ -49,6 +49,15 @@ impl CpuMeter {
         }
     }
 
+    /// CPU seconds group `name` used since `start` (0 for an unknown group).
+    pub(crate) fn secs(&self, name: &str) -> f64 {
+        self.groups
+            .iter()
+            .filter(|(n, _, _)| *n == name)
+            .map(|(_, pids, before)| pids.iter().map(|&p| cpu_secs(p)).sum::<f64>() - before)
+            .sum()
+    }
+
     /// Cores used by each group (and the whole machine) since `start`.
     pub(crate) fn cores(&self) -> serde_json::Value {
         let secs = self.started.elapsed().as_secs_f64();

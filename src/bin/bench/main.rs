@@ -157,15 +157,17 @@ async fn main() -> Result<()> {
     let decode_cfg = Config::load(&stream_cfg)?;
     let cpu = CpuMeter::start(None);
     let (mut raws, mut raws_events, mut decodes) = (Vec::new(), Vec::new(), Vec::new());
+    let mut decode_cpu_us = Vec::new();
     for _ in 0..b.reps {
         let (n, secs, events_secs) = raw_binlog(&p0, &p1).await?;
         check_rows("raw binlog", n, rows)?;
         raws.push(n as f64 / secs);
         raws_events.push(n as f64 / events_secs);
-        let t = Instant::now();
+        let (t, cpu_before) = (Instant::now(), cpu_secs(std::process::id()));
         let n = mysql2hbase::core::router::bench::route_without_sink(&decode_cfg, &p0, &p1).await?;
         check_rows("decode", n, rows)?;
         decodes.push(n as f64 / t.elapsed().as_secs_f64());
+        decode_cpu_us.push((cpu_secs(std::process::id()) - cpu_before) / n as f64 * 1e6);
     }
     let ratios: Vec<f64> = decodes.iter().zip(&raws).map(|(d, r)| d / r).collect();
     let raw = (median_of(raws.clone()), median_of(raws_events));
@@ -183,6 +185,16 @@ async fn main() -> Result<()> {
         json!(raw.1.round()),
     );
     s.insert("decode_rows_per_s".into(), json!(decode.0.round()));
+    s.insert("events_only_rows_per_s".into(), json!(raw.1.round()));
+    s.insert(
+        "decode_to_events_only_ratio".into(),
+        json!((decode.0 / raw.1 * 100.0).round() / 100.0),
+    );
+    // Tailer + decoder + router, in this process (CPU clock ticks of 10 ms).
+    s.insert(
+        "cpu_us_per_row_decode".into(),
+        json!((median_of(decode_cpu_us) * 100.0).round() / 100.0),
+    );
     s.insert(
         "decode_to_raw_ratio_median".into(),
         json!((median_of(ratios) * 100.0).round() / 100.0),
@@ -205,6 +217,11 @@ async fn main() -> Result<()> {
     let stream_secs = caught_up_at - streaming_at;
     s.insert("stream_startup_secs".into(), json!(streaming_at));
     s.insert("stream_cpu_cores".into(), cpu.cores());
+    // The daemon's CPU from its start until caught up, per streamed row.
+    s.insert(
+        "cpu_us_per_row_stream".into(),
+        json!((cpu.secs("daemon") / rows as f64 * 1e8).round() / 100.0),
+    );
     // How full the writers' batches were (`pipeline.batch_rows` is the most).
     let batches = d.metric("mysql2hbase_hbase_batch_seconds_count");
     s.insert("stream_hbase_batches".into(), json!(batches));
@@ -310,6 +327,12 @@ async fn main() -> Result<()> {
     let (exited_at, snap_series, snap_rss, snap_cpu) =
         d.until_exit(Duration::from_secs(3600), cpu)?;
     let snap_secs = exited_at - streaming_at;
+    // The daemon's CPU from its start to its exit, per row copied.
+    let snap_daemon_cores = snap_cpu["daemon"].as_f64().unwrap_or(0.0);
+    s.insert(
+        "cpu_us_per_row_snapshot".into(),
+        json!((snap_daemon_cores * exited_at / table_rows as f64 * 1e8).round() / 100.0),
+    );
     s.insert("snapshot_cpu_cores".into(), snap_cpu);
     write_series(&b.out.join("snapshot.csv"), &snap_series)?;
     s.insert(
