@@ -162,6 +162,12 @@ fn job_from_row(mut r: mysql_async::Row) -> BootstrapJob {
 }
 
 impl StateStore {
+    /// Resolves when this process added a job since the last call (the bootstrap scheduler
+    /// starts it at once instead of at its next look).
+    pub async fn job_added(&self) {
+        self.jobs_added.notified().await
+    }
+
     /// Records a bootstrap request; the daemon picks up pending jobs.
     pub async fn create_job(
         &self,
@@ -177,6 +183,7 @@ impl StateStore {
             (db, table, where_clause, status, error),
         )
         .await?;
+        self.jobs_added.notify_one();
         Ok(conn.last_insert_id().unwrap_or_default())
     }
 
@@ -274,6 +281,7 @@ impl StateStore {
                 (id,),
             )
             .await?;
+            self.jobs_added.notify_one();
             return Ok(id);
         }
         let json = |v: &[String]| serde_json::to_string(v).expect("strings serialize");
@@ -290,6 +298,7 @@ impl StateStore {
             ),
         )
         .await?;
+        self.jobs_added.notify_one();
         Ok(conn.last_insert_id().unwrap_or_default())
     }
 
@@ -306,6 +315,7 @@ impl StateStore {
             (db, table, RepairKey::to_json(keys)),
         )
         .await?;
+        self.jobs_added.notify_one();
         Ok(conn.last_insert_id().unwrap_or_default())
     }
 

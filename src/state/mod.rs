@@ -54,6 +54,8 @@ pub struct StateStore {
     server_id: u32,
     /// The state schema's name.
     database: String,
+    /// Woken when this process adds a job, so the bootstrap scheduler starts it at once.
+    jobs_added: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl StateStore {
@@ -77,6 +79,7 @@ impl StateStore {
             pool: my::pool(url, &cfg.mysql, Some(&cfg.state.database))?,
             server_id: cfg.mysql.server_id,
             database: cfg.state.database.clone(),
+            jobs_added: Default::default(),
         })
     }
 

@@ -22,8 +22,9 @@ use crate::state::StateStore;
 
 use self::job::JobError;
 
-/// Runs open bootstrap jobs (`snapshot.parallelism` at once), picking up new ones every half
-/// second: from the first start, `mysql2hbase bootstrap`, a row inserted by hand, or the admin
+/// Runs open bootstrap jobs (`snapshot.parallelism` at once), picking up new ones at once when
+/// this process added them (a DDL's resync or backfill, the admin API) and every half second
+/// else: from the first start, `mysql2hbase bootstrap`, a row inserted by hand, or the admin
 /// API. Reports through `idle` whether none is left. Dropping the task stops the jobs; they
 /// resume after their last written chunk.
 pub async fn bootstrap_manager(
@@ -36,7 +37,10 @@ pub async fn bootstrap_manager(
     let mut active: HashSet<u64> = HashSet::new();
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = store.job_added() => {}
+        }
         while let Some(done) = running.try_join_next() {
             if let Ok(id) = done {
                 active.remove(&id);
