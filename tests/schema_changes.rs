@@ -270,15 +270,39 @@ async fn ddl_of_every_class_never_blanks_the_hbase_table_under_a_writer() {
     // DDL that changes stored values (a new column with its default, a dropped column, a
     // re-rendered one: backfills of just those columns) and row keys (a new primary key: a
     // whole-table resync), each under a writer.
-    for (round, ddl) in [
-        "ALTER TABLE t ADD COLUMN c INT NOT NULL DEFAULT 7 AFTER id",
-        "ALTER TABLE t DROP COLUMN s",
-        "ALTER TABLE t MODIFY COLUMN w DECIMAL(12,2)",
-        "ALTER TABLE t DROP PRIMARY KEY, ADD PRIMARY KEY (id, c)",
+    // A row the writer never changes: a backfill leaves its other cells as they were (same
+    // versions), writing or deleting just the changed column's.
+    let untouched = (1..=ROWS)
+        .find(|id| {
+            !(1..2_000u32)
+                .step_by(2)
+                .any(|done| done.wrapping_mul(7919) % ROWS + 1 == *id)
+        })
+        .expect("a row no update touches");
+    let stamps = || {
+        let key = untouched.to_string().into_bytes();
+        let rows = hbase_client::get_rows(&mut hbase(), &table, "d", &[key]).unwrap();
+        rows.into_iter()
+            .flat_map(|(_, cells)| cells)
+            .map(|(col, _, ts)| (String::from_utf8(col).unwrap(), ts))
+            .collect::<std::collections::BTreeMap<String, i64>>()
+    };
+    for (round, (ddl, changed)) in [
+        (
+            "ALTER TABLE t ADD COLUMN c INT NOT NULL DEFAULT 7 AFTER id",
+            Some("d:c"),
+        ),
+        ("ALTER TABLE t DROP COLUMN s", Some("d:s")),
+        ("ALTER TABLE t MODIFY COLUMN w DECIMAL(12,2)", Some("d:w")),
+        (
+            "ALTER TABLE t DROP PRIMARY KEY, ADD PRIMARY KEY (id, c)",
+            None,
+        ),
     ]
     .into_iter()
     .enumerate()
     {
+        let stamps_before = stamps();
         let before = mysql_rows(&mut c).await;
         let (sample, check) = ddl_sample(ROWS);
         let counter = RowCounter::sampling(&table, sample, check);
@@ -300,6 +324,18 @@ async fn ddl_of_every_class_never_blanks_the_hbase_table_under_a_writer() {
             "{ddl}: the reader counted only {passes} time(s)"
         );
         assert_eq!(changes, 2_000);
+        if let Some(changed) = changed {
+            let others = |m: std::collections::BTreeMap<String, i64>| {
+                m.into_iter()
+                    .filter(|(col, _)| col != changed)
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(
+                others(stamps()),
+                others(stamps_before),
+                "{ddl}: the backfill rewrote cells of row {untouched} other than {changed}"
+            );
+        }
     }
     // Column changes were backfilled, the new primary key resynced whole; each job shows in
     // `status` with its kind and its rows (all of the table's).

@@ -245,9 +245,8 @@ pub async fn run_job(
                 cleanup = false;
             }
         }
-        if let (Some(schema), Some(change)) = (&schema, &job.columns) {
-            let (columns, cleared) = run.backfill_columns(schema, change)?;
-            return run.copy(conn, columns, where_clause, Some(cleared)).await;
+        if let (Some(schema), Some(change)) = (schema.clone(), &job.columns) {
+            return run.copy(conn, schema, where_clause, Some(change)).await;
         }
         if let Some(schema) = schema {
             run.copy(conn, schema, where_clause, None).await?;
@@ -418,17 +417,26 @@ impl Job<'_> {
     }
 
     /// Step 3: every row of the table (within `--where`) as a whole-row replace; for a
-    /// backfill (`cleared` set, `schema` holding the key columns and the columns to write),
-    /// every row as a put of those cells and a delete of the cleared ones.
+    /// backfill (`change` set), just the key columns and the columns to write, every row as a
+    /// put of those cells and a delete of the cleared ones.
     async fn copy(
         &self,
         conn: Conn,
         schema: TableSchema,
         where_clause: Option<&str>,
-        cleared: Option<ClearedColumns>,
+        change: Option<&ColumnChange>,
     ) -> Result<(), JobError> {
         let (cfg, store, job) = (self.cfg, self.store, self.job);
+        // The locking modes read the table's schema as of the snapshot: a backfill narrows
+        // that one to its columns (narrowing before would be undone by it).
         let (mut reader, schema, released) = self.open_snapshot(conn, schema).await?;
+        let (schema, cleared) = match change {
+            Some(change) => {
+                let (columns, cleared) = self.backfill_columns(&schema, change)?;
+                (columns, Some(cleared))
+            }
+            None => (schema, None),
+        };
         if let Some(r) = released {
             store
                 .job_snapshot_position(job.id, &r.position, Some(r.held_ms))
