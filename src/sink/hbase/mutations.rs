@@ -18,12 +18,14 @@
 //! Several Thrift servers (`hbase.thrift` as a list): writer `i` prefers server `i mod n`, so
 //! writers are spread over them. A write that fails marks its server down (shown by `/health`)
 //! and is retried at once on the next server not marked down; a server marked down is tried
-//! again [`SERVER_RETRY_AFTER`] later, and a write it takes clears the mark, so writers go back
-//! to it by themselves. The pipeline restarts only when every server failed the batch.
+//! again 5 s later (10 s, 20 s, ... up to a minute after each failed retry), first with a probe
+//! of at most [`PROBE_TIMEOUT`] (a hung server accepts connections and answers nothing), and a
+//! write it takes clears the mark, so writers go back to it by themselves. The pipeline
+//! restarts only when every server failed the batch.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hbase_thrift::hbase::{BatchMutation, ColumnDescriptor, Mutation, THbaseSyncClient};
 use tracing::{debug, info, warn};
@@ -33,7 +35,7 @@ use crate::error::{Result, SyncError};
 use crate::model::{RowChange, RowOp, Version};
 use crate::sink::hbase::batch::TableRows;
 use crate::sink::hbase::client::{self, hbase_err, ThriftClient, ThriftEndpoint};
-use crate::telemetry::health::SharedHealth;
+use crate::telemetry::health::{ServerDown, SharedHealth};
 use crate::telemetry::metrics::METRICS;
 
 /// The size HBase checks against `hbase.client.keyvalue.maxsize` for one cell: its serialized
@@ -45,9 +47,8 @@ pub fn serialized_cell_size(row: &[u8], column: &[u8], value: &[u8]) -> usize {
     row.len() + column.len() - 1 + value.len() + 20
 }
 
-/// How long a Thrift server whose write failed is left to the others before a writer tries it
-/// again.
-pub const SERVER_RETRY_AFTER: Duration = Duration::from_secs(5);
+/// The longest a writer waits for a server marked down to answer a probe before it writes to it.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// One writer's connection and the tables it knows exist.
 pub struct HbaseWriter {
@@ -58,6 +59,8 @@ pub struct HbaseWriter {
     current: usize,
     max_versions: u32,
     client: Option<ThriftClient>,
+    /// The current server is marked down: probe it before connecting for a write.
+    probe: bool,
     known_tables: HashSet<String>,
 }
 
@@ -72,6 +75,7 @@ impl HbaseWriter {
             current: preferred,
             max_versions: hbase.max_versions,
             client: None,
+            probe: false,
             known_tables: HashSet::new(),
         }
     }
@@ -82,13 +86,13 @@ impl HbaseWriter {
     }
 
     /// Picks the server for the next write: the preferred one, else the next one, skipping
-    /// servers marked down less than [`SERVER_RETRY_AFTER`] ago (`down`: server -> since). When
-    /// every server is marked down, the preferred one.
-    pub fn choose_server(&mut self, down: &HashMap<String, Instant>) {
+    /// servers marked down that may not be retried yet. When every server is marked down, the
+    /// preferred one.
+    pub fn choose_server(&mut self, down: &HashMap<String, ServerDown>) {
         let n = self.endpoints.len();
         let usable = |i: usize| {
             down.get(&self.endpoints[i].addr)
-                .is_none_or(|since| since.elapsed() >= SERVER_RETRY_AFTER)
+                .is_none_or(ServerDown::may_retry)
         };
         let chosen = (0..n)
             .map(|k| (self.preferred + k) % n)
@@ -99,11 +103,22 @@ impl HbaseWriter {
             self.client = None;
             self.known_tables.clear();
         }
+        self.probe = down.contains_key(&self.endpoints[chosen].addr);
     }
 
     fn client(&mut self) -> Result<&mut ThriftClient> {
         if self.client.is_none() {
-            self.client = Some(client::connect_to(&self.endpoints[self.current])?);
+            let endpoint = &self.endpoints[self.current];
+            if self.probe {
+                // A server marked down may hang rather than refuse: ask it something small
+                // first, with a short timeout, instead of waiting `hbase.timeout` on a write.
+                let quick = ThriftEndpoint {
+                    timeout: endpoint.timeout.min(PROBE_TIMEOUT),
+                    ..endpoint.clone()
+                };
+                client::table_names(&mut client::connect_to(&quick)?)?;
+            }
+            self.client = Some(client::connect_to(endpoint)?);
         }
         Ok(self.client.as_mut().expect("connected above"))
     }
@@ -214,7 +229,9 @@ pub async fn write_batch(
                     let mut h = health.lock().expect("health lock");
                     h.hbase_error = Some(e.to_string());
                     if servers > 1 {
-                        h.hbase_servers_down.insert(server.clone(), Instant::now());
+                        let previous = h.hbase_servers_down.get(&server).copied();
+                        h.hbase_servers_down
+                            .insert(server.clone(), ServerDown::after_failure(previous));
                     }
                     servers > h.hbase_servers_down.len()
                 };
@@ -222,7 +239,7 @@ pub async fn write_batch(
                     return Err(e);
                 }
                 if another_up {
-                    warn!(writer = idx, %server, error = %e, "HBase write failed; retrying on another Thrift server, this one is left alone for {SERVER_RETRY_AFTER:?}");
+                    warn!(writer = idx, %server, error = %e, "HBase write failed; retrying on another Thrift server, leaving this one alone for a while");
                     continue;
                 }
                 warn!(writer = idx, error = %e, retry_in = ?backoff, "HBase write failed; retrying");
