@@ -11,6 +11,8 @@ use tokio::sync::mpsc;
 use super::*;
 use crate::config::Config;
 use crate::core::catalog::Catalog;
+use crate::core::handover::{ChunkRows, HandoverRequest};
+use crate::model::SqlValue;
 use crate::state::{ColumnChange, SchemaEntry};
 
 // ---- events, byte by byte ----------------------------------------------------------------
