@@ -130,7 +130,8 @@ pub async fn apply_once(
         cfg,
         topic: kafka.internal_topic.clone(),
         consumer,
-        hbase: Some(HbaseWriter::new(&cfg.hbase, 0)),
+        // Apply workers (one per process) spread over several Thrift servers by process id.
+        hbase: Some(HbaseWriter::new(&cfg.hbase, std::process::id() as usize)),
         health: health.clone(),
         partitions: HashMap::new(),
         stamps: HashMap::new(),
@@ -168,9 +169,18 @@ pub async fn apply_once(
                 w.add_message(partition, offset, &payload).await?;
                 // What the consumer has fetched already joins the batches before they are due
                 // (natural batching: with `batch_delay` zero they are due at once).
-                while let Some(Ok(m)) = w.consumer.recv().now_or_never() {
-                    let payload = m.payload().unwrap_or_default().to_vec();
-                    w.add_message(m.partition(), m.offset(), &payload).await?;
+                loop {
+                    match w.consumer.recv().now_or_never() {
+                        Some(Ok(m)) => {
+                            let payload = m.payload().unwrap_or_default().to_vec();
+                            w.add_message(m.partition(), m.offset(), &payload).await?;
+                        }
+                        Some(Err(e)) => {
+                            warn!(error = %e, "apply worker: consumer error; retrying");
+                            break;
+                        }
+                        None => break,
+                    }
                 }
             }
             _ = tokio::time::sleep_until(next_deadline.unwrap_or_else(tokio::time::Instant::now)), if next_deadline.is_some() => {
