@@ -83,6 +83,35 @@ pub(crate) async fn select_ceiling() -> Result<(u64, f64)> {
     Ok((n, t.elapsed().as_secs_f64()))
 }
 
+/// The bootstrap's read side alone: the daemon's own chunk reader over `bench.events`, with the
+/// bootstrap daemon's snapshot settings (lock, chunk size), one chunk after the other, rows
+/// dropped. Returns rows and seconds.
+pub(crate) async fn snapshot_read(cfg: &Config) -> Result<(u64, f64)> {
+    use mysql2hbase::source::snapshot::{ChunkQuery, SnapshotReader};
+    let mut conn = mysql().await?;
+    let schema = mysql2hbase::source::schema::load_table_schema(&mut conn, "bench", "events")
+        .await?
+        .context("bench.events exists")?;
+    let key = schema.primary_key.clone();
+    let t = Instant::now();
+    let (mut reader, schema, _) = SnapshotReader::open(conn, &cfg.snapshot, schema).await?;
+    let query = ChunkQuery::new(schema, key, None, cfg.snapshot.chunk_rows as usize);
+    let (mut n, mut last) = (0u64, None);
+    loop {
+        let chunk = reader.read_chunk(&query, last.as_deref()).await?;
+        n += chunk.rows.len() as u64;
+        std::hint::black_box(&chunk.rows);
+        if chunk.last_key.is_some() {
+            last = chunk.last_key;
+        }
+        if chunk.last {
+            break;
+        }
+    }
+    reader.close().await?;
+    Ok((n, t.elapsed().as_secs_f64()))
+}
+
 /// The same cells as the daemon writes for row `i`.
 pub(crate) fn batch_mutation(i: u64) -> BatchMutation {
     let mutations = row_values(i)

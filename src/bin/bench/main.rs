@@ -14,7 +14,8 @@
 //! 4. latency: 20-row transactions every 10 ms while the daemon runs; each one's last row is
 //!    polled with `getRow` from the moment COMMIT returns (resolution: one `getRow`, ~1 ms);
 //! 5. one `rows`-row transaction through the daemon (peak RSS);
-//! 6. SELECT ceiling (bare streaming `SELECT *`) and a bootstrap of `bench.events` by a daemon
+//! 6. SELECT ceiling (bare streaming `SELECT *`), the bootstrap's read side alone (the daemon's
+//!    chunk reader, rows dropped) and a bootstrap of `bench.events` by a daemon
 //!    with `snapshot.mode = "initial_only"` (from `/health` 200 to its exit; peak RSS);
 //! 7. a column backfill: `ALTER TABLE bench.events ADD COLUMN` while the daemon streams, from
 //!    the ALTER until the backfill job is complete (one cell a row).
@@ -319,6 +320,17 @@ async fn main() -> Result<()> {
         "initial_only",
         "{db}_{table}_snap",
     )?;
+    let read_cfg = Config::load(&snap_cfg)?;
+    let snapshot_read = median(b.reps, || async {
+        let (n, secs) = snapshot_read(&read_cfg).await?;
+        check_rows("snapshot read", n, table_rows)?;
+        Ok((n as f64 / secs, 0.0))
+    })
+    .await?;
+    s.insert(
+        "snapshot_read_rows_per_s".into(),
+        json!(snapshot_read.0.round()),
+    );
     let uptime_snap = load_average();
     let mut d = b.start(&snap_cfg, "snapshot")?;
     let cpu = CpuMeter::start(Some(d.child.id()));
@@ -584,6 +596,12 @@ fn print_table(s: &serde_json::Value) {
         f("decode_rows_per_s"),
         f("raw_binlog_rows_per_s"),
         ratio("decode_rows_per_s", f("raw_binlog_rows_per_s"))
+    );
+    println!(
+        "| bootstrap's read side alone (chunk reader, rows dropped) | {:.0} rows/s | {:.0} rows/s (SELECT) | {:.2} | >= 0.8 |",
+        f("snapshot_read_rows_per_s"),
+        f("select_ceiling_rows_per_s"),
+        ratio("snapshot_read_rows_per_s", f("select_ceiling_rows_per_s"))
     );
     println!(
         "| decode + routing, against the events-only read | {:.0} rows/s | {:.0} rows/s (events only) | {:.2} | >= 0.5 |",
