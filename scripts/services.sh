@@ -838,7 +838,7 @@ thrift2_start() {
   read -r -a flags <<<"${THRIFT2_FLAGS:-}"
   echo "${THRIFT2_FLAGS:-}" >"$HB/thrift2.flags"
   log "starting a second hbase thrift server on 127.0.0.1:9091 (${THRIFT2_FLAGS:-default options})"
-  hbase_java "$HB_THRIFT2_MARKER" thrift2.log 256m \
+  hbase_java "$HB_THRIFT2_MARKER" thrift2.log 512m \
     org.apache.hadoop.hbase.thrift.ThriftServer -p 9091 -b 127.0.0.1 --infoport 9096 \
     ${flags[@]+"${flags[@]}"} start
   start_bg "$HB_THRIFT2_PIDFILE" "$HB/logs/thrift2.out" "${JAVA_CMD[@]}"

@@ -83,6 +83,28 @@ pub(crate) async fn select_ceiling() -> Result<(u64, f64)> {
     Ok((n, t.elapsed().as_secs_f64()))
 }
 
+/// (Re)starts the second Thrift server of the local HBase on 9091 with `flags`
+/// (`scripts/services.sh up thrift2`), or stops it with `None`.
+pub(crate) fn thrift2(flags: Option<&str>) -> Result<()> {
+    let run = |action: &str, flags: &str| -> Result<()> {
+        let status = Command::new("scripts/services.sh")
+            .args([action, "thrift2"])
+            .env("THRIFT2_FLAGS", flags)
+            .stdout(Stdio::null())
+            .status()?;
+        anyhow::ensure!(
+            status.success(),
+            "scripts/services.sh {action} thrift2 failed"
+        );
+        Ok(())
+    };
+    run("down", "")?;
+    match flags {
+        Some(flags) => run("up", flags),
+        None => Ok(()),
+    }
+}
+
 /// The bootstrap's read side alone: the daemon's own chunk reader over `bench.events`, with the
 /// bootstrap daemon's snapshot settings (lock, chunk size), one chunk after the other, rows
 /// dropped. Returns rows and seconds.
@@ -150,6 +172,16 @@ pub(crate) fn drop_table(client: &mut ThriftClient, table: &str) -> Result<()> {
 /// `rows` rows written by `WRITERS` threads, each its own connection, in batches of
 /// `BATCH_ROWS` (rows partitioned like the daemon: one row to one writer). Rows/s.
 pub(crate) async fn hbase_ceiling(rows: u64, table: &str) -> Result<f64> {
+    let default = hbase_client::ThriftEndpoint::buffered_binary(THRIFT, Duration::from_secs(60));
+    hbase_ceiling_on(rows, table, vec![default]).await
+}
+
+/// [`hbase_ceiling`] with writer `w` on `servers[w mod n]` (as the daemon spreads its writers).
+pub(crate) async fn hbase_ceiling_on(
+    rows: u64,
+    table: &str,
+    servers: Vec<hbase_client::ThriftEndpoint>,
+) -> Result<f64> {
     tokio::task::spawn_blocking({
         let table = table.to_string();
         move || -> Result<f64> {
@@ -160,8 +192,9 @@ pub(crate) async fn hbase_ceiling(rows: u64, table: &str) -> Result<f64> {
             let handles: Vec<_> = (0..WRITERS as u64)
                 .map(|w| {
                     let table = table.clone();
+                    let server = servers[w as usize % servers.len()].clone();
                     std::thread::spawn(move || -> Result<()> {
-                        let mut c = thrift()?;
+                        let mut c = hbase_client::connect_to(&server)?;
                         let mut batch = Vec::with_capacity(BATCH_ROWS);
                         let mut version = 1i64;
                         let mut flush = |batch: &mut Vec<BatchMutation>| -> Result<()> {

@@ -125,7 +125,13 @@ impl Bench {
     /// Drops what earlier runs left: the `bench` databases and `bench_*` HBase tables.
     pub(crate) async fn clean(&self) -> Result<()> {
         let mut conn = mysql().await?;
-        for db in ["bench", "bench_state_stream", "bench_state_snapshot"] {
+        for db in [
+            "bench",
+            "bench_state_stream",
+            "bench_state_snapshot",
+            "bench_state_two_thrift",
+            "bench_state_framed_compact",
+        ] {
             conn.query_drop(format!("DROP DATABASE IF EXISTS {db}"))
                 .await?;
         }
@@ -148,6 +154,26 @@ impl Bench {
         mode: &str,
         template: &str,
     ) -> Result<PathBuf> {
+        self.config_on(
+            name,
+            name,
+            tables,
+            mode,
+            template,
+            &format!("thrift = \"{THRIFT}\""),
+        )
+    }
+
+    /// [`Bench::config`] with its own `[hbase]` section (`hbase`), written to `<file>.toml`.
+    pub(crate) fn config_on(
+        &self,
+        name: &str,
+        file: &str,
+        tables: &str,
+        mode: &str,
+        template: &str,
+        hbase: &str,
+    ) -> Result<PathBuf> {
         let include: Vec<String> = tables.split(',').map(|t| format!("\"{t}\"")).collect();
         let text = format!(
             r#"# Written by src/bin/bench.rs; pipeline settings are the defaults.
@@ -156,7 +182,7 @@ url = "{MYSQL_URL}"
 server_id = {SERVER_ID}
 
 [hbase]
-thrift = "{THRIFT}"
+{hbase}
 
 [state]
 database = "bench_state_{name}"
@@ -176,7 +202,7 @@ listen = "{ADMIN}"
 "#,
             include.join(", ")
         );
-        let path = self.out.join(format!("{name}.toml"));
+        let path = self.out.join(format!("{file}.toml"));
         std::fs::write(&path, text)?;
         Ok(std::fs::canonicalize(path)?)
     }

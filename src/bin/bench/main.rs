@@ -18,7 +18,10 @@
 //!    chunk reader, rows dropped) and a bootstrap of `bench.events` by a daemon
 //!    with `snapshot.mode = "initial_only"` (from `/health` 200 to its exit; peak RSS);
 //! 7. a column backfill: `ALTER TABLE bench.events ADD COLUMN` while the daemon streams, from
-//!    the ALTER until the backfill job is complete (one cell a row).
+//!    the ALTER until the backfill job is complete (one cell a row);
+//! 8. Thrift servers: a second Thrift server of the same HBase on 9091 (`scripts/services.sh up
+//!    thrift2`), then the HBase ceiling and the stream (from P0, into a table of their own) with
+//!    two servers, and with one server speaking the framed transport and compact protocol.
 
 mod ceilings;
 mod daemon;
@@ -57,6 +60,23 @@ const SERVER_ID: u32 = 77001;
 /// The daemon's defaults, used by the ceiling too.
 const WRITERS: usize = 2;
 const BATCH_ROWS: usize = 2000;
+/// Phase 8: (name, `THRIFT2_FLAGS`, `[hbase]` section, mapping template, HBase table).
+const THRIFT_VARIANTS: [(&str, &str, &str, &str, &str); 2] = [
+    (
+        "two_thrift",
+        "",
+        r#"thrift = ["127.0.0.1:9090", "127.0.0.1:9091"]"#,
+        "{db}_{table}_two",
+        "bench_events_two",
+    ),
+    (
+        "framed_compact",
+        "-f -c",
+        "thrift = \"127.0.0.1:9091\"\nthrift_transport = \"framed\"\nthrift_protocol = \"compact\"",
+        "{db}_{table}_fc",
+        "bench_events_fc",
+    ),
+];
 const COLUMNS: [&str; 11] = [
     "id",
     "user_id",
@@ -126,7 +146,13 @@ async fn main() -> Result<()> {
     // a table takes about a second on this HBase, once per table in a daemon's life.
     tokio::task::spawn_blocking(|| -> Result<()> {
         let mut c = thrift()?;
-        for t in ["bench_events", "bench_bigtxn", "bench_events_snap"] {
+        for t in [
+            "bench_events",
+            "bench_bigtxn",
+            "bench_events_snap",
+            "bench_events_two",
+            "bench_events_fc",
+        ] {
             mysql2hbase::sink::hbase::mutations::ensure_table(&mut c, t, "d", 3)?;
         }
         Ok(())
@@ -143,6 +169,14 @@ async fn main() -> Result<()> {
     let mut d = b.start(&stream_cfg, "stream0")?;
     d.wait_checkpoint(None, Duration::from_secs(60))?;
     d.stop()?;
+    // The daemons of phase 8 resume at P0 too: their checkpoints are stored now (the state does
+    // not depend on the Thrift settings they run with later).
+    for (name, _, _, template, _) in THRIFT_VARIANTS {
+        let cfg = b.config(name, "bench.events", "never", template)?;
+        let mut d = b.start(&cfg, &format!("{name}0"))?;
+        d.wait_checkpoint(None, Duration::from_secs(60))?;
+        d.stop()?;
+    }
     let p0 = position(&mut conn).await?;
     let t = Instant::now();
     let progress = load(&mut conn, "events", 0, rows).await?;
@@ -409,6 +443,43 @@ async fn main() -> Result<()> {
         json!((table_rows as f64 / backfill_secs).round()),
     );
 
+    // 8. Thrift servers: the ceiling and the stream (the daemon from P0 again, into a table of
+    // its own) with two Thrift servers of the same HBase, and with one server speaking the
+    // framed transport and the compact protocol; beside phase 3's default (one server, buffered
+    // binary).
+    for (name, flags, hbase, template, table) in THRIFT_VARIANTS {
+        thrift2(Some(flags))?;
+        let cfg =
+            Config::load(&b.config_on(name, name, "bench.events", "never", template, hbase)?)?;
+        let servers = mysql2hbase::sink::hbase::client::ThriftEndpoint::all(&cfg.hbase);
+        let mut ceilings = Vec::new();
+        for _ in 0..b.reps {
+            ceilings.push(hbase_ceiling_on(rows, "bench_ceiling", servers.clone()).await?);
+        }
+        let file = b.config_on(
+            name,
+            &format!("{name}-run"),
+            "bench.events",
+            "never",
+            template,
+            hbase,
+        )?;
+        let mut d = b.start(&file, name)?;
+        let streaming_at = d.wait_streaming(Duration::from_secs(60))?;
+        let (caught_up_at, _) =
+            d.follow_until((table, rows), Some(&progress), Duration::from_secs(3600))?;
+        d.stop()?;
+        s.insert(
+            format!("{name}_hbase_ceiling_rows_per_s"),
+            json!(median_of(ceilings).round()),
+        );
+        s.insert(
+            format!("{name}_stream_rows_per_s"),
+            json!((rows as f64 / (caught_up_at - streaming_at)).round()),
+        );
+    }
+    thrift2(None)?;
+
     s.insert("rows".into(), json!(rows));
     s.insert("quick".into(), json!(args.quick));
 
@@ -597,6 +668,18 @@ fn print_table(s: &serde_json::Value) {
         f("raw_binlog_rows_per_s"),
         ratio("decode_rows_per_s", f("raw_binlog_rows_per_s"))
     );
+    for (name, what) in [
+        ("two_thrift", "two Thrift servers"),
+        ("framed_compact", "one Thrift server, framed + compact"),
+    ] {
+        let stream = format!("{name}_stream_rows_per_s");
+        let ceiling = f(&format!("{name}_hbase_ceiling_rows_per_s"));
+        println!(
+            "| stream, {what} | {:.0} rows/s | {ceiling:.0} rows/s (HBase, {what}) | {:.2} | >= 0.8 |",
+            f(&stream),
+            ratio(&stream, ceiling)
+        );
+    }
     println!(
         "| bootstrap's read side alone (chunk reader, rows dropped) | {:.0} rows/s | {:.0} rows/s (SELECT) | {:.2} | >= 0.8 |",
         f("snapshot_read_rows_per_s"),
