@@ -210,6 +210,11 @@ async fn no_false_differences_while_the_daemon_streams_a_workload() {
     });
 
     // Twice during the workload: whatever is in flight is re-checked, never reported.
+    wait_for("the workload to run", Duration::from_secs(30), || {
+        let n = workload.changes();
+        async move { n >= 20 }
+    })
+    .await;
     let t = format!("{db}.t");
     for _ in 0..2 {
         let run = tokio::task::block_in_place(|| cli(&env, &["verify", &t, "--json"])).code(0);
@@ -224,8 +229,18 @@ async fn no_false_differences_while_the_daemon_streams_a_workload() {
             run.err
         );
     }
+    // Enough changes around the verifies, however fast they were.
+    wait_for(
+        "the workload to make 60 changes",
+        Duration::from_secs(60),
+        || {
+            let n = workload.changes();
+            async move { n >= 60 }
+        },
+    )
+    .await;
     let changes = workload.stop().await;
-    assert!(changes > 50, "the workload ran ({changes} changes)");
+    assert!(changes >= 60, "the workload ran ({changes} changes)");
 
     cli(&env, &["verify", &t, "--json"]).code(0);
     env.assert_converges(&mut c, "t", CONVERGE).await;
