@@ -145,7 +145,8 @@ async fn one_of_two_thrift_servers_killed_mid_stream_is_left_to_the_other() {
     );
 
     thrift2("");
-    // A writer goes back to it within 5 s of the failure it saw last, and the mark clears.
+    // A writer tries it again once it has been left alone long enough (5 s after the first
+    // failure, 10 s after a failed retry, ...), and the mark clears.
     wait_for(
         "/health to be ok again",
         Duration::from_secs(60),
