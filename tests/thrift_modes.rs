@@ -36,6 +36,26 @@ fn thrift2(flags: &str) {
     );
 }
 
+/// Waits up to `secs` until `/health` answers 200 with a body holding every one of `texts`.
+async fn wait_health_says(env: &TestEnv, what: &str, secs: u64, texts: &[&str]) {
+    wait_for(what, Duration::from_secs(secs), || async {
+        let (code, body) = http(env.admin_port, "GET", "/health", None).await;
+        code == 200 && texts.iter().all(|t| body.contains(t))
+    })
+    .await;
+}
+
+/// The checkpoint (which moves only past what every writer made durable) moves within `secs`.
+async fn assert_checkpoint_moves(env: &TestEnv, secs: u64, while_: &str) {
+    let checkpoint = checkpoint_position(env).await;
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    let later = checkpoint_position(env).await;
+    assert!(
+        later > checkpoint,
+        "the checkpoint stayed at {checkpoint} for {secs} s while {while_}"
+    );
+}
+
 /// Streams a few changes through the Thrift server on 9091 spoken as `transport`/`protocol`;
 /// HBase (read through the default server) must equal MySQL.
 async fn streams_through(env: &TestEnv, transport: &str, protocol: &str, base: u32) {
@@ -126,66 +146,38 @@ async fn one_of_two_thrift_servers_killed_mid_stream_is_left_to_the_other() {
         .status()
         .expect("kill");
     assert!(killed.success(), "kill -9 {pid}");
-    wait_for(
+    wait_health_says(
+        &env,
         "/health to name the dead Thrift server",
-        Duration::from_secs(30),
-        || async {
-            let (code, body) = http(env.admin_port, "GET", "/health", None).await;
-            code == 200 && body.contains("degraded") && body.contains(THRIFT2)
-        },
+        30,
+        &["degraded", THRIFT2],
     )
     .await;
-    // The checkpoint moves only past what every writer made durable.
-    let checkpoint = checkpoint_position(&env).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let later = checkpoint_position(&env).await;
-    assert!(
-        later > checkpoint,
-        "the checkpoint stayed at {checkpoint} for 3 s while a Thrift server was down"
-    );
+    assert_checkpoint_moves(&env, 3, "a Thrift server was down").await;
 
     thrift2("");
     // A writer tries it again once it has been left alone long enough (5 s after the first
     // failure, 10 s after a failed retry, ...), and the mark clears.
-    wait_for(
-        "/health to be ok again",
-        Duration::from_secs(60),
-        || async {
-            let (code, body) = http(env.admin_port, "GET", "/health", None).await;
-            code == 200 && body.contains("\"ok\"")
-        },
-    )
-    .await;
+    wait_health_says(&env, "/health to be ok again", 60, &["\"ok\""]).await;
 
     // Hung instead of dead (SIGSTOP: it accepts connections and answers nothing): the writer
     // on it gives up after `hbase.timeout` (5 s here) and goes on through the other server;
     // its retries start with a short probe, so they cost it at most 2 s each.
     services("pause", "thrift2");
-    wait_for(
+    wait_health_says(
+        &env,
         "/health to name the hung Thrift server",
-        Duration::from_secs(30),
-        || async {
-            let (code, body) = http(env.admin_port, "GET", "/health", None).await;
-            code == 200 && body.contains("degraded") && body.contains(THRIFT2)
-        },
+        30,
+        &["degraded", THRIFT2],
     )
     .await;
-    // The checkpoint moves only past what every writer made durable.
-    let checkpoint = checkpoint_position(&env).await;
-    tokio::time::sleep(Duration::from_secs(8)).await;
-    let later = checkpoint_position(&env).await;
-    assert!(
-        later > checkpoint,
-        "the checkpoint stayed at {checkpoint} for 8 s while a Thrift server hung"
-    );
+    assert_checkpoint_moves(&env, 8, "a Thrift server hung").await;
     services("resume", "thrift2");
-    wait_for(
+    wait_health_says(
+        &env,
         "/health to be ok again after the resume",
-        Duration::from_secs(60),
-        || async {
-            let (code, body) = http(env.admin_port, "GET", "/health", None).await;
-            code == 200 && body.contains("\"ok\"")
-        },
+        60,
+        &["\"ok\""],
     )
     .await;
 
