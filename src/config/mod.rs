@@ -7,6 +7,7 @@
 //! allowed values. [`Config::validate`] then checks what types cannot express (ranges, templates,
 //! patterns). `config/mysql2hbase.example.toml` documents every key; keep the two in step.
 
+mod joined;
 mod secret;
 mod sections;
 
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ConfigError;
 
+pub use self::joined::{parse_qualifier, OnParentDelete, TemplatePart};
 pub use self::secret::{redact_url, Secret, SecretUrl};
 pub use self::sections::*;
 
@@ -271,6 +273,7 @@ impl Config {
                 ));
             }
         }
+        self.mapping.validate_joined()?;
         let p = &self.pipeline;
         if p.writers == 0 || p.writers > 64 {
             return Err(bad("pipeline.writers", p.writers, "1 to 64"));

@@ -475,6 +475,14 @@ pub struct TableOverride {
     pub salt_buckets: Option<u16>,
     #[serde(default)]
     pub encoding: Option<ValueEncoding>,
+    /// A joined table: its rows are written into the HBase rows of `table` (their parent's),
+    /// `row_key` naming the join columns, each column a cell of `family` named by this template
+    /// (see `config::joined`), e.g. `"{id}:{column}"`.
+    #[serde(default)]
+    pub qualifier: Option<String>,
+    /// A joined table's cells when their parent row is deleted (default `keep`).
+    #[serde(default)]
+    pub on_parent_delete: Option<super::joined::OnParentDelete>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -28,10 +28,27 @@ use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
+use crate::core::mapping::RowTarget;
 use crate::model::{BinlogPosition, SqlValue, TableSchema};
 
-/// Row key -> the binlog position (`BinlogPosition::sort_key`) of its latest change.
+/// A source row's place ([`identity`]) -> the binlog position (`BinlogPosition::sort_key`) of
+/// its latest change.
 type LatestChanges = HashMap<Vec<u8>, (u32, u64)>;
+
+/// What the tracker knows a source row by: its row key, or for a joined table's row (many share
+/// one HBase row) the key's length, the key and the member prefix.
+fn identity(target: &RowTarget) -> std::borrow::Cow<'_, [u8]> {
+    match &target.member {
+        None => std::borrow::Cow::Borrowed(&target.key),
+        Some(member) => {
+            let mut id = Vec::with_capacity(4 + target.key.len() + member.len());
+            id.extend_from_slice(&(target.key.len() as u32).to_be_bytes());
+            id.extend_from_slice(&target.key);
+            id.extend_from_slice(member);
+            std::borrow::Cow::Owned(id)
+        }
+    }
+}
 
 /// Bytes one tracked key costs beyond its own length (hash map entry, position, allocation).
 const KEY_OVERHEAD: usize = 64;
@@ -100,7 +117,8 @@ impl ChangeTracker {
     }
 
     /// Records a change the stream routes.
-    pub fn changed(&mut self, table: &str, key: &[u8], at: &BinlogPosition) {
+    pub fn changed(&mut self, table: &str, target: &RowTarget, at: &BinlogPosition) {
+        let key = identity(target);
         for tracked in self.jobs.values_mut() {
             if tracked.table == table && tracked.keys.insert(key.to_vec(), at.sort_key()).is_none()
             {
@@ -111,9 +129,12 @@ impl ChangeTracker {
         }
     }
 
-    /// Whether the stream changed `key` after `low` (then the chunk's copy is not written).
-    pub fn changed_after(&self, job: u64, key: &[u8], low: &BinlogPosition) -> bool {
+    /// Whether the stream changed the row at `target` after `low` (then the chunk's copy is
+    /// not written).
+    pub fn changed_after(&self, job: u64, target: &RowTarget, low: &BinlogPosition) -> bool {
         let low = low.sort_key();
+        let key = identity(target);
+        let key: &[u8] = &key;
         self.whole_table.get(&job).is_some_and(|at| *at > low)
             || self
                 .jobs
@@ -159,8 +180,27 @@ pub enum ChunkRows {
     Deletes {
         table: Arc<str>,
         family: Arc<str>,
-        keys: Vec<Vec<u8>>,
+        rows: Vec<DeletedRow>,
     },
+}
+
+/// A row a cleanup or repair deletes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeletedRow {
+    pub target: RowTarget,
+    /// A joined table's row (`target.member` set): the cells to delete (`family:qualifier`),
+    /// as found in HBase or as its mapping names them. A row of its own: empty (its family goes).
+    pub cells: Vec<Arc<[u8]>>,
+}
+
+impl DeletedRow {
+    /// A row of its own, deleted whole.
+    pub fn own(key: Vec<u8>) -> DeletedRow {
+        DeletedRow {
+            target: RowTarget { key, member: None },
+            cells: Vec::new(),
+        }
+    }
 }
 
 /// One chunk of a bootstrap job on its way to the router.
@@ -211,29 +251,48 @@ mod tests {
         let at = |offset| BinlogPosition::new("b.000002", offset).unwrap();
         let mut t = ChangeTracker::default();
         let bytes = t.track(1, "db.t");
-        t.changed("db.t", b"k1", &at(10));
-        t.changed("db.t", b"k2", &at(30));
-        t.changed("db.other", b"k3", &at(30));
+        let row = |key: &[u8]| RowTarget {
+            key: key.to_vec(),
+            member: None,
+        };
+        t.changed("db.t", &row(b"k1"), &at(10));
+        t.changed("db.t", &row(b"k2"), &at(30));
+        t.changed("db.other", &row(b"k3"), &at(30));
         assert!(
-            !t.changed_after(1, b"k1", &at(20)),
+            !t.changed_after(1, &row(b"k1"), &at(20)),
             "change before L is in the chunk"
         );
-        assert!(t.changed_after(1, b"k2", &at(20)));
-        assert!(!t.changed_after(1, b"k3", &at(20)), "other table");
+        assert!(t.changed_after(1, &row(b"k2"), &at(20)));
+        assert!(!t.changed_after(1, &row(b"k3"), &at(20)), "other table");
         assert!(t.tracks("db.t") && !t.tracks("db.other"));
         assert!(
-            t.changed_after(1, b"k2", &BinlogPosition::new("b.000001", 900).unwrap()),
+            t.changed_after(
+                1,
+                &row(b"k2"),
+                &BinlogPosition::new("b.000001", 900).unwrap()
+            ),
             "an earlier file"
         );
         assert_eq!(bytes.load(Ordering::Relaxed), 2 * (2 + KEY_OVERHEAD));
         t.prune(1, &at(20));
-        assert!(t.changed_after(1, b"k2", &at(20)));
+        assert!(t.changed_after(1, &row(b"k2"), &at(20)));
         assert_eq!(bytes.load(Ordering::Relaxed), 2 + KEY_OVERHEAD, "k1 freed");
         // A statement changed the whole table at 40: chunks read before it are stale.
         t.table_changed("db.t", &at(40));
-        assert!(t.changed_after(1, b"k1", &at(35)));
-        assert!(!t.changed_after(1, b"k1", &at(45)));
+        assert!(t.changed_after(1, &row(b"k1"), &at(35)));
+        assert!(!t.changed_after(1, &row(b"k1"), &at(45)));
         t.untrack(1);
-        assert!(t.is_empty() && !t.changed_after(1, b"k2", &at(0)));
+        assert!(t.is_empty() && !t.changed_after(1, &row(b"k2"), &at(0)));
+        // Joined rows sharing an HBase row are told apart by their member prefix.
+        let bytes = t.track(2, "db.items");
+        let item = |member: &[u8]| RowTarget {
+            key: b"1".to_vec(),
+            member: Some(Arc::from(member)),
+        };
+        t.changed("db.items", &item(b"7:"), &at(30));
+        assert!(t.changed_after(2, &item(b"7:"), &at(20)));
+        assert!(!t.changed_after(2, &item(b"8:"), &at(20)), "a sibling");
+        assert!(!t.changed_after(2, &row(b"1"), &at(20)));
+        assert!(bytes.load(Ordering::Relaxed) > 0);
     }
 }

@@ -8,6 +8,29 @@
 //!
 //! `[[mapping.tables]]` overrides the table name, family, row-key columns, salt and encoding.
 //!
+//! # Joined tables (wide rows)
+//!
+//! An entry with `qualifier` writes its table's rows into its parent's HBase rows (`table`):
+//! the row key is made from its `row_key` columns (the join key) exactly as the parent's from
+//! its key (salt included), and each column is a cell `family:{qualifier}` with the template's
+//! placeholders filled in: `{column}` by the column's name, any other by that column's value as
+//! text, with `\` and every byte of the template's literal text escaped by a `\` (so a qualifier
+//! reads back into its values, [`TableMapping::decode_member`]). The rendered template before
+//! `{column}` is the row's *member* prefix: the row's cells are exactly `family:member<column>`
+//! for its columns, and its changes are puts of exactly those cells ([`TableMapping::changes`]):
+//! - insert and update: every column, NULL as a delete of its cell;
+//! - delete: every column's cell deleted (the siblings in the same family are untouched);
+//! - a change of the join key (or of the member's values): the cells go in the old row, and
+//!   are written in the new one;
+//! - copies (bootstraps, resyncs, repairs) are puts too, never the whole-family replace a table's
+//!   own rows get: the family holds the siblings.
+//!
+//! A parent's delete deletes its own family, plus the families of children mapped with
+//! `on_parent_delete = "delete_children"`, each a family delete at the delete's version: child
+//! cells written later (a child inserted after the parent's delete) survive it. Every change
+//! carries its version, so the HBase row ends equal to what MySQL holds whatever the order in
+//! which parents and children arrive.
+//!
 //! This is the one place that turns a row image into its row key and cells ([`TableMapping::
 //! row_key`], [`TableMapping::cells`]) and an HBase row key back into primary-key values
 //! ([`TableMapping::decode_key`], for `verify`).
@@ -22,10 +45,10 @@
 
 use std::sync::Arc;
 
-use crate::config::{Config, ValueEncoding};
+use crate::config::{parse_qualifier, Config, TemplatePart, ValueEncoding};
 use crate::core::filter::TableFilter;
 use crate::model::naming::{fnv1a, hbase_table_name, is_legal_hbase_table_name};
-use crate::model::{Cell, SqlValue, TableSchema};
+use crate::model::{Cell, RowChange, RowOp, SqlValue, TableSchema, Version};
 use crate::sink::hbase::mutations::serialized_cell_size;
 
 /// Why HBase would refuse a row with these cells, if it would: a cell larger than `limit`
@@ -46,13 +69,44 @@ pub fn oversized_cell(key: &[u8], cells: &[Cell], limit: usize) -> Option<String
         })
 }
 
+/// Where one source row's cells are: its HBase row key, and for a joined table its member
+/// prefix among its siblings (see the module doc).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RowTarget {
+    pub key: Vec<u8>,
+    pub member: Option<Arc<[u8]>>,
+}
+
+/// A joined table's qualifier template, resolved against its schema.
+#[derive(Debug, Clone)]
+pub struct JoinedColumns {
+    /// The template before `{column}`: literal bytes, or a column's index.
+    prefix: Vec<PrefixPart>,
+    /// Bytes escaped in values: `\` and every byte of the template's literal text.
+    escaped: Vec<u8>,
+    /// The template, as configured.
+    pub template: String,
+}
+
+#[derive(Debug, Clone)]
+enum PrefixPart {
+    Literal(Vec<u8>),
+    Column(usize),
+}
+
 /// How one source table is written to HBase, resolved against its current schema.
 #[derive(Debug, Clone)]
 pub struct TableMapping {
     /// `db.table`, for logs and errors.
     pub source: String,
-    pub hbase_table: String,
-    pub family: String,
+    pub hbase_table: Arc<str>,
+    pub family: Arc<str>,
+    /// A joined table's template (its rows are cells in its parent's rows); `None` for a table
+    /// with HBase rows of its own.
+    pub joined: Option<JoinedColumns>,
+    /// A parent's: the families its deletes also delete (children joined with
+    /// `on_parent_delete = "delete_children"`).
+    pub deleted_with_row: Vec<Arc<str>>,
     /// Indexes of the row-key columns, in key order.
     pub row_key: Vec<usize>,
     pub salt_buckets: Option<u16>,
@@ -71,6 +125,20 @@ pub enum MappingError {
     UnknownRowKeyColumn { table: String, column: String },
     #[error("table {table} maps to the HBase table name {name:?}, which HBase does not allow (letters, digits, `_`, `-` and `.`, not first; an optional `namespace:` of letters, digits and `_`); name it in a [[mapping.tables]] entry: source = \"{table}\", table = \"...\"")]
     IllegalHbaseName { table: String, name: String },
+    #[error("the qualifier template {template:?} of {table} names `{{{column}}}`, which is not a column of the table; use its columns (and `{{column}}` for the column's name)")]
+    UnknownTemplateColumn {
+        table: String,
+        template: String,
+        column: String,
+    },
+    #[error("two rows of {table} could write the same cells: its primary key column `{column}` is neither in row_key nor in the qualifier template {template:?}; add `{{{column}}}` to the template (e.g. \"{{{column}}}:{{column}}\")")]
+    JoinedKeyNotCovered {
+        table: String,
+        template: String,
+        column: String,
+    },
+    #[error("bad qualifier template for {table}: {reason}")]
+    BadTemplate { table: String, reason: String },
 }
 
 impl TableMapping {
@@ -121,11 +189,31 @@ impl TableMapping {
                 name: hbase_table,
             });
         }
+        let joined = match over.and_then(|o| o.qualifier.as_deref()) {
+            Some(template) => Some(JoinedColumns::resolve(
+                &source, template, &schema, &row_key,
+            )?),
+            None => None,
+        };
+        let (salt_buckets, deleted_with_row) = match &joined {
+            // Salted exactly as the parent's keys, so both land in one row.
+            Some(_) => (cfg.mapping.parent_of(&hbase_table).1, Vec::new()),
+            None => (
+                over.and_then(|o| o.salt_buckets),
+                cfg.mapping
+                    .families_deleted_with_parent(&hbase_table)
+                    .into_iter()
+                    .map(Arc::from)
+                    .collect(),
+            ),
+        };
         Ok(TableMapping {
-            hbase_table,
-            family,
+            hbase_table: Arc::from(hbase_table),
+            family: Arc::from(family),
+            joined,
+            deleted_with_row,
             row_key,
-            salt_buckets: over.and_then(|o| o.salt_buckets),
+            salt_buckets,
             encoding: over
                 .and_then(|o| o.encoding)
                 .unwrap_or(cfg.mapping.encoding),
@@ -161,6 +249,150 @@ impl TableMapping {
         Some(key)
     }
 
+    /// Where a row image's cells go; `None` when a key column is NULL.
+    pub fn target(&self, row: &[SqlValue]) -> Option<RowTarget> {
+        let key = self.row_key(row)?;
+        let member = match &self.joined {
+            Some(j) => Some(j.member(row)?),
+            None => None,
+        };
+        Some(RowTarget { key, member })
+    }
+
+    /// The cells of a row image at `target` (its own [`TableMapping::target`]): every mapped
+    /// column, `None` for NULL; a joined table's named by its member prefix.
+    pub fn target_cells(&self, target: &RowTarget, values: &[SqlValue]) -> Vec<Cell> {
+        match target.member.as_deref().filter(|m| !m.is_empty()) {
+            None => self.cells(values),
+            Some(member) => self
+                .qualifiers
+                .iter()
+                .zip(values)
+                .filter_map(|(q, v)| {
+                    q.as_ref().map(|q| Cell {
+                        column: self.member_column(member, q),
+                        value: self.cell_value(v),
+                    })
+                })
+                .collect(),
+        }
+    }
+
+    /// Cells named as for a row of its own (`family:<column>`, a backfill's) renamed to the
+    /// row's place at `target`.
+    pub fn at_member(&self, target: &RowTarget, cells: Vec<Cell>) -> Vec<Cell> {
+        match target.member.as_deref().filter(|m| !m.is_empty()) {
+            None => cells,
+            Some(member) => cells
+                .into_iter()
+                .map(|c| Cell {
+                    column: self.member_column(member, &c.column),
+                    value: c.value,
+                })
+                .collect(),
+        }
+    }
+
+    /// `family:member<column>` from the column's `family:<column>`.
+    fn member_column(&self, member: &[u8], qualifier: &[u8]) -> Arc<[u8]> {
+        let split = self.family.len() + 1;
+        let mut column = Vec::with_capacity(qualifier.len() + member.len());
+        column.extend_from_slice(&qualifier[..split]);
+        column.extend_from_slice(member);
+        column.extend_from_slice(&qualifier[split..]);
+        Arc::from(column)
+    }
+
+    /// Every mapped column's cell at `target` deleted: what deleting a joined table's row
+    /// writes.
+    pub fn deleted_cells(&self, target: &RowTarget) -> Vec<Cell> {
+        let member = target.member.as_deref().unwrap_or_default();
+        self.qualifiers
+            .iter()
+            .flatten()
+            .map(|q| Cell {
+                column: self.member_column(member, q),
+                value: None,
+            })
+            .collect()
+    }
+
+    /// The HBase changes of one source row's change at `target` (`op` as for a table with rows
+    /// of its own: `Put`, `Replace` for a copy, `Delete`), given to `push` in order. A joined
+    /// table's become puts of exactly its cells; a parent's delete also deletes the families
+    /// of its `delete_children` tables (see the module doc).
+    pub fn changes(
+        &self,
+        target: RowTarget,
+        op: RowOp,
+        version: Version,
+        mut push: impl FnMut(RowChange),
+    ) {
+        let change = |family: &Arc<str>, key, member, op| RowChange {
+            table: self.hbase_table.clone(),
+            family: family.clone(),
+            key,
+            member,
+            op,
+            version,
+        };
+        match (&self.joined, op) {
+            (None, RowOp::Delete) => {
+                for family in &self.deleted_with_row {
+                    push(change(family, target.key.clone(), None, RowOp::Delete));
+                }
+                push(change(&self.family, target.key, None, RowOp::Delete));
+            }
+            (None, op) => push(change(&self.family, target.key, None, op)),
+            (Some(_), RowOp::Delete) => {
+                let cells = self.deleted_cells(&target);
+                push(change(
+                    &self.family,
+                    target.key,
+                    target.member,
+                    RowOp::Put(cells),
+                ));
+            }
+            (Some(_), RowOp::Put(cells) | RowOp::Replace(cells)) => push(change(
+                &self.family,
+                target.key,
+                target.member,
+                RowOp::Put(cells),
+            )),
+        }
+    }
+
+    /// A joined table's cell qualifier (without `family:`) read back: the values of the
+    /// template's columns (`(column index, text)`), the member prefix, and the column name;
+    /// `None` when the qualifier is not one this table writes.
+    pub fn decode_member<'q>(&self, qualifier: &'q [u8]) -> Option<DecodedMember<'q>> {
+        self.joined.as_ref()?.decode(qualifier)
+    }
+
+    /// The primary-key values (as text, in primary-key order) of the joined table's row whose
+    /// cell is `qualifier` in HBase row `key`.
+    pub fn joined_primary_key(&self, key: &[u8], qualifier: &[u8]) -> Option<Vec<Vec<u8>>> {
+        let from_key = self.decode_key(key)?;
+        let member = self.decode_member(qualifier)?;
+        self.schema
+            .primary_key
+            .iter()
+            .map(|col| {
+                self.row_key
+                    .iter()
+                    .position(|k| k == col)
+                    .map(|i| from_key[i].clone())
+                    .or_else(|| {
+                        member
+                            .values
+                            .iter()
+                            .find(|(c, _)| c == col)
+                            .map(|(_, v)| v.clone())
+                    })
+            })
+            .collect()
+    }
+
     /// A cell value under this table's encoding; `None` for NULL.
     pub fn cell_value(&self, value: &SqlValue) -> Option<Vec<u8>> {
         match self.encoding {
@@ -194,6 +426,135 @@ impl TableMapping {
             return Some(vec![body.to_vec()]);
         }
         split_composite(body).filter(|parts| parts.len() == self.row_key.len())
+    }
+}
+
+/// A joined table's cell qualifier read back (see [`TableMapping::decode_member`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecodedMember<'q> {
+    /// The template's columns: (column index, value as text).
+    pub values: Vec<(usize, Vec<u8>)>,
+    pub member: &'q [u8],
+    pub column: &'q [u8],
+}
+
+impl JoinedColumns {
+    fn resolve(
+        source: &str,
+        template: &str,
+        schema: &TableSchema,
+        row_key: &[usize],
+    ) -> Result<JoinedColumns, MappingError> {
+        let parts = parse_qualifier(template).map_err(|reason| MappingError::BadTemplate {
+            table: source.to_string(),
+            reason,
+        })?;
+        let mut prefix = Vec::new();
+        let mut escaped = vec![b'\\'];
+        for part in parts {
+            match part {
+                TemplatePart::Literal(l) => {
+                    escaped.extend(l.bytes());
+                    prefix.push(PrefixPart::Literal(l.into_bytes()));
+                }
+                TemplatePart::Key(name) => {
+                    let col = schema
+                        .columns
+                        .iter()
+                        .position(|c| c.name == name)
+                        .ok_or_else(|| MappingError::UnknownTemplateColumn {
+                            table: source.to_string(),
+                            template: template.to_string(),
+                            column: name.clone(),
+                        })?;
+                    prefix.push(PrefixPart::Column(col));
+                }
+                TemplatePart::Column => {}
+            }
+        }
+        escaped.sort_unstable();
+        escaped.dedup();
+        for &col in &schema.primary_key {
+            let in_template = prefix
+                .iter()
+                .any(|p| matches!(p, PrefixPart::Column(c) if *c == col));
+            if !row_key.contains(&col) && !in_template {
+                return Err(MappingError::JoinedKeyNotCovered {
+                    table: source.to_string(),
+                    template: template.to_string(),
+                    column: schema.columns[col].name.clone(),
+                });
+            }
+        }
+        Ok(JoinedColumns {
+            prefix,
+            escaped,
+            template: template.to_string(),
+        })
+    }
+
+    /// The member prefix of a row image; `None` when a template column is NULL.
+    fn member(&self, row: &[SqlValue]) -> Option<Arc<[u8]>> {
+        let mut out = Vec::new();
+        for part in &self.prefix {
+            match part {
+                PrefixPart::Literal(l) => out.extend_from_slice(l),
+                PrefixPart::Column(c) => {
+                    for b in row[*c].to_text()? {
+                        if self.escaped.binary_search(&b).is_ok() {
+                            out.push(b'\\');
+                        }
+                        out.push(b);
+                    }
+                }
+            }
+        }
+        Some(Arc::from(out))
+    }
+
+    fn decode<'q>(&self, qualifier: &'q [u8]) -> Option<DecodedMember<'q>> {
+        let mut at = 0;
+        let mut values = Vec::new();
+        for (i, part) in self.prefix.iter().enumerate() {
+            match part {
+                PrefixPart::Literal(l) => {
+                    if !qualifier[at..].starts_with(l) {
+                        return None;
+                    }
+                    at += l.len();
+                }
+                PrefixPart::Column(c) => {
+                    // Up to the next literal's first byte, unescaped (a value's own copies of
+                    // it are escaped). The template never has two columns side by side.
+                    let end = match self.prefix.get(i + 1) {
+                        Some(PrefixPart::Literal(l)) => Some(l[0]),
+                        _ => None,
+                    };
+                    let mut value = Vec::new();
+                    loop {
+                        match qualifier.get(at) {
+                            Some(b'\\') => {
+                                value.push(*qualifier.get(at + 1)?);
+                                at += 2;
+                            }
+                            Some(&b) if Some(b) == end => break,
+                            Some(&b) => {
+                                value.push(b);
+                                at += 1;
+                            }
+                            None if end.is_none() => break,
+                            None => return None,
+                        }
+                    }
+                    values.push((*c, value));
+                }
+            }
+        }
+        Some(DecodedMember {
+            values,
+            member: &qualifier[..at],
+            column: &qualifier[at..],
+        })
     }
 }
 

@@ -8,26 +8,51 @@ use crate::model::version::Version;
 /// What a row key looks like after a change.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RowOp {
-    /// The full row image: every mapped column, `None` for NULL (written as a column delete so
-    /// the row's cells always equal its latest image). What the stream writes.
+    /// These cells: every mapped column of the row image, `None` for NULL (written as a column
+    /// delete so the row's cells always equal its latest image), or some of them (a backfill).
+    /// What the stream writes; for a joined table's row (`RowChange::member`) also what its
+    /// copies and deletes write (every column `None`: exactly its own cells go).
     Put(Vec<Cell>),
     /// The full row image, and nothing else of the row's family survives: cells of columns
     /// MySQL does not have (dropped columns, cells other tools wrote) are deleted too. What
     /// bootstraps, resyncs and repairs write (a family delete one version below the put).
+    /// Never made for a joined table's row: the family holds its siblings too.
     Replace(Vec<Cell>),
-    /// The row is gone.
+    /// The row's family is gone (for a joined table's parent: its own family, and the families
+    /// of children mapped with `on_parent_delete = "delete_children"`, each its own change).
     Delete,
 }
 
 impl RowOp {
     /// The state after `self` then `next` on the same row, as one write: a put after a replace
-    /// still has to clear what the replace would have.
+    /// still has to clear what the replace would have, and a put after a put keeps the first
+    /// one's cells the second does not name (a backfill's put names only some columns).
     pub fn then(self, next: RowOp) -> RowOp {
         match (self, next) {
-            (RowOp::Replace(_), RowOp::Put(cells)) => RowOp::Replace(cells),
+            (RowOp::Replace(first), RowOp::Put(cells)) => RowOp::Replace(merge(first, cells)),
+            (RowOp::Put(first), RowOp::Put(cells)) => RowOp::Put(merge(first, cells)),
             (_, next) => next,
         }
     }
+}
+
+/// `first`'s cells overwritten by `next`'s, column by column.
+fn merge(first: Vec<Cell>, mut next: Vec<Cell>) -> Vec<Cell> {
+    // The usual case: two images of the same table name the same columns in the same order.
+    let same_columns = first.len() <= next.len()
+        && first
+            .iter()
+            .zip(&next)
+            .all(|(a, b)| Arc::ptr_eq(&a.column, &b.column) || a.column == b.column);
+    if same_columns {
+        return next;
+    }
+    let missing: Vec<Cell> = first
+        .into_iter()
+        .filter(|a| !next.iter().any(|b| b.column == a.column))
+        .collect();
+    next.extend(missing);
+    next
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -45,6 +70,10 @@ pub struct RowChange {
     /// Column family (a row delete is a family delete).
     pub family: Arc<str>,
     pub key: Vec<u8>,
+    /// A joined table's row (`[[mapping.tables]]` with `qualifier`): the qualifier prefix that
+    /// names it among its siblings in the parent's HBase row (empty for a 1:1 table). Its
+    /// changes are always puts of exactly its own cells. `None`: the family is the row's own.
+    pub member: Option<Arc<[u8]>>,
     pub op: RowOp,
     pub version: Version,
 }
@@ -67,7 +96,11 @@ impl RowChange {
             }
             RowOp::Delete => 0,
         };
-        std::mem::size_of::<Self>() + self.key.capacity() + ALLOCATION + cells
+        std::mem::size_of::<Self>()
+            + self.key.capacity()
+            + ALLOCATION
+            + self.member.as_ref().map_or(0, |m| m.len() + ALLOCATION)
+            + cells
     }
 
     /// Which of `n` writers (or Kafka partitions) this row's changes go to: always the same one.

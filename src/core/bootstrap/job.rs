@@ -31,7 +31,7 @@ use tracing::info;
 
 use crate::config::Config;
 use crate::core::filter::TableFilter;
-use crate::core::handover::{ChunkRows, HandoverRequest, SnapshotChunk};
+use crate::core::handover::{ChunkRows, DeletedRow, HandoverRequest, SnapshotChunk};
 use crate::core::mapping::{hbase_target, TableMapping};
 use crate::error::SyncError;
 use crate::model::{BinlogPosition, ColumnSchema, TableSchema};
@@ -591,7 +591,7 @@ impl Job<'_> {
                 let rows = ChunkRows::Deletes {
                     table: hbase_table.clone(),
                     family: hbase_family.clone(),
-                    keys: extra,
+                    rows: extra.into_iter().map(DeletedRow::own).collect(),
                 };
                 Self::wait_written(self.hand_over(low, ready_at, rows).await?).await?;
             }
@@ -685,7 +685,7 @@ impl Job<'_> {
                 let deletes = ChunkRows::Deletes {
                     table: hbase_table.clone(),
                     family: hbase_family.clone(),
-                    keys: absent,
+                    rows: absent.into_iter().map(DeletedRow::own).collect(),
                 };
                 pending.push(self.hand_over(low, ready_at, deletes).await?);
             }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::core::catalog::Catalog;
 use crate::core::handover::{ChunkRows, HandoverRequest, SnapshotChunk};
-use crate::core::mapping::{oversized_cell, TableMapping};
+use crate::core::mapping::{oversized_cell, RowTarget, TableMapping};
 use crate::error::{Result, SyncError};
 use crate::model::{Barrier, Cell, RowChange, RowOp, SqlValue, Version};
 use crate::sink::SinkMsg;
@@ -85,7 +85,8 @@ impl<C: Catalog> Router<C> {
         let mut per_sink: Vec<Vec<RowChange>> = vec![Vec::new(); n];
         let mut kept: Vec<&[SqlValue]> = Vec::new();
         let mut push = |change: RowChange| per_sink[change.partition(n)].push(change);
-        let unchanged = |key: &[u8]| !self.changes.changed_after(chunk.job_id, key, &chunk.low);
+        let unchanged =
+            |target: &RowTarget| !self.changes.changed_after(chunk.job_id, target, &chunk.low);
         let mut images_of = None;
         match &chunk.rows {
             ChunkRows::Images { schema, rows }
@@ -106,8 +107,6 @@ impl<C: Catalog> Router<C> {
                         )
                         .in_table(chunk.source.clone())
                     })?;
-                let table: Arc<str> = Arc::from(mapping.hbase_table.as_str());
-                let family: Arc<str> = Arc::from(mapping.family.as_str());
                 // A backfill's key columns are only there to make the row key: their cells are
                 // in HBase already (a DDL that changes a key column resyncs the whole table).
                 let key_cells: Vec<Arc<[u8]>> = match cleared {
@@ -119,7 +118,7 @@ impl<C: Catalog> Router<C> {
                     None => Vec::new(),
                 };
                 for row in rows {
-                    let Some(key) = mapping.row_key(row).filter(|k| unchanged(k)) else {
+                    let Some(target) = mapping.target(row).filter(|t| unchanged(t)) else {
                         continue;
                     };
                     // A backfill's rows are not whole rows: no bootstrap change event.
@@ -127,36 +126,35 @@ impl<C: Catalog> Router<C> {
                         kept.push(row);
                     }
                     let mut cells = mapping.cells(row);
-                    let oversized = oversized_cell(&key, &cells, self.cfg.hbase.max_cell_bytes);
+                    let oversized =
+                        oversized_cell(&target.key, &cells, self.cfg.hbase.max_cell_bytes);
                     let ops = match (oversized, &cleared) {
-                        (None, None) => vec![(key, RowOp::Replace(cells))],
+                        (None, None) => {
+                            let cells = mapping.target_cells(&target, row);
+                            vec![(target, RowOp::Replace(cells))]
+                        }
                         (None, Some(cleared)) => {
                             cells.retain(|c| !key_cells.contains(&c.column));
                             cells.extend(cleared.iter().map(|column| Cell {
                                 column: column.clone(),
                                 value: None,
                             }));
-                            vec![(key, RowOp::Put(cells))]
+                            let cells = mapping.at_member(&target, cells);
+                            vec![(target, RowOp::Put(cells))]
                         }
                         // As in the stream (`row_changes`): HBase would refuse it forever.
                         (Some(reason), _) => {
                             let row = Unwritten {
                                 op: Some("bootstrap-insert"),
                                 after: Some(row),
-                                ..Unwritten::keys(NotWritten::CellTooLarge(reason), vec![key])
+                                ..Unwritten::keys(NotWritten::CellTooLarge(reason), vec![target])
                             };
                             let dead_letter = self.dead_letter.as_mut();
                             set_aside(dead_letter, &mapping, &self.position, row)?
                         }
                     };
-                    for (key, op) in ops {
-                        push(RowChange {
-                            table: table.clone(),
-                            family: family.clone(),
-                            key,
-                            op,
-                            version: self.version,
-                        });
+                    for (target, op) in ops {
+                        mapping.changes(target, op, self.version, &mut push);
                     }
                 }
                 if cleared.is_none() {
@@ -166,14 +164,29 @@ impl<C: Catalog> Router<C> {
             ChunkRows::Deletes {
                 table,
                 family,
-                keys,
+                rows,
             } => {
-                for key in keys.iter().filter(|k| unchanged(k)) {
+                // Just the rows' own cells: a cleanup makes HBase equal MySQL, whose other
+                // tables' rows (a deleted parent's children) are theirs to clean up.
+                for row in rows.iter().filter(|r| unchanged(&r.target)) {
+                    let op = match row.target.member {
+                        None => RowOp::Delete,
+                        Some(_) => RowOp::Put(
+                            row.cells
+                                .iter()
+                                .map(|column| Cell {
+                                    column: column.clone(),
+                                    value: None,
+                                })
+                                .collect(),
+                        ),
+                    };
                     push(RowChange {
                         table: table.clone(),
                         family: family.clone(),
-                        key: key.clone(),
-                        op: RowOp::Delete,
+                        key: row.target.key.clone(),
+                        member: row.target.member.clone(),
+                        op,
                         version: self.version,
                     });
                 }

@@ -23,6 +23,7 @@ use tracing::{info, warn};
 use crate::config::{StatementChanges, UnknownStatements};
 use crate::core::catalog::Catalog;
 use crate::core::ddl::{self, Statement, TableRef};
+use crate::core::mapping::RowTarget;
 use crate::error::{Result, SyncError};
 use crate::model::gtid::{uuid_text, GtidSet};
 use crate::model::{BinlogPosition, RowOp};
@@ -406,8 +407,13 @@ impl<C: Catalog> Router<C> {
                     let mut per_sink = vec![Vec::new(); n];
                     for (source, mut change) in changes {
                         if !self.changes.is_empty() {
-                            self.changes.changed(&source, &change.key, position);
-                            if self.changes.tracks(&source) {
+                            let target = RowTarget {
+                                key: change.key.clone(),
+                                member: change.member.clone(),
+                            };
+                            self.changes.changed(&source, &target, position);
+                            // A joined table's row never replaces its family (its siblings').
+                            if self.changes.tracks(&source) && change.member.is_none() {
                                 if let RowOp::Put(cells) = change.op {
                                     change.op = RowOp::Replace(cells);
                                 }

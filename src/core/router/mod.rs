@@ -52,7 +52,7 @@ use crate::core::change_events::ChangeEvents;
 use crate::core::filter::TableFilter;
 use crate::core::handover::{ChangeTracker, SnapshotChunk};
 use crate::core::inflight::InflightBytes;
-use crate::core::mapping::{oversized_cell, TableMapping};
+use crate::core::mapping::{oversized_cell, RowTarget, TableMapping};
 use crate::error::{Result, SyncError};
 use crate::model::gtid::GtidSet;
 use crate::model::{BinlogPosition, CommitPoint, RowChange, RowOp, TableSchema, Version};
@@ -369,8 +369,6 @@ impl<C: Catalog> Router<C> {
         };
         let version = self.version;
         let n = self.sinks.len();
-        let table: Arc<str> = Arc::from(mapping.hbase_table.as_str());
-        let family: Arc<str> = Arc::from(mapping.family.as_str());
         let mut per_sink: Vec<Vec<RowChange>> = vec![Vec::new(); n];
         let (mut puts, mut deletes) = (0u64, 0u64);
         // A job's chunk skips rows the stream changed: the stream's image must then clear the
@@ -379,7 +377,7 @@ impl<C: Catalog> Router<C> {
         for row in decode::event_rows(&mapping.schema, &rows) {
             let broken_event = matches!(row, Err(decode::RowError::Unreadable(_)));
             let changes = self.row_changes(&mapping, event_table.as_ref(), row, position)?;
-            for (key, op) in changes {
+            for (target, op) in changes {
                 let op = match op {
                     RowOp::Put(cells) if replace => RowOp::Replace(cells),
                     op => op,
@@ -391,16 +389,11 @@ impl<C: Catalog> Router<C> {
                 }
                 // An XA transaction's changes count once committed (see `xa`).
                 if !self.changes.is_empty() && !self.xa.is_active() {
-                    self.changes.changed(&mapping.source, &key, position);
+                    self.changes.changed(&mapping.source, &target, position);
                 }
-                let change = RowChange {
-                    table: table.clone(),
-                    family: family.clone(),
-                    key,
-                    op,
-                    version,
-                };
-                per_sink[change.partition(n)].push(change);
+                mapping.changes(target, op, version, |change| {
+                    per_sink[change.partition(n)].push(change)
+                });
             }
             if broken_event {
                 break; // the rest of the event cannot be read reliably
@@ -434,7 +427,7 @@ impl<C: Catalog> Router<C> {
         event_table: Option<&Arc<EventTable>>,
         row: std::result::Result<decode::RowImages, decode::RowError>,
         position: &BinlogPosition,
-    ) -> Result<Vec<(Vec<u8>, RowOp)>> {
+    ) -> Result<Vec<(RowTarget, RowOp)>> {
         let definite = |what: String, fix: &str| {
             SyncError::definite(what, fix)
                 .in_table(mapping.source.clone())
@@ -458,7 +451,7 @@ impl<C: Catalog> Router<C> {
                     } => [after, before]
                         .into_iter()
                         .flatten()
-                        .filter_map(|image| mapping.row_key(image))
+                        .filter_map(|image| mapping.target(image))
                         .collect(),
                     decode::RowError::Unreadable(_) => Vec::new(),
                 };
@@ -467,15 +460,15 @@ impl<C: Catalog> Router<C> {
                 return set_aside(self.dead_letter.as_mut(), mapping, position, row);
             }
         };
-        let before_key = before.as_deref().map(|image| mapping.row_key(image));
-        let after_key = after.as_deref().map(|image| mapping.row_key(image));
+        let before_key = before.as_deref().map(|image| mapping.target(image));
+        let after_key = after.as_deref().map(|image| mapping.target(image));
         if [&before_key, &after_key]
             .iter()
             .any(|k| matches!(k, Some(None)))
         {
             if self.dead_letter.is_none() {
                 return Err(definite(
-                    "a row has NULL in a row-key column".into(),
+                    "a row has NULL in a row-key column (or a column of its qualifier template)".into(),
                     "choose non-nullable row_key columns in [[mapping.tables]], or set [dead_letter] path to keep such rows aside",
                 ));
             }
@@ -511,8 +504,8 @@ impl<C: Catalog> Router<C> {
             }
         }
         if let Some((key, values)) = put {
-            let cells = mapping.cells(&values);
-            match oversized_cell(&key, &cells, self.cfg.hbase.max_cell_bytes) {
+            let cells = mapping.target_cells(&key, &values);
+            match oversized_cell(&key.key, &cells, self.cfg.hbase.max_cell_bytes) {
                 None => changes.push((key, RowOp::Put(cells))),
                 // HBase would refuse the whole batch again and again: the row goes aside.
                 Some(reason) => {

@@ -25,7 +25,7 @@
 //! consumer of the table would read a row that is not MySQL's, and the marker itself could
 //! only say "see the dead-letter output", which the metric and the record already say.
 
-use crate::core::mapping::TableMapping;
+use crate::core::mapping::{RowTarget, TableMapping};
 use crate::error::Result;
 use crate::model::{BinlogPosition, RowOp, SqlValue};
 use crate::sink::dead_letter::{DeadLetter, Letter};
@@ -60,15 +60,15 @@ pub(super) struct Unwritten<'a> {
     pub why: NotWritten,
     /// The dead-letter record's type (`None`: from the images).
     pub op: Option<&'static str>,
-    /// The HBase row keys the row names, the new image's first.
-    pub keys: Vec<Vec<u8>>,
+    /// Where the row's cells are (for each image whose key decoded), the new image's first.
+    pub keys: Vec<RowTarget>,
     pub before: Option<&'a [SqlValue]>,
     pub after: Option<&'a [SqlValue]>,
 }
 
 impl Unwritten<'_> {
     /// A row without images to record.
-    pub fn keys(why: NotWritten, keys: Vec<Vec<u8>>) -> Self {
+    pub fn keys(why: NotWritten, keys: Vec<RowTarget>) -> Self {
         Unwritten {
             why,
             op: None,
@@ -86,12 +86,12 @@ pub(super) fn set_aside(
     mapping: &TableMapping,
     position: &BinlogPosition,
     row: Unwritten<'_>,
-) -> Result<Vec<(Vec<u8>, RowOp)>> {
+) -> Result<Vec<(RowTarget, RowOp)>> {
     METRICS
         .rows_not_written
         .with_label_values(&[mapping.source.as_str(), row.why.label()])
         .inc();
-    let key = row.keys.first().map(Vec::as_slice);
+    let key = row.keys.first().map(|t| t.key.as_slice());
     match dead_letter {
         Some(dl) => dl.write(&Letter {
             schema: &mapping.schema,

@@ -131,7 +131,10 @@ pub async fn apply_once(
         topic: kafka.internal_topic.clone(),
         consumer,
         // Apply workers (one per process) spread over several Thrift servers by process id.
-        hbase: Some(HbaseWriter::new(&cfg.hbase, std::process::id() as usize)),
+        hbase: Some(
+            HbaseWriter::new(&cfg.hbase, std::process::id() as usize)
+                .with_joined_families(cfg.mapping.joined_families()),
+        ),
         health: health.clone(),
         partitions: HashMap::new(),
         stamps: HashMap::new(),
@@ -278,6 +281,13 @@ impl ApplyWorker<'_> {
                 partition,
                 offset, "message does not continue the batch (new run or sequence gap): flushing"
             );
+            self.flush(partition).await?;
+        } else if self
+            .partitions
+            .get(&partition)
+            .is_some_and(|p| p.batch.conflicts(&encoded.change))
+        {
+            // A joined row after its family's delete needs a stamp of its own.
             self.flush(partition).await?;
         }
         let p = self

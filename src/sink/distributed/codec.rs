@@ -7,10 +7,12 @@
 //! that run and partition. Apply workers need both (see `sink::distributed`): a batch they
 //! collapse and stamp with its last version must be a gapless slice of one run's sequence.
 //!
-//! Layout (big-endian): `b'M' 1 | run u64 | seq u64 | version i64 | table u16+bytes | family u16+bytes |
-//! key u32+bytes | op u8 (0 delete, 1 put, 2 replace) | [cells u32 | per cell: column u32+bytes |
-//! 0 (NULL) or 1 + value u32+bytes]`. Hand-written rather than a serde format: eleven fields, no
-//! schema evolution needed beyond the version byte, and the decoder rejects every truncation.
+//! Layout (big-endian): `b'M' 2 | run u64 | seq u64 | version i64 | table u16+bytes | family u16+bytes |
+//! key u32+bytes | member u8 (0 none, 1 + u32+bytes) | op u8 (0 delete, 1 put, 2 replace) |
+//! [cells u32 | per cell: column u32+bytes | 0 (NULL) or 1 + value u32+bytes]`. Format 1 (no
+//! member byte, written before joined tables existed) is still read. Hand-written rather than a
+//! serde format: a dozen fields, no schema evolution needed beyond the version byte, and the
+//! decoder rejects every truncation.
 
 use std::sync::Arc;
 
@@ -18,7 +20,9 @@ use crate::model::Version;
 use crate::model::{Cell, RowChange, RowOp};
 
 const MAGIC: u8 = b'M';
-const FORMAT: u8 = 1;
+const FORMAT: u8 = 2;
+/// The format before `member`, still read (a capture of an older release may have written it).
+const FORMAT_WITHOUT_MEMBER: u8 = 1;
 
 /// A change read back from the internal topic.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,6 +41,13 @@ pub fn encode(run: u64, seq: u64, c: &RowChange) -> Vec<u8> {
     put_bytes16(&mut out, c.table.as_bytes());
     put_bytes16(&mut out, c.family.as_bytes());
     put_bytes32(&mut out, &c.key);
+    match &c.member {
+        None => out.push(0),
+        Some(m) => {
+            out.push(1);
+            put_bytes32(&mut out, m);
+        }
+    }
     match &c.op {
         RowOp::Delete => out.push(0),
         RowOp::Put(cells) | RowOp::Replace(cells) => {
@@ -59,15 +70,25 @@ pub fn encode(run: u64, seq: u64, c: &RowChange) -> Vec<u8> {
 
 pub fn decode(bytes: &[u8]) -> Result<Encoded, String> {
     let mut r = Reader(bytes);
-    if r.take(2)? != [MAGIC, FORMAT] {
+    let format = r.take(2)?;
+    if format != [MAGIC, FORMAT] && format != [MAGIC, FORMAT_WITHOUT_MEMBER] {
         return Err("not a mysql2hbase change (unknown magic or format version)".into());
     }
+    let has_member = format[1] == FORMAT;
     let run = u64::from_be_bytes(r.array()?);
     let seq = u64::from_be_bytes(r.array()?);
     let version = Version(i64::from_be_bytes(r.array()?));
     let table = r.string16()?;
     let family = r.string16()?;
     let key = r.bytes32()?.to_vec();
+    let member = match has_member {
+        false => None,
+        true => match r.take(1)?[0] {
+            0 => None,
+            1 => Some(Arc::from(r.bytes32()?)),
+            b => return Err(format!("bad member flag {b}")),
+        },
+    };
     let op = match r.take(1)?[0] {
         0 => RowOp::Delete,
         kind @ (1 | 2) => {
@@ -100,6 +121,7 @@ pub fn decode(bytes: &[u8]) -> Result<Encoded, String> {
             table: Arc::from(table),
             family: Arc::from(family),
             key,
+            member,
             op,
             version,
         },
@@ -152,6 +174,7 @@ mod tests {
             table: "db_t".into(),
             family: "d".into(),
             key: vec![0, 1, 255],
+            member: None,
             op: RowOp::Put(vec![
                 Cell {
                     column: Arc::from(&b"d:a"[..]),
@@ -179,7 +202,17 @@ mod tests {
             RowOp::Put(cells) => RowOp::Replace(cells),
             other => other,
         };
-        for (run, seq, c) in [(1, 0, put()), (u64::MAX, 77, delete), (5, 6, replace)] {
+        let mut member = put();
+        member.member = Some(Arc::from(&b"7:"[..]));
+        let mut one_to_one = put();
+        one_to_one.member = Some(Arc::from(&b""[..]));
+        for (run, seq, c) in [
+            (1, 0, put()),
+            (u64::MAX, 77, delete),
+            (5, 6, replace),
+            (5, 7, member),
+            (5, 8, one_to_one),
+        ] {
             let decoded = decode(&encode(run, seq, &c)).unwrap();
             assert_eq!(
                 decoded,
@@ -190,6 +223,16 @@ mod tests {
                 }
             );
         }
+    }
+
+    /// A message of format 1 (before joined tables) reads as a change of no member.
+    #[test]
+    fn reads_the_format_without_member() {
+        let mut bytes = encode(9, 3, &put());
+        bytes[1] = FORMAT_WITHOUT_MEMBER;
+        let key_end = 2 + 8 + 8 + 8 + (2 + 4) + (2 + 1) + (4 + 3);
+        assert_eq!(bytes.remove(key_end), 0, "the member flag");
+        assert_eq!(decode(&bytes).unwrap().change, put());
     }
 
     #[test]

@@ -7,6 +7,14 @@
 //! state in the batch is its latest state, and the stamp is above every earlier write of the row.
 //! Collapsing also guarantees that no row gets a put and a delete at the same version; a put
 //! after a replace stays a replace (see `RowOp::then`).
+//!
+//! Joined tables (see `core::mapping`): a row's HBase row also holds the rows of its children,
+//! each in its own family, and a 1:n child's rows side by side in one family. So a batch
+//! collapses per (table, row key, family, member): the parent's own row, and each child row
+//! (`RowChange::member`), separately. One case cannot share a stamp: a family delete (a parent
+//! deleted with `on_parent_delete = "delete_children"`) followed by a child row's put in the
+//! same family would hide the put (HBase deletes mask cells at their own timestamp), so
+//! [`Batch::conflicts`] tells the writer to write the batch first.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,16 +25,44 @@ use crate::model::{RowChange, RowOp};
 /// A batch's rows grouped by HBase table, ready for one `mutateRowsTs` per table.
 pub type TableRows = Vec<(Arc<str>, Vec<RowChange>)>;
 
+/// What one final state in a batch is for: (table, row key, family, member).
+type RowId = (Arc<str>, Vec<u8>, Arc<str>, Option<Arc<[u8]>>);
+
+fn row_id(change: &RowChange) -> RowId {
+    (
+        change.table.clone(),
+        change.key.clone(),
+        change.family.clone(),
+        change.member.clone(),
+    )
+}
+
 #[derive(Default)]
 pub struct Batch {
-    /// Final state per (table, row key), in first-seen order.
+    /// Final state per [`RowId`], in first-seen order.
     rows: Vec<RowChange>,
-    index: HashMap<(Arc<str>, Vec<u8>), usize>,
+    index: HashMap<RowId, usize>,
     bytes: usize,
     version: Option<Version>,
 }
 
 impl Batch {
+    /// Whether `change` must go in a later write than this batch: a joined table's row after
+    /// a delete of its whole family in the same HBase row (see the module doc).
+    pub fn conflicts(&self, change: &RowChange) -> bool {
+        change.member.is_some() && {
+            let family_row = (
+                change.table.clone(),
+                change.key.clone(),
+                change.family.clone(),
+                None,
+            );
+            self.index
+                .get(&family_row)
+                .is_some_and(|&i| matches!(self.rows[i].op, RowOp::Delete))
+        }
+    }
+
     pub fn add(&mut self, change: RowChange) {
         debug_assert!(
             self.version.is_none_or(|v| v <= change.version),
@@ -37,7 +73,8 @@ impl Batch {
                 .map_or(change.version, |v| v.max(change.version)),
         );
         let size = change.size();
-        match self.index.get(&(change.table.clone(), change.key.clone())) {
+        let id = row_id(&change);
+        match self.index.get(&id) {
             Some(&i) => {
                 let previous = &mut self.rows[i];
                 self.bytes = self.bytes - previous.size() + size;
@@ -48,8 +85,7 @@ impl Batch {
                 };
             }
             None => {
-                self.index
-                    .insert((change.table.clone(), change.key.clone()), self.rows.len());
+                self.index.insert(id, self.rows.len());
                 self.rows.push(change);
                 self.bytes += size;
             }
@@ -96,6 +132,7 @@ mod tests {
             table: table.into(),
             family: "d".into(),
             key: key.as_bytes().to_vec(),
+            member: None,
             op,
             version: Version(v),
         }

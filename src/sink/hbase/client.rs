@@ -220,6 +220,21 @@ fn scan(
     result
 }
 
+/// The families of `table`.
+pub fn families(client: &mut ThriftClient, table: &str) -> Result<Vec<String>> {
+    let families = client
+        .get_column_descriptors(table.as_bytes().to_vec())
+        .map_err(|e| hbase_err(&format!("getColumnDescriptors on {table}"), e))?;
+    Ok(families
+        .into_keys()
+        .map(|name| {
+            String::from_utf8_lossy(&name)
+                .trim_end_matches(':')
+                .to_string()
+        })
+        .collect())
+}
+
 /// The families of `table` with a time to live, and the TTL in seconds (HBase keeps cells
 /// forever, `2147483647`, unless told otherwise).
 pub fn family_ttls(client: &mut ThriftClient, table: &str) -> Result<Vec<(String, i32)>> {

@@ -56,7 +56,10 @@ impl HbaseSink {
     pub fn new(idx: usize, cfg: &Config, health: SharedHealth, clock: Arc<VersionClock>) -> Self {
         HbaseSink {
             idx,
-            hbase: Some(HbaseWriter::new(&cfg.hbase, idx)),
+            hbase: Some(
+                HbaseWriter::new(&cfg.hbase, idx)
+                    .with_joined_families(cfg.mapping.joined_families()),
+            ),
             batch: Batch::default(),
             accepted: 0,
             written: 0,
@@ -89,8 +92,12 @@ impl Sink for HbaseSink {
     type Item = RowChange;
 
     async fn accept(&mut self, changes: Vec<RowChange>) -> Result<()> {
-        self.accepted += changes.len() as u64;
         for c in changes {
+            if self.batch.conflicts(&c) {
+                // A joined row after its family's delete needs a stamp of its own.
+                self.flush().await?;
+            }
+            self.accepted += 1;
             self.batch.add(c);
         }
         self.deadline

@@ -8,8 +8,9 @@
 //! - a put mutation `family:qualifier` writes the cell at `ts`;
 //! - a delete mutation `family:qualifier` removes every version <= `ts` of that column (NULLs);
 //! - a delete mutation naming only the family removes every cell of the family <= `ts` (row
-//!   deletes, and replaced rows one version below their new image: each mapped table has a
-//!   single family);
+//!   deletes, and replaced rows one version below their new image: a table's own rows have a
+//!   single family; the tables joined into it each write families of their own, never
+//!   replaced, see `core::mapping`);
 //! - the call is not atomic, which is fine: a retry writes the same cells at the same version.
 //!
 //! A failed call is retried on a new connection with backoff; the batch stays in memory until
@@ -23,7 +24,7 @@
 //! write it takes clears the mark, so writers go back to it by themselves. The pipeline
 //! restarts only when every server failed the batch.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -62,6 +63,9 @@ pub struct HbaseWriter {
     /// The current server is marked down: probe it before connecting for a write.
     probe: bool,
     known_tables: HashSet<String>,
+    /// HBase tables other tables are joined into, with every family they need
+    /// (`MappingConfig::joined_families`).
+    joined_families: Arc<BTreeMap<String, Vec<String>>>,
 }
 
 impl HbaseWriter {
@@ -77,7 +81,15 @@ impl HbaseWriter {
             client: None,
             probe: false,
             known_tables: HashSet::new(),
+            joined_families: Arc::default(),
         }
+    }
+
+    /// The families of the tables other tables are joined into: created with the table, and
+    /// checked when it exists.
+    pub fn with_joined_families(mut self, families: BTreeMap<String, Vec<String>>) -> Self {
+        self.joined_families = Arc::new(families);
+        self
     }
 
     /// The server the next write goes to.
@@ -136,9 +148,12 @@ impl HbaseWriter {
     fn try_write(&mut self, version: Version, tables: &TableRows) -> Result<()> {
         for (table, rows) in tables {
             if !self.known_tables.contains(&**table) {
-                let family = rows[0].family.to_string();
+                let families = match self.joined_families.get(&**table) {
+                    Some(families) => families.clone(),
+                    None => vec![rows[0].family.to_string()],
+                };
                 let max_versions = self.max_versions;
-                ensure_table(self.client()?, table, &family, max_versions)?;
+                ensure_table_families(self.client()?, table, &families, max_versions)?;
                 self.known_tables.insert(table.to_string());
             }
             let batches: Vec<BatchMutation> = rows.iter().map(to_batch_mutation).collect();
@@ -147,7 +162,7 @@ impl HbaseWriter {
             // image, which is already visible (no reader sees the row missing meanwhile).
             let cleared: Vec<BatchMutation> = rows
                 .iter()
-                .filter(|r| matches!(r.op, RowOp::Replace(_)))
+                .filter(|r| matches!(r.op, RowOp::Replace(_)) && r.member.is_none())
                 .map(family_delete)
                 .collect();
             if !cleared.is_empty() {
@@ -223,6 +238,8 @@ pub async fn write_batch(
                 }
                 return Ok(());
             }
+            // Not the server's fault (a family the table lacks): no retry helps.
+            Err(e) if !e.is_transient() => return Err(e),
             Err(e) => {
                 METRICS.hbase_errors.inc();
                 let another_up = {
@@ -257,21 +274,35 @@ pub fn ensure_table(
     family: &str,
     max_versions: u32,
 ) -> Result<()> {
+    ensure_table_families(client, table, &[family.to_string()], max_versions)
+}
+
+/// Creates `table` with these families when it does not exist yet; when it exists, each must
+/// be there: Thrift1 cannot add a family to a table, and writes to a missing one fail forever.
+pub fn ensure_table_families(
+    client: &mut ThriftClient,
+    table: &str,
+    families: &[String],
+    max_versions: u32,
+) -> Result<()> {
     if client::table_exists(client, table)? {
+        if families.len() > 1 {
+            let existing = client::families(client, table)?;
+            let missing: Vec<&String> = families.iter().filter(|f| !existing.contains(f)).collect();
+            if let Some(first) = missing.first() {
+                return Err(SyncError::definite(
+                    format!("the HBase table {table} has no family {first}, which a table joined into it writes (missing: {missing:?})"),
+                    format!("add it in the HBase shell: alter '{table}', NAME => '{first}' (HBase's Thrift1 API cannot add families), then start again"),
+                ));
+            }
+        }
         return Ok(());
     }
-    let family = ColumnDescriptor {
-        name: Some(format!("{family}:").into_bytes()),
-        max_versions: Some(max_versions as i32),
-        compression: Some("NONE".into()),
-        in_memory: Some(false),
-        bloom_filter_type: Some("NONE".into()),
-        bloom_filter_vector_size: Some(0),
-        bloom_filter_nb_hashes: Some(0),
-        block_cache_enabled: Some(true),
-        time_to_live: Some(i32::MAX),
-    };
-    match client.create_table(table.as_bytes().to_vec(), vec![family]) {
+    let descriptors = families
+        .iter()
+        .map(|family| column_descriptor(family, max_versions))
+        .collect();
+    match client.create_table(table.as_bytes().to_vec(), descriptors) {
         Ok(()) => Ok(()),
         // Another writer created it in between.
         Err(thrift::Error::User(e))
@@ -281,6 +312,20 @@ pub fn ensure_table(
             Ok(())
         }
         Err(e) => Err(hbase_err(&format!("createTable {table}"), e)),
+    }
+}
+
+fn column_descriptor(family: &str, max_versions: u32) -> ColumnDescriptor {
+    ColumnDescriptor {
+        name: Some(format!("{family}:").into_bytes()),
+        max_versions: Some(max_versions as i32),
+        compression: Some("NONE".into()),
+        in_memory: Some(false),
+        bloom_filter_type: Some("NONE".into()),
+        bloom_filter_vector_size: Some(0),
+        bloom_filter_nb_hashes: Some(0),
+        block_cache_enabled: Some(true),
+        time_to_live: Some(i32::MAX),
     }
 }
 
@@ -296,6 +341,7 @@ fn to_batch_mutation(row: &RowChange) -> BatchMutation {
             })
             .collect(),
         // NULL columns need no column delete: the family delete below the stamp clears them.
+        // (A joined table's row is never a replace: `core::mapping` makes it a put.)
         RowOp::Replace(cells) => cells
             .iter()
             .filter(|c| c.value.is_some())
