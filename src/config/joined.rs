@@ -98,6 +98,23 @@ fn literal_prefix(parts: &[TemplatePart]) -> &str {
     }
 }
 
+impl TableOverride {
+    /// A joined table's template columns (by name); none for other tables or a bad template
+    /// (which `Config::validate` refuses).
+    pub fn template_columns(&self) -> Vec<String> {
+        let parts = self.qualifier.as_deref().map(parse_qualifier);
+        parts
+            .and_then(Result::ok)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|p| match p {
+                TemplatePart::Key(column) => Some(column),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
 impl MappingConfig {
     /// The entry of a joined table (`qualifier` set) for `source`.
     pub fn joined(&self, source: &str) -> Option<&TableOverride> {

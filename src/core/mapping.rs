@@ -249,6 +249,30 @@ impl TableMapping {
         Some(key)
     }
 
+    /// The columns that say where a row's cells go: the row key's, and a joined table's
+    /// template columns.
+    pub fn identity_columns(&self) -> Vec<usize> {
+        let mut columns = self.row_key.clone();
+        for part in self.joined.iter().flat_map(|j| &j.prefix) {
+            if let PrefixPart::Column(c) = part {
+                if !columns.contains(c) {
+                    columns.push(*c);
+                }
+            }
+        }
+        columns
+    }
+
+    /// The columns a copy pages through the table by: the row key, unique by construction
+    /// (`core::bootstrap::job::row_key_problem`), or for a joined table, whose row key is the
+    /// join key shared by siblings, the primary key.
+    pub fn paging_key(&self) -> Vec<usize> {
+        match self.joined {
+            Some(_) => self.schema.primary_key.clone(),
+            None => self.row_key.clone(),
+        }
+    }
+
     /// Where a row image's cells go; `None` when a key column is NULL.
     pub fn target(&self, row: &[SqlValue]) -> Option<RowTarget> {
         let key = self.row_key(row)?;
