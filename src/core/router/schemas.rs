@@ -257,9 +257,8 @@ impl<C: Catalog> Router<C> {
             }
         }
         let entry = self.cfg.mapping.tables.iter().find(|m| m.source == source);
-        let mut key_columns: Vec<String> = entry
-            .and_then(|m| m.row_key.clone())
-            .unwrap_or_default();
+        let mut key_columns: Vec<String> =
+            entry.and_then(|m| m.row_key.clone()).unwrap_or_default();
         // A joined table's template columns place its cells as much as its row key does.
         key_columns.extend(entry.map(|m| m.template_columns()).unwrap_or_default());
         // A table never copied whole (`snapshot.mode = "never"`, created while streaming) may
