@@ -663,7 +663,7 @@ mod tests {
     fn default_mapping() {
         let c = cfg("");
         let m = TableMapping::resolve(&c, &TableFilter::new(&c.capture), schema(vec![0])).unwrap();
-        assert_eq!(m.hbase_table, "shop_t");
+        assert_eq!(&*m.hbase_table, "shop_t");
         assert_eq!(m.qualifiers[0].as_deref(), Some(&b"d:a"[..]));
         assert_eq!(m.qualifiers[2], None, "excluded column");
         assert_eq!(
@@ -703,7 +703,7 @@ mod tests {
     fn overrides_apply() {
         let c = cfg("[[mapping.tables]]\nsource = \"shop.t\"\ntable = \"ns:tt\"\nfamily = \"f\"\nrow_key = [\"b\"]\nsalt_buckets = 16\n");
         let m = TableMapping::resolve(&c, &TableFilter::new(&c.capture), schema(vec![0])).unwrap();
-        assert_eq!(m.hbase_table, "ns:tt");
+        assert_eq!(&*m.hbase_table, "ns:tt");
         assert_eq!(m.qualifiers[1].as_deref(), Some(&b"f:b"[..]));
         let key = m
             .row_key(&[text("x"), text("key"), SqlValue::Null])
@@ -755,6 +755,138 @@ mod tests {
             Some(b"1.50".to_vec())
         );
         assert_eq!(native_bytes(&SqlValue::Null), None);
+    }
+
+    fn items_schema() -> Arc<TableSchema> {
+        Arc::new(TableSchema {
+            database: "shop".into(),
+            table: "items".into(),
+            columns: vec![col("id"), col("order_id"), col("sku")],
+            primary_key: vec![0],
+        })
+    }
+
+    fn joined_cfg(template: &str, extra: &str) -> Config {
+        cfg(&format!(
+            "[[mapping.tables]]\nsource = \"shop.orders\"\ntable = \"orders\"\nsalt_buckets = 4\n{extra}\n[[mapping.tables]]\nsource = \"shop.items\"\ntable = \"orders\"\nrow_key = [\"order_id\"]\nfamily = \"items\"\nqualifier = \"{template}\"\n"
+        ))
+    }
+
+    #[test]
+    fn joined_rows_are_member_cells_of_the_parents_row() {
+        let c = joined_cfg("i{id}:{column}", "");
+        let m = TableMapping::resolve(&c, &TableFilter::new(&c.capture), items_schema()).unwrap();
+        let row = [text("7:x\\"), text("42"), text("apple")];
+        let target = m.target(&row).unwrap();
+        // Salted as the parent's keys.
+        assert_eq!(&target.key[2..], b"42");
+        assert_eq!(
+            target.key[..2],
+            format!("{:02x}", fnv1a(b"42") % 4).into_bytes()[..]
+        );
+        // `\\` and the template's literal bytes (`i`, `:`) are escaped in values.
+        let member = target.member.clone().unwrap();
+        assert_eq!(&member[..], b"i7\\:x\\\\:");
+        let cells = m.target_cells(&target, &row);
+        assert_eq!(&cells[2].column[..], b"items:i7\\:x\\\\:sku");
+        // ... and read back.
+        let decoded = m.decode_member(&cells[2].column[6..]).unwrap();
+        assert_eq!(decoded.values, vec![(0, b"7:x\\".to_vec())]);
+        assert_eq!(decoded.member, &member[..]);
+        assert_eq!(decoded.column, b"sku");
+        assert_eq!(
+            m.joined_primary_key(&target.key, &cells[2].column[6..]),
+            Some(vec![b"7:x\\".to_vec()])
+        );
+        assert_eq!(m.decode_member(b"x7:sku"), None, "another table's prefix");
+        assert_eq!(m.paging_key(), vec![0], "pages by the primary key");
+        assert_eq!(m.identity_columns(), vec![1, 0]);
+    }
+
+    #[test]
+    fn joined_changes_are_puts_of_exactly_their_cells() {
+        let c = joined_cfg("{id}:{column}", "");
+        let m = TableMapping::resolve(&c, &TableFilter::new(&c.capture), items_schema()).unwrap();
+        let row = [text("7"), text("42"), SqlValue::Null];
+        let target = m.target(&row).unwrap();
+        let collect = |op| {
+            let mut out = Vec::new();
+            m.changes(target.clone(), op, Version(5), |c| out.push(c));
+            out
+        };
+        let put = collect(RowOp::Replace(m.target_cells(&target, &row)));
+        assert_eq!(put.len(), 1);
+        assert_eq!(&*put[0].family, "items");
+        assert_eq!(put[0].member.as_deref(), Some(&b"7:"[..]));
+        let RowOp::Put(cells) = &put[0].op else {
+            panic!("a copy of a joined row is a put, never a family replace: {put:?}");
+        };
+        assert_eq!(cells[2].value, None, "NULL deletes its cell");
+        let deleted = collect(RowOp::Delete);
+        let RowOp::Put(cells) = &deleted[0].op else {
+            panic!("a joined row's delete deletes its cells: {deleted:?}");
+        };
+        let names: Vec<&[u8]> = cells.iter().map(|c| &c.column[..]).collect();
+        assert_eq!(
+            names,
+            [&b"items:7:id"[..], b"items:7:order_id", b"items:7:sku"]
+        );
+        assert!(cells.iter().all(|c| c.value.is_none()));
+    }
+
+    #[test]
+    fn a_parents_delete_takes_the_delete_children_families() {
+        for (extra, families) in [
+            ("", vec!["d"]),
+            (
+                "[[mapping.tables]]\nsource = \"shop.pay\"\ntable = \"orders\"\nfamily = \"pay\"\nqualifier = \"{column}\"\non_parent_delete = \"delete_children\"\n",
+                vec!["pay", "d"],
+            ),
+        ] {
+            let c = joined_cfg("{id}:{column}", extra);
+            let m = TableMapping::resolve(&c, &TableFilter::new(&c.capture), schema(vec![0]))
+                .map(|mut m| {
+                    m.source = "shop.orders".into();
+                    m
+                })
+                .unwrap();
+            // `schema()` is shop.t: resolve shop.orders' own mapping by hand.
+            let orders = TableMapping {
+                deleted_with_row: c
+                    .mapping
+                    .families_deleted_with_parent("orders")
+                    .into_iter()
+                    .map(Arc::from)
+                    .collect(),
+                hbase_table: Arc::from("orders"),
+                ..m
+            };
+            let target = RowTarget {
+                key: b"1".to_vec(),
+                member: None,
+            };
+            let mut out = Vec::new();
+            orders.changes(target, RowOp::Delete, Version(5), |c| out.push(c));
+            let got: Vec<&str> = out.iter().map(|c| &*c.family).collect();
+            assert_eq!(got, families);
+            assert!(out.iter().all(|c| c.op == RowOp::Delete && c.member.is_none()));
+        }
+    }
+
+    #[test]
+    fn joined_mappings_refuse_what_could_merge_rows() {
+        let c = joined_cfg("{column}", "");
+        let err =
+            TableMapping::resolve(&c, &TableFilter::new(&c.capture), items_schema()).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("primary key column `id` is neither in row_key nor in the qualifier"),
+            "{err}"
+        );
+        let c = joined_cfg("{nope}:{column}", "");
+        let err =
+            TableMapping::resolve(&c, &TableFilter::new(&c.capture), items_schema()).unwrap_err();
+        assert!(err.to_string().contains("`{nope}`"), "{err}");
     }
 
     /// Native encoding of values as the binlog decoder makes them (`Bytes.toBytes`).

@@ -473,6 +473,7 @@ async fn an_update_that_changes_the_key_deletes_the_old_row_on_its_own_sink() {
         table: "shop_t".into(),
         family: "d".into(),
         key: b"5".to_vec(),
+        member: None,
         op: RowOp::Delete,
         version: AT,
     };

@@ -194,6 +194,7 @@ mod tests {
             table: Arc::from("t"),
             family: Arc::from("d"),
             key: key.as_bytes().to_vec(),
+            member: None,
             op: RowOp::Delete,
             version: Version(1),
         }

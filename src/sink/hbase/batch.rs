@@ -187,6 +187,67 @@ mod tests {
         );
     }
 
+    fn cell(column: &str, value: Option<&str>) -> Cell {
+        Cell {
+            column: Arc::from(column.as_bytes()),
+            value: value.map(|v| v.as_bytes().to_vec()),
+        }
+    }
+
+    /// A backfill's put names some columns; the stream's put before it in the same batch
+    /// keeps the others.
+    #[test]
+    fn a_put_after_a_put_keeps_the_cells_it_does_not_name() {
+        let mut b = Batch::default();
+        let full = RowOp::Put(vec![cell("d:a", Some("1")), cell("d:b", Some("2"))]);
+        b.add(change("t", "1", full, 10));
+        let some = RowOp::Put(vec![cell("d:b", Some("3")), cell("d:gone", None)]);
+        b.add(change("t", "1", some, 11));
+        let (_, tables) = b.take().unwrap();
+        assert_eq!(
+            tables[0].1[0].op,
+            RowOp::Put(vec![
+                cell("d:b", Some("3")),
+                cell("d:gone", None),
+                cell("d:a", Some("1"))
+            ])
+        );
+    }
+
+    /// Joined rows: the parent's row and each child row collapse on their own; a child's put
+    /// after its family's delete must wait for the next write.
+    #[test]
+    fn joined_rows_collapse_apart_and_a_put_after_a_family_delete_waits() {
+        let member = |key: &str, m: &str, family: &str, op: RowOp, v: i64| RowChange {
+            family: family.into(),
+            member: Some(Arc::from(m.as_bytes())),
+            ..change("t", key, op, v)
+        };
+        let mut b = Batch::default();
+        b.add(change("t", "1", put("p"), 10));
+        let item = |v: &str| RowOp::Put(vec![cell(&format!("items:{v}:q"), Some(v))]);
+        b.add(member("1", "7:", "items", item("7"), 11));
+        b.add(member("1", "8:", "items", item("8"), 12));
+        b.add(member("1", "7:", "items", item("7"), 13));
+        assert_eq!(b.len(), 3, "the parent's row and two items");
+        let family_delete = RowChange {
+            family: "items".into(),
+            ..change("t", "1", RowOp::Delete, 14)
+        };
+        assert!(
+            !b.conflicts(&family_delete),
+            "a delete after puts masks them: fine"
+        );
+        b.add(family_delete);
+        let later = member("1", "9:", "items", item("9"), 15);
+        assert!(
+            b.conflicts(&later),
+            "it would be hidden by the delete at the same stamp"
+        );
+        assert!(!b.conflicts(&member("1", "9:", "pay", item("9"), 15)));
+        assert!(!b.conflicts(&change("t", "1", put("p"), 15)));
+    }
+
     #[test]
     fn byte_count_follows_replacements() {
         let mut b = Batch::default();
