@@ -33,7 +33,7 @@ pub struct CheckItem {
 }
 
 impl CheckItem {
-    fn new(
+    pub(crate) fn new(
         name: &str,
         outcome: Outcome,
         detail: impl Into<String>,
@@ -46,7 +46,7 @@ impl CheckItem {
             hint: hint.into(),
         }
     }
-    fn pass(name: &str, detail: impl Into<String>) -> Self {
+    pub(crate) fn pass(name: &str, detail: impl Into<String>) -> Self {
         Self::new(name, Outcome::Pass, detail, "")
     }
 }
@@ -67,6 +67,7 @@ pub async fn run_checks(cfg: &Config) -> Vec<CheckItem> {
                 crate::source::schema::captured_tables(&mut conn, |db, t| filter.captures(db, t))
                     .await
                     .unwrap_or_default();
+            items.extend(super::check_joined::check_joined_tables(cfg, &mut conn, &captured).await);
             let _ = conn.disconnect().await;
         }
         Err(e) => items.push(CheckItem::new(

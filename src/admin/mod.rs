@@ -3,6 +3,7 @@
 //! health and metrics.
 
 pub mod check;
+pub mod check_joined;
 pub mod commands;
 pub mod http;
 pub mod verify;
