@@ -21,10 +21,13 @@
 //!    the ALTER until the backfill job is complete (one cell a row);
 //! 8. Thrift servers: a second Thrift server of the same HBase on 9091 (`scripts/services.sh up
 //!    thrift2`), then the HBase ceiling and the stream (from P0, into a table of their own) with
-//!    two servers, and with one server speaking the framed transport and compact protocol.
+//!    two servers, and with one server speaking the framed transport and compact protocol;
+//! 9. wide rows: the same load streamed (from P0) as a table joined into another's rows, ten
+//!    events per HBase row, against the ceiling for the same number of cells (`joined.rs`).
 
 mod ceilings;
 mod daemon;
+mod joined;
 
 use ceilings::*;
 use daemon::*;
@@ -155,7 +158,7 @@ async fn main() -> Result<()> {
         ] {
             mysql2hbase::sink::hbase::mutations::ensure_table(&mut c, t, "d", 3)?;
         }
-        Ok(())
+        joined::create_table()
     })
     .await??;
 
@@ -177,6 +180,9 @@ async fn main() -> Result<()> {
         d.wait_checkpoint(None, Duration::from_secs(60))?;
         d.stop()?;
     }
+    let mut d = b.start(&joined::config(&b)?, "joined0")?;
+    d.wait_checkpoint(None, Duration::from_secs(60))?;
+    d.stop()?;
     let p0 = position(&mut conn).await?;
     let t = Instant::now();
     let progress = load(&mut conn, "events", 0, rows).await?;
@@ -480,6 +486,18 @@ async fn main() -> Result<()> {
     }
     thrift2(None)?;
 
+    // 9. Wide rows: the load as a joined table, against phase 3's ceiling (same cells).
+    let joined_secs = joined::stream(&b, rows)?;
+    let joined_rate = rows as f64 / joined_secs;
+    s.insert(
+        "joined_stream_rows_per_s".into(),
+        json!(joined_rate.round()),
+    );
+    s.insert(
+        "joined_stream_to_ceiling_ratio".into(),
+        json!((joined_rate / ceiling * 100.0).round() / 100.0),
+    );
+
     s.insert("rows".into(), json!(rows));
     s.insert("quick".into(), json!(args.quick));
 
@@ -680,6 +698,12 @@ fn print_table(s: &serde_json::Value) {
             ratio(&stream, ceiling)
         );
     }
+    println!(
+        "| stream of a joined table (wide rows, 11 cells a row, ~10 rows an HBase row) | {:.0} rows/s | {:.0} rows/s (HBase, same cells) | {:.2} | >= 0.8 |",
+        f("joined_stream_rows_per_s"),
+        f("hbase_ceiling_rows_per_s"),
+        ratio("joined_stream_rows_per_s", f("hbase_ceiling_rows_per_s"))
+    );
     println!(
         "| bootstrap's read side alone (chunk reader, rows dropped) | {:.0} rows/s | {:.0} rows/s (SELECT) | {:.2} | >= 0.8 |",
         f("snapshot_read_rows_per_s"),
