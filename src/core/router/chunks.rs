@@ -125,15 +125,15 @@ impl<C: Catalog> Router<C> {
                     if self.events.is_some() && cleared.is_none() {
                         kept.push(row);
                     }
-                    let mut cells = mapping.cells(row);
+                    let mut cells = mapping.target_cells(&target, row);
                     let oversized =
                         oversized_cell(&target.key, &cells, self.cfg.hbase.max_cell_bytes);
                     let ops = match (oversized, &cleared) {
-                        (None, None) => {
-                            let cells = mapping.target_cells(&target, row);
-                            vec![(target, RowOp::Replace(cells))]
-                        }
+                        (None, None) => vec![(target, RowOp::Replace(cells))],
                         (None, Some(cleared)) => {
+                            // Named as a row of its own's, like the key cells and the cleared
+                            // columns, then placed.
+                            cells = mapping.cells(row);
                             cells.retain(|c| !key_cells.contains(&c.column));
                             cells.extend(cleared.iter().map(|column| Cell {
                                 column: column.clone(),

@@ -1302,3 +1302,89 @@ async fn an_alter_that_changes_some_columns_backfills_just_those() {
     );
     assert_eq!(h.catalog.backfills.lock().unwrap().len(), 1);
 }
+
+/// Joined tables: a child's changes are puts of exactly its cells at its place in the
+/// parent's row (a move deletes them at the old place), and a parent's delete deletes its own
+/// family and those of `delete_children` tables.
+#[tokio::test]
+async fn joined_rows_change_exactly_their_cells_in_the_parents_row() {
+    let mut h = Harness::new(
+        1,
+        &format!(
+            "{CAPTURE_SHOP}[[mapping.tables]]\nsource = \"shop.items\"\ntable = \"shop_orders\"\nrow_key = [\"order_id\"]\nfamily = \"items\"\nqualifier = \"{{id}}:{{column}}\"\non_parent_delete = \"delete_children\"\n"
+        ),
+    );
+    let items = Table::new(80, "shop", "items", &["order_id", "sku"]);
+    let orders = Table::new(81, "shop", "orders", &["customer"]);
+    h.route(TABLE_MAP_EVENT, &items.table_map()).await;
+    h.route(
+        WRITE_ROWS_EVENT,
+        &items.rows(false, &[(10, vec![Some("1"), None])]),
+    )
+    .await;
+    h.route(
+        UPDATE_ROWS_EVENT,
+        &items.rows(
+            true,
+            &[
+                (10, vec![Some("1"), None]),
+                (10, vec![Some("2"), Some("a")]),
+            ],
+        ),
+    )
+    .await;
+    h.route(
+        DELETE_ROWS_EVENT,
+        &items.rows(false, &[(10, vec![Some("2"), Some("a")])]),
+    )
+    .await;
+    h.route(TABLE_MAP_EVENT, &orders.table_map()).await;
+    h.route(
+        DELETE_ROWS_EVENT,
+        &orders.rows(false, &[(1, vec![Some("ada")])]),
+    )
+    .await;
+    h.xid().await;
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let mut got = Vec::new();
+    while let Ok(msg) = h.sinks[0].try_recv() {
+        if let SinkMsg::Items { items, .. } = msg {
+            for c in items {
+                let op = match &c.op {
+                    RowOp::Put(cells) => cells
+                        .iter()
+                        .map(|cell| {
+                            format!(
+                                "{}={}",
+                                text(&cell.column),
+                                cell.value.as_deref().map_or("-".into(), text)
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    RowOp::Delete => "family delete".into(),
+                    RowOp::Replace(_) => panic!("no replace for a joined row: {c:?}"),
+                };
+                let member = c.member.as_deref().map_or("none".into(), text);
+                got.push(format!(
+                    "{} {} {} [{member}] {op}",
+                    c.table,
+                    text(&c.key),
+                    c.family
+                ));
+            }
+        }
+    }
+    assert_eq!(
+        got,
+        [
+            "shop_orders 1 items [10:] items:10:id=10 items:10:order_id=1 items:10:sku=-",
+            // The move: its cells go in the old row, are written in the new.
+            "shop_orders 1 items [10:] items:10:id=- items:10:order_id=- items:10:sku=-",
+            "shop_orders 2 items [10:] items:10:id=10 items:10:order_id=2 items:10:sku=a",
+            "shop_orders 2 items [10:] items:10:id=- items:10:order_id=- items:10:sku=-",
+            "shop_orders 1 items [none] family delete",
+            "shop_orders 1 d [none] family delete",
+        ]
+    );
+}
