@@ -23,11 +23,15 @@
 //!    thrift2`), then the HBase ceiling and the stream (from P0, into a table of their own) with
 //!    two servers, and with one server speaking the framed transport and compact protocol;
 //! 9. wide rows: the same load streamed (from P0) as a table joined into another's rows, ten
-//!    events per HBase row, against the ceiling for the same number of cells (`joined.rs`).
+//!    events per HBase row, against the ceiling for the same number of cells (`joined.rs`);
+//! 10. a mixed workload (`mixed.rs`): 50% inserts, 40% updates, 10% deletes on a 40-column table,
+//!     single-row and 100-row transactions, `sync_binlog = 1`; the stream against the HBase
+//!     ceiling for the same changes.
 
 mod ceilings;
 mod daemon;
 mod joined;
+mod mixed;
 
 use ceilings::*;
 use daemon::*;
@@ -158,6 +162,7 @@ async fn main() -> Result<()> {
         ] {
             mysql2hbase::sink::hbase::mutations::ensure_table(&mut c, t, "d", 3)?;
         }
+        mysql2hbase::sink::hbase::mutations::ensure_table(&mut c, mixed::TABLE, "d", 3)?;
         joined::create_table()
     })
     .await??;
@@ -498,6 +503,41 @@ async fn main() -> Result<()> {
         json!((joined_rate / ceiling * 100.0).round() / 100.0),
     );
 
+    // 10. The mixed workload.
+    let mixed = mixed::Mixed::new(rows / 10);
+    mixed.prefill(&mut conn).await?;
+    let mut d = b.start(
+        &b.config("mixed", "bench.mixed", "never", "{db}_{table}")?,
+        "mixed0",
+    )?;
+    d.wait_checkpoint(None, Duration::from_secs(60))?;
+    d.stop()?;
+    let mixed_load = mixed.load(&mut conn).await?;
+    let (mixed_stream, mixed_cpu_us) = mixed.stream(&b)?;
+    let mut mixed_ceilings = Vec::new();
+    for _ in 0..b.reps {
+        mixed_ceilings.push(mixed.ceiling()?);
+    }
+    let mixed_ceiling = median_of(mixed_ceilings);
+    s.insert("mixed_changes".into(), json!(mixed.changes()));
+    s.insert("mixed_load_changes_per_s".into(), json!(mixed_load.round()));
+    s.insert(
+        "mixed_stream_changes_per_s".into(),
+        json!(mixed_stream.round()),
+    );
+    s.insert(
+        "mixed_hbase_ceiling_changes_per_s".into(),
+        json!(mixed_ceiling.round()),
+    );
+    s.insert(
+        "mixed_stream_to_ceiling_ratio".into(),
+        json!((mixed_stream / mixed_ceiling * 100.0).round() / 100.0),
+    );
+    s.insert(
+        "cpu_us_per_change_mixed".into(),
+        json!((mixed_cpu_us * 100.0).round() / 100.0),
+    );
+
     s.insert("rows".into(), json!(rows));
     s.insert("quick".into(), json!(args.quick));
 
@@ -703,6 +743,12 @@ fn print_table(s: &serde_json::Value) {
         f("joined_stream_rows_per_s"),
         f("hbase_ceiling_rows_per_s"),
         ratio("joined_stream_rows_per_s", f("hbase_ceiling_rows_per_s"))
+    );
+    println!(
+        "| stream, mixed workload (50/40/10 insert/update/delete, 40 columns, sync_binlog = 1) | {:.0} changes/s | {:.0} changes/s (HBase, same changes) | {:.2} | >= 0.8 |",
+        f("mixed_stream_changes_per_s"),
+        f("mixed_hbase_ceiling_changes_per_s"),
+        ratio("mixed_stream_changes_per_s", f("mixed_hbase_ceiling_changes_per_s"))
     );
     println!(
         "| bootstrap's read side alone (chunk reader, rows dropped) | {:.0} rows/s | {:.0} rows/s (SELECT) | {:.2} | >= 0.8 |",
