@@ -134,3 +134,76 @@ async fn check_warns_about_captured_tables_hbase_cannot_take() {
         .says(&["[PASS] hbase_names", "3 captured table(s)"]);
     c.query_drop("DROP DATABASE check_tables").await.unwrap();
 }
+
+/// Joined tables (wide rows): `check` names a join key whose text differs from the parent's key
+/// and a missing parent, passes the fixed mapping, and a template that could not be read back
+/// is refused when the config loads, naming the entry and the rule.
+#[tokio::test]
+async fn check_validates_joined_tables() {
+    let mut c = common::mysql().await;
+    for sql in [
+        "DROP DATABASE IF EXISTS check_joined",
+        "CREATE DATABASE check_joined",
+        "CREATE TABLE check_joined.orders (id INT PRIMARY KEY, customer VARCHAR(20))",
+        "CREATE TABLE check_joined.items (id INT PRIMARY KEY, order_id VARCHAR(10) NOT NULL, sku VARCHAR(20))",
+        "CREATE TABLE check_joined.notes (id INT PRIMARY KEY, order_id BIGINT NOT NULL, body TEXT)",
+    ] {
+        c.query_drop(sql).await.unwrap();
+    }
+    let capture = [("MYSQL2HBASE__CAPTURE__INCLUDE", "check_joined.*")];
+    let joined = |source: &str, table: &str, family: &str, template: &str| {
+        format!("\n[[mapping.tables]]\nsource = \"check_joined.{source}\"\ntable = \"{table}\"\nrow_key = [\"order_id\"]\nfamily = \"{family}\"\nqualifier = \"{template}\"\n")
+    };
+    let local = std::fs::read_to_string(LOCAL).unwrap();
+    let config = |name: &str, entries: &[String]| {
+        let file = write_config(name, &(local.clone() + &entries.concat()));
+        file.to_str().unwrap().to_string()
+    };
+    let bad = config(
+        "check-joined-bad",
+        &[
+            joined("items", "check_joined_orders", "items", "{id}:{column}"),
+            joined("notes", "check_joined_nowhere", "notes", "{id}:{column}"),
+        ],
+    );
+    run("check", &bad, &capture).fails().says(&[
+        "[FAIL] mapping.joined",
+        "check_joined.items.order_id (text) joins check_joined.orders.id (integer)",
+        "no captured table writes its own rows into check_joined_nowhere",
+    ]);
+    c.query_drop("ALTER TABLE check_joined.items MODIFY order_id INT NOT NULL")
+        .await
+        .unwrap();
+    let good = config(
+        "check-joined-good",
+        &[
+            joined("items", "check_joined_orders", "items", "{id}:{column}"),
+            joined("notes", "check_joined_orders", "notes", "{id}:{column}"),
+        ],
+    );
+    run("check", &good, &capture)
+        .code(0)
+        .says(&["[PASS] mapping.joined", "2 joined table(s)"]);
+    let unreadable = config(
+        "check-joined-template",
+        &[joined(
+            "items",
+            "check_joined_orders",
+            "items",
+            "{id}{column}",
+        )],
+    );
+    run("check", &unreadable, &capture).code(2).says(&[
+        "mapping.tables.qualifier",
+        "check_joined.items",
+        "side by side",
+    ]);
+    let parents_family = config(
+        "check-joined-family",
+        &[joined("items", "check_joined_orders", "d", "{id}:{column}")],
+    );
+    run("check", &parents_family, &capture)
+        .code(2)
+        .says(&["mapping.tables.family", "other than the parent's own (d)"]);
+    c.query_drop("DROP DATABASE check_joined").await.unwrap();
+}
