@@ -17,6 +17,7 @@
 pub mod batch;
 pub mod client;
 pub mod mutations;
+pub mod wire;
 
 use std::sync::Arc;
 

@@ -1,7 +1,8 @@
 //! Every HBase mutation the service makes goes through this module: batches of row changes
 //! (the stream, bootstraps, resyncs, cleanups and repairs, the apply workers) and table
-//! creation. Each batch is one `mutateRowsTs` call per table, and one more at the stamp minus
-//! one for the family deletes of replaced rows.
+//! creation. Each batch is one `mutateRowsTs` call per table (written straight from the
+//! changes, `wire`), and one more at the stamp minus one for the family deletes of replaced
+//! rows.
 //!
 //! Thrift1 semantics this relies on (checked by the integration tests):
 //! - `mutateRowsTs(table, rows, ts)` stamps every mutation with `ts`;
@@ -28,7 +29,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hbase_thrift::hbase::{BatchMutation, ColumnDescriptor, Mutation, THbaseSyncClient};
+use hbase_thrift::hbase::{ColumnDescriptor, THbaseSyncClient};
 use tracing::{debug, info, warn};
 
 use crate::config::HbaseConfig;
@@ -36,6 +37,7 @@ use crate::error::{Result, SyncError};
 use crate::model::{RowChange, RowOp, Version};
 use crate::sink::hbase::batch::TableRows;
 use crate::sink::hbase::client::{self, hbase_err, ThriftClient, ThriftEndpoint};
+use crate::sink::hbase::wire::{self, Writes};
 use crate::telemetry::health::{ServerDown, SharedHealth};
 use crate::telemetry::metrics::METRICS;
 
@@ -156,25 +158,25 @@ impl HbaseWriter {
                 ensure_table_families(self.client()?, table, &families, max_versions)?;
                 self.known_tables.insert(table.to_string());
             }
-            let batches: Vec<BatchMutation> = rows.iter().map(to_batch_mutation).collect();
-            self.mutate(table, batches, version.0)?;
+            let all: Vec<&RowChange> = rows.iter().collect();
+            self.mutate(table, &all, Writes::Changes, version.0)?;
             // Replaced rows: every older cell of the family goes, one version below the new
-            // image, which is already visible (no reader sees the row missing meanwhile).
-            let cleared: Vec<BatchMutation> = rows
+            // image, which is already visible (no reader sees the row missing meanwhile). A
+            // joined table's row is never a replace (`core::mapping`); checked again here, as
+            // its family holds its siblings.
+            let replaced: Vec<&RowChange> = rows
                 .iter()
                 .filter(|r| matches!(r.op, RowOp::Replace(_)) && r.member.is_none())
-                .map(family_delete)
                 .collect();
-            if !cleared.is_empty() {
-                self.mutate(table, cleared, version.0 - 1)?;
+            if !replaced.is_empty() {
+                self.mutate(table, &replaced, Writes::ReplacedFamilies, version.0 - 1)?;
             }
         }
         Ok(())
     }
 
-    fn mutate(&mut self, table: &str, rows: Vec<BatchMutation>, ts: i64) -> Result<()> {
-        self.client()?
-            .mutate_rows_ts(table.as_bytes().to_vec(), rows, ts, Default::default())
+    fn mutate(&mut self, table: &str, rows: &[&RowChange], writes: Writes, ts: i64) -> Result<()> {
+        wire::mutate_rows_ts(self.client()?, table, rows, writes, ts)
             .map_err(|e| hbase_err(&format!("mutateRowsTs on {table}"), e))
     }
 }
@@ -326,50 +328,6 @@ fn column_descriptor(family: &str, max_versions: u32) -> ColumnDescriptor {
         bloom_filter_nb_hashes: Some(0),
         block_cache_enabled: Some(true),
         time_to_live: Some(i32::MAX),
-    }
-}
-
-fn to_batch_mutation(row: &RowChange) -> BatchMutation {
-    let mutations = match &row.op {
-        RowOp::Put(cells) => cells
-            .iter()
-            .map(|c| Mutation {
-                is_delete: Some(c.value.is_none()),
-                column: Some(c.column.to_vec()),
-                value: c.value.clone(),
-                write_to_w_a_l: Some(true),
-            })
-            .collect(),
-        // NULL columns need no column delete: the family delete below the stamp clears them.
-        // (A joined table's row is never a replace: `core::mapping` makes it a put.)
-        RowOp::Replace(cells) => cells
-            .iter()
-            .filter(|c| c.value.is_some())
-            .map(|c| Mutation {
-                is_delete: Some(false),
-                column: Some(c.column.to_vec()),
-                value: c.value.clone(),
-                write_to_w_a_l: Some(true),
-            })
-            .collect(),
-        RowOp::Delete => return family_delete(row),
-    };
-    BatchMutation {
-        row: Some(row.key.clone()),
-        mutations: Some(mutations),
-    }
-}
-
-/// Every cell of the row's family at or below the call's timestamp.
-fn family_delete(row: &RowChange) -> BatchMutation {
-    BatchMutation {
-        row: Some(row.key.clone()),
-        mutations: Some(vec![Mutation {
-            is_delete: Some(true),
-            column: Some(row.family.as_bytes().to_vec()),
-            value: None,
-            write_to_w_a_l: Some(true),
-        }]),
     }
 }
 

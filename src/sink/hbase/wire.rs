@@ -1,0 +1,256 @@
+//! `mutateRowsTs` written straight from the batch's row changes.
+//!
+//! The generated client (`hbase_thrift`) takes its arguments as owned `BatchMutation`s: every
+//! cell's qualifier and value copied into fresh `Vec`s per write (and per retry), then dropped.
+//! Profiled on the stream (200k rows of 11 columns), building and dropping them cost about a
+//! sixth of the daemon's CPU. Here the call is written field by field through the client's own
+//! protocol (so every transport and protocol the client speaks works unchanged), borrowing the
+//! cells, and the reply is read exactly as the generated code reads it: the same message
+//! checks, the same result struct (`io` = field 1, `ia` = field 2), the same errors.
+//!
+//! What each row becomes (as before, see `mutations`): a put's cells, `NULL` as a column delete;
+//! a whole-row replace's non-NULL cells (its family delete is a second call, one version below);
+//! a delete, the family delete. Every mutation is written to the WAL.
+
+use thrift::protocol::{
+    verify_expected_message_type, verify_expected_sequence_number, verify_expected_service_call,
+    TFieldIdentifier, TInputProtocol, TListIdentifier, TMapIdentifier, TMessageIdentifier,
+    TMessageType, TOutputProtocol, TStructIdentifier, TType,
+};
+use thrift::TThriftClient;
+
+use hbase_thrift::hbase::{IOError, IllegalArgument};
+
+use crate::model::{RowChange, RowOp};
+
+/// What a call writes for each row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Writes {
+    /// The rows' changes.
+    Changes,
+    /// The family deletes of the whole-row replaces (one version below the changes).
+    ReplacedFamilies,
+}
+
+/// One `mutateRowsTs(table, rows, ts, {})` call with the client's protocol.
+pub fn mutate_rows_ts<C: TThriftClient>(
+    client: &mut C,
+    table: &str,
+    rows: &[&RowChange],
+    writes: Writes,
+    ts: i64,
+) -> thrift::Result<()> {
+    client.increment_sequence_number();
+    let seq = client.sequence_number();
+    let o = client.o_prot_mut();
+    o.write_message_begin(&TMessageIdentifier::new(
+        "mutateRowsTs",
+        TMessageType::Call,
+        seq,
+    ))?;
+    o.write_struct_begin(&TStructIdentifier::new("mutateRowsTs_args"))?;
+    o.write_field_begin(&TFieldIdentifier::new("tableName", TType::String, 1))?;
+    o.write_bytes(table.as_bytes())?;
+    o.write_field_end()?;
+    o.write_field_begin(&TFieldIdentifier::new("rowBatches", TType::List, 2))?;
+    o.write_list_begin(&TListIdentifier::new(TType::Struct, rows.len() as i32))?;
+    for row in rows {
+        write_row(o, row, writes)?;
+    }
+    o.write_list_end()?;
+    o.write_field_end()?;
+    o.write_field_begin(&TFieldIdentifier::new("timestamp", TType::I64, 3))?;
+    o.write_i64(ts)?;
+    o.write_field_end()?;
+    o.write_field_begin(&TFieldIdentifier::new("attributes", TType::Map, 4))?;
+    o.write_map_begin(&TMapIdentifier::new(TType::String, TType::String, 0))?;
+    o.write_map_end()?;
+    o.write_field_end()?;
+    o.write_field_stop()?;
+    o.write_struct_end()?;
+    o.write_message_end()?;
+    o.flush()?;
+    read_reply(client.i_prot_mut(), seq)
+}
+
+/// One `BatchMutation`: the row key, then its mutations.
+fn write_row(o: &mut dyn TOutputProtocol, row: &RowChange, writes: Writes) -> thrift::Result<()> {
+    o.write_struct_begin(&TStructIdentifier::new("BatchMutation"))?;
+    o.write_field_begin(&TFieldIdentifier::new("row", TType::String, 1))?;
+    o.write_bytes(&row.key)?;
+    o.write_field_end()?;
+    o.write_field_begin(&TFieldIdentifier::new("mutations", TType::List, 2))?;
+    let family = || (row.family.as_bytes(), None);
+    match (&row.op, writes) {
+        (_, Writes::ReplacedFamilies) | (RowOp::Delete, Writes::Changes) => {
+            o.write_list_begin(&TListIdentifier::new(TType::Struct, 1))?;
+            let (column, value) = family();
+            write_mutation(o, column, value)?;
+        }
+        (RowOp::Put(cells), Writes::Changes) => {
+            o.write_list_begin(&TListIdentifier::new(TType::Struct, cells.len() as i32))?;
+            for c in cells {
+                write_mutation(o, &c.column, c.value.as_deref())?;
+            }
+        }
+        // NULL columns need no column delete: the family delete below the stamp clears them.
+        (RowOp::Replace(cells), Writes::Changes) => {
+            let present = cells.iter().filter(|c| c.value.is_some()).count();
+            o.write_list_begin(&TListIdentifier::new(TType::Struct, present as i32))?;
+            for c in cells.iter().filter(|c| c.value.is_some()) {
+                write_mutation(o, &c.column, c.value.as_deref())?;
+            }
+        }
+    }
+    o.write_list_end()?;
+    o.write_field_end()?;
+    o.write_field_stop()?;
+    o.write_struct_end()
+}
+
+/// One `Mutation`: a put of `value` in `column`, or with `None` a delete of it (a column
+/// `family:qualifier`, or a whole family named alone).
+fn write_mutation(
+    o: &mut dyn TOutputProtocol,
+    column: &[u8],
+    value: Option<&[u8]>,
+) -> thrift::Result<()> {
+    o.write_struct_begin(&TStructIdentifier::new("Mutation"))?;
+    o.write_field_begin(&TFieldIdentifier::new("isDelete", TType::Bool, 1))?;
+    o.write_bool(value.is_none())?;
+    o.write_field_end()?;
+    o.write_field_begin(&TFieldIdentifier::new("column", TType::String, 2))?;
+    o.write_bytes(column)?;
+    o.write_field_end()?;
+    if let Some(value) = value {
+        o.write_field_begin(&TFieldIdentifier::new("value", TType::String, 3))?;
+        o.write_bytes(value)?;
+        o.write_field_end()?;
+    }
+    o.write_field_begin(&TFieldIdentifier::new("writeToWAL", TType::Bool, 4))?;
+    o.write_bool(true)?;
+    o.write_field_end()?;
+    o.write_field_stop()?;
+    o.write_struct_end()
+}
+
+/// The reply to call `seq`, as the generated client reads it.
+fn read_reply(i: &mut dyn TInputProtocol, seq: i32) -> thrift::Result<()> {
+    let message = i.read_message_begin()?;
+    verify_expected_sequence_number(seq, message.sequence_number)?;
+    verify_expected_service_call("mutateRowsTs", &message.name)?;
+    if message.message_type == TMessageType::Exception {
+        let remote = thrift::Error::read_application_error_from_in_protocol(i)?;
+        i.read_message_end()?;
+        return Err(thrift::Error::Application(remote));
+    }
+    verify_expected_message_type(TMessageType::Reply, message.message_type)?;
+    i.read_struct_begin()?;
+    let mut error: Option<thrift::Error> = None;
+    loop {
+        let field = i.read_field_begin()?;
+        if field.field_type == TType::Stop {
+            break;
+        }
+        match field.id {
+            Some(1) => {
+                error = Some(thrift::Error::User(Box::new(
+                    IOError::read_from_in_protocol(i)?,
+                )))
+            }
+            Some(2) if error.is_none() => {
+                error = Some(thrift::Error::User(Box::new(
+                    IllegalArgument::read_from_in_protocol(i)?,
+                )))
+            }
+            _ => i.skip(field.field_type)?,
+        }
+        i.read_field_end()?;
+    }
+    i.read_struct_end()?;
+    i.read_message_end()?;
+    error.map_or(Ok(()), Err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Cell, Version};
+    use hbase_thrift::hbase::{BatchMutation, Mutation};
+    use std::sync::Arc;
+    use thrift::protocol::TBinaryOutputProtocol;
+    use thrift::transport::TBufferChannel;
+
+    fn encoded(write: impl FnOnce(&mut dyn TOutputProtocol)) -> Vec<u8> {
+        let channel = TBufferChannel::with_capacity(0, 1 << 16);
+        let mut o = TBinaryOutputProtocol::new(channel, true);
+        write(&mut o);
+        o.flush().unwrap();
+        o.transport.write_bytes()
+    }
+
+    fn mutation(column: &[u8], value: Option<&[u8]>) -> Mutation {
+        Mutation {
+            is_delete: Some(value.is_none()),
+            column: Some(column.to_vec()),
+            value: value.map(<[u8]>::to_vec),
+            write_to_w_a_l: Some(true),
+        }
+    }
+
+    /// Each row is the bytes the generated code writes for the `BatchMutation` the writer used
+    /// to build for it.
+    #[test]
+    fn rows_encode_as_the_generated_batch_mutations() {
+        let cells = vec![
+            Cell {
+                column: Arc::from(&b"d:a"[..]),
+                value: Some(b"1".to_vec()),
+            },
+            Cell {
+                column: Arc::from(&b"d:b"[..]),
+                value: None,
+            },
+        ];
+        let change = |op| RowChange {
+            table: "t".into(),
+            family: "d".into(),
+            key: b"k".to_vec(),
+            member: None,
+            op,
+            version: Version(1),
+        };
+        let a = mutation(b"d:a", Some(b"1"));
+        let b = mutation(b"d:b", None);
+        let family = mutation(b"d", None);
+        for (row, writes, expected) in [
+            (
+                change(RowOp::Put(cells.clone())),
+                Writes::Changes,
+                vec![a.clone(), b],
+            ),
+            (
+                change(RowOp::Replace(cells.clone())),
+                Writes::Changes,
+                vec![a],
+            ),
+            (
+                change(RowOp::Replace(cells)),
+                Writes::ReplacedFamilies,
+                vec![family.clone()],
+            ),
+            (change(RowOp::Delete), Writes::Changes, vec![family]),
+        ] {
+            let ours = encoded(|o| write_row(o, &row, writes).unwrap());
+            let generated = encoded(|o| {
+                BatchMutation {
+                    row: Some(b"k".to_vec()),
+                    mutations: Some(expected),
+                }
+                .write_to_out_protocol(o)
+                .unwrap()
+            });
+            assert_eq!(ours, generated, "{:?} {writes:?}", row.op);
+        }
+    }
+}
