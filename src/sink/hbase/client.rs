@@ -19,10 +19,39 @@ use thrift::transport::{
 use crate::config::{HbaseConfig, ThriftProtocol, ThriftTransport};
 use crate::error::{Result, SyncError};
 
-/// A connection in whichever transport and protocol the server speaks (`hbase.thrift_transport`,
-/// `hbase.thrift_protocol`).
-pub type ThriftClient =
+/// The generated client, in whichever transport and protocol the server speaks
+/// (`hbase.thrift_transport`, `hbase.thrift_protocol`).
+pub type GeneratedClient =
     HbaseSyncClient<Box<dyn TInputProtocol + Send>, Box<dyn TOutputProtocol + Send>>;
+
+/// A connection: the generated client (every call goes through it, by `Deref`), and with the
+/// binary protocol the socket itself, which `wire` writes whole `mutateRowsTs` calls to in one
+/// write (the generated client flushes after every call, so nothing of it is pending then).
+pub struct ThriftClient {
+    client: GeneratedClient,
+    pub(super) raw: Option<RawSocket>,
+}
+
+/// The socket of a binary-protocol connection, and a buffer kept between calls.
+pub(super) struct RawSocket {
+    pub(super) stream: TcpStream,
+    /// Frames need a length in front (the framed transport).
+    pub(super) framed: bool,
+    pub(super) buf: Vec<u8>,
+}
+
+impl std::ops::Deref for ThriftClient {
+    type Target = GeneratedClient;
+    fn deref(&self) -> &GeneratedClient {
+        &self.client
+    }
+}
+
+impl std::ops::DerefMut for ThriftClient {
+    fn deref_mut(&mut self) -> &mut GeneratedClient {
+        &mut self.client
+    }
+}
 
 /// Where and how to reach a Thrift1 server.
 #[derive(Debug, Clone)]
@@ -96,6 +125,14 @@ pub fn connect_to(endpoint: &ThriftEndpoint) -> Result<ThriftClient> {
         .set_write_timeout(Some(timeout))
         .map_err(|e| unreachable(&e))?;
     stream.set_nodelay(true).map_err(|e| unreachable(&e))?;
+    let raw = match endpoint.protocol {
+        ThriftProtocol::Binary => Some(RawSocket {
+            stream: stream.try_clone().map_err(|e| unreachable(&e))?,
+            framed: endpoint.transport == ThriftTransport::Framed,
+            buf: Vec::new(),
+        }),
+        ThriftProtocol::Compact => None,
+    };
     let (i, o) = TTcpChannel::with_stream(stream)
         .split()
         .map_err(|e| unreachable(&e))?;
@@ -125,7 +162,10 @@ pub fn connect_to(endpoint: &ThriftEndpoint) -> Result<ThriftClient> {
             Box::new(TCompactOutputProtocol::new(write)),
         ),
     };
-    Ok(HbaseSyncClient::new(input, output))
+    Ok(ThriftClient {
+        client: HbaseSyncClient::new(input, output),
+        raw,
+    })
 }
 
 /// Which transport and protocol the server `endpoint` answers in, when it answers in another

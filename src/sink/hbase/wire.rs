@@ -8,19 +8,28 @@
 //! cells, and the reply is read exactly as the generated code reads it: the same message
 //! checks, the same result struct (`io` = field 1, `ia` = field 2), the same errors.
 //!
+//! With the binary protocol (the default) the whole call is encoded into one buffer kept by
+//! the connection and written to the socket at once (with its frame length under the framed
+//! transport): the protocol path costs a dynamic call and a small copy per field, another fifth
+//! of the CPU. The bytes are the protocol path's (unit-tested against it). The compact
+//! protocol takes the protocol path.
+//!
 //! What each row becomes (as before, see `mutations`): a put's cells, `NULL` as a column delete;
 //! a whole-row replace's non-NULL cells (its family delete is a second call, one version below);
 //! a delete, the family delete. Every mutation is written to the WAL.
 
+use std::io::Write;
 use thrift::protocol::{
     verify_expected_message_type, verify_expected_sequence_number, verify_expected_service_call,
     TFieldIdentifier, TInputProtocol, TListIdentifier, TMapIdentifier, TMessageIdentifier,
     TMessageType, TOutputProtocol, TStructIdentifier, TType,
 };
+
 use thrift::TThriftClient;
 
 use hbase_thrift::hbase::{IOError, IllegalArgument};
 
+use super::client::ThriftClient;
 use crate::model::{RowChange, RowOp};
 
 /// What a call writes for each row.
@@ -32,17 +41,48 @@ pub enum Writes {
     ReplacedFamilies,
 }
 
-/// One `mutateRowsTs(table, rows, ts, {})` call with the client's protocol.
-pub fn mutate_rows_ts<C: TThriftClient>(
-    client: &mut C,
+/// One `mutateRowsTs(table, rows, ts, {})` call: encoded here and written whole with the
+/// binary protocol, else written through the client's protocol.
+pub fn mutate_rows_ts(
+    client: &mut ThriftClient,
     table: &str,
     rows: &[&RowChange],
     writes: Writes,
     ts: i64,
 ) -> thrift::Result<()> {
-    client.increment_sequence_number();
-    let seq = client.sequence_number();
-    let o = client.o_prot_mut();
+    let seq = client.increment_sequence_number();
+    let Some(raw) = client.raw.as_mut() else {
+        write_call(client.o_prot_mut(), table, rows, writes, ts, seq)?;
+        return read_reply(client.i_prot_mut(), seq);
+    };
+    let mut out = std::mem::take(&mut raw.buf);
+    out.clear();
+    if raw.framed {
+        out.extend_from_slice(&[0; 4]);
+    }
+    Binary(&mut out).call(table, rows, writes, ts, seq);
+    if raw.framed {
+        let len = (out.len() - 4) as u32;
+        out[..4].copy_from_slice(&len.to_be_bytes());
+    }
+    let sent = (&raw.stream).write_all(&out);
+    // Kept for the next call (bounded by the largest batch), unless it grew unusually large.
+    if out.capacity() <= 16 << 20 {
+        raw.buf = out;
+    }
+    sent?;
+    read_reply(client.i_prot_mut(), seq)
+}
+
+/// The call through a protocol.
+fn write_call(
+    o: &mut dyn TOutputProtocol,
+    table: &str,
+    rows: &[&RowChange],
+    writes: Writes,
+    ts: i64,
+    seq: i32,
+) -> thrift::Result<()> {
     o.write_message_begin(&TMessageIdentifier::new(
         "mutateRowsTs",
         TMessageType::Call,
@@ -69,8 +109,96 @@ pub fn mutate_rows_ts<C: TThriftClient>(
     o.write_field_stop()?;
     o.write_struct_end()?;
     o.write_message_end()?;
-    o.flush()?;
-    read_reply(client.i_prot_mut(), seq)
+    o.flush()
+}
+
+/// Thrift's strict binary protocol, written into a buffer: what `TBinaryOutputProtocol` writes
+/// for the same calls (see `write_call`, `write_row`, `write_mutation`).
+struct Binary<'a>(&'a mut Vec<u8>);
+
+impl Binary<'_> {
+    const BOOL: u8 = 2;
+    const I64: u8 = 10;
+    const STRING: u8 = 11;
+    const STRUCT: u8 = 12;
+    const MAP: u8 = 13;
+    const LIST: u8 = 15;
+    const CALL: u32 = 0x8001_0001;
+
+    fn field(&mut self, kind: u8, id: i16) {
+        self.0.push(kind);
+        self.0.extend_from_slice(&id.to_be_bytes());
+    }
+    fn bytes(&mut self, b: &[u8]) {
+        self.0.extend_from_slice(&(b.len() as i32).to_be_bytes());
+        self.0.extend_from_slice(b);
+    }
+    fn list(&mut self, kind: u8, len: usize) {
+        self.0.push(kind);
+        self.0.extend_from_slice(&(len as i32).to_be_bytes());
+    }
+    fn stop(&mut self) {
+        self.0.push(0);
+    }
+
+    fn call(&mut self, table: &str, rows: &[&RowChange], writes: Writes, ts: i64, seq: i32) {
+        self.0.extend_from_slice(&Self::CALL.to_be_bytes());
+        self.bytes(b"mutateRowsTs");
+        self.0.extend_from_slice(&seq.to_be_bytes());
+        self.field(Self::STRING, 1);
+        self.bytes(table.as_bytes());
+        self.field(Self::LIST, 2);
+        self.list(Self::STRUCT, rows.len());
+        for row in rows {
+            self.row(row, writes);
+        }
+        self.field(Self::I64, 3);
+        self.0.extend_from_slice(&ts.to_be_bytes());
+        self.field(Self::MAP, 4);
+        self.0
+            .extend_from_slice(&[Self::STRING, Self::STRING, 0, 0, 0, 0]);
+        self.stop();
+    }
+
+    fn row(&mut self, row: &RowChange, writes: Writes) {
+        self.field(Self::STRING, 1);
+        self.bytes(&row.key);
+        self.field(Self::LIST, 2);
+        match (&row.op, writes) {
+            (_, Writes::ReplacedFamilies) | (RowOp::Delete, Writes::Changes) => {
+                self.list(Self::STRUCT, 1);
+                self.mutation(row.family.as_bytes(), None);
+            }
+            (RowOp::Put(cells), Writes::Changes) => {
+                self.list(Self::STRUCT, cells.len());
+                for c in cells {
+                    self.mutation(&c.column, c.value.as_deref());
+                }
+            }
+            (RowOp::Replace(cells), Writes::Changes) => {
+                let present = cells.iter().filter(|c| c.value.is_some()).count();
+                self.list(Self::STRUCT, present);
+                for c in cells.iter().filter(|c| c.value.is_some()) {
+                    self.mutation(&c.column, c.value.as_deref());
+                }
+            }
+        }
+        self.stop();
+    }
+
+    fn mutation(&mut self, column: &[u8], value: Option<&[u8]>) {
+        self.field(Self::BOOL, 1);
+        self.0.push(u8::from(value.is_none()));
+        self.field(Self::STRING, 2);
+        self.bytes(column);
+        if let Some(value) = value {
+            self.field(Self::STRING, 3);
+            self.bytes(value);
+        }
+        self.field(Self::BOOL, 4);
+        self.0.push(1);
+        self.stop();
+    }
 }
 
 /// One `BatchMutation`: the row key, then its mutations.
@@ -251,6 +379,10 @@ mod tests {
                 .unwrap()
             });
             assert_eq!(ours, generated, "{:?} {writes:?}", row.op);
+            let through_protocol = encoded(|o| write_call(o, "t", &[&row], writes, 7, 3).unwrap());
+            let mut direct = Vec::new();
+            Binary(&mut direct).call("t", &[&row], writes, 7, 3);
+            assert_eq!(direct, through_protocol, "{:?} {writes:?}", row.op);
         }
     }
 }
