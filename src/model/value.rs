@@ -93,12 +93,44 @@ pub(crate) fn float_text<T: std::fmt::Display + std::fmt::LowerExp>(x: T, abs: f
     }
 }
 
-fn push_fraction(out: &mut String, micros: u32, fsp: u8) {
+/// `.` and the first `fsp` of the six digits of `micros` (nothing for `fsp` 0).
+fn push_fraction(out: &mut Vec<u8>, micros: u32, fsp: u8) {
     if fsp > 0 {
-        let digits = format!("{:06}", micros % 1_000_000);
-        out.push('.');
-        out.push_str(&digits[..usize::from(fsp.min(6))]);
+        out.push(b'.');
+        let start = out.len();
+        push_padded(out, u64::from(micros % 1_000_000), 6);
+        out.truncate(start + usize::from(fsp.min(6)));
     }
+}
+
+/// `v` in decimal, zero-padded to at least `width` digits (`format!("{v:0width$}")`, which
+/// costs the formatting machinery on every cell).
+fn push_padded(out: &mut Vec<u8>, v: u64, width: usize) {
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(v).as_bytes();
+    out.extend(std::iter::repeat_n(
+        b'0',
+        width.saturating_sub(digits.len()),
+    ));
+    out.extend_from_slice(digits);
+}
+
+/// `YYYY-MM-DD`.
+fn push_date(out: &mut Vec<u8>, year: u64, month: u64, day: u64) {
+    push_padded(out, year, 4);
+    out.push(b'-');
+    push_padded(out, month, 2);
+    out.push(b'-');
+    push_padded(out, day, 2);
+}
+
+/// `HH:MM:SS` (hours may have more digits).
+fn push_time(out: &mut Vec<u8>, hours: u64, minutes: u64, seconds: u64) {
+    push_padded(out, hours, 2);
+    out.push(b':');
+    push_padded(out, minutes, 2);
+    out.push(b':');
+    push_padded(out, seconds, 2);
 }
 
 /// Days since 1970-01-01 to the proleptic Gregorian (year, month, day) (H. Hinnant's algorithm).
@@ -122,13 +154,20 @@ impl SqlValue {
     pub fn to_text(&self) -> Option<Vec<u8>> {
         Some(match self {
             SqlValue::Null => return None,
-            SqlValue::Int(i) => i.to_string().into_bytes(),
-            SqlValue::UInt(u) => u.to_string().into_bytes(),
+            SqlValue::Int(i) => itoa::Buffer::new().format(*i).as_bytes().to_vec(),
+            SqlValue::UInt(u) => itoa::Buffer::new().format(*u).as_bytes().to_vec(),
             SqlValue::Float(f) => float_text(*f, f64::from(f.abs())).into_bytes(),
             SqlValue::Double(d) => float_text(*d, d.abs()).into_bytes(),
             SqlValue::Decimal(s) | SqlValue::Text(s) | SqlValue::Json(s) => s.as_bytes().to_vec(),
             SqlValue::Date { year, month, day } => {
-                format!("{year:04}-{month:02}-{day:02}").into_bytes()
+                let mut out = Vec::with_capacity(10);
+                push_date(
+                    &mut out,
+                    u64::from(*year),
+                    u64::from(*month),
+                    u64::from(*day),
+                );
+                out
             }
             SqlValue::DateTime {
                 year,
@@ -140,26 +179,36 @@ impl SqlValue {
                 micros,
                 fsp,
             } => {
-                let mut s =
-                    format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02}");
-                push_fraction(&mut s, *micros, *fsp);
-                s.into_bytes()
+                let mut out = Vec::with_capacity(26);
+                push_date(
+                    &mut out,
+                    u64::from(*year),
+                    u64::from(*month),
+                    u64::from(*day),
+                );
+                out.push(b' ');
+                push_time(
+                    &mut out,
+                    u64::from(*hour),
+                    u64::from(*minute),
+                    u64::from(*second),
+                );
+                push_fraction(&mut out, *micros, *fsp);
+                out
             }
             SqlValue::Timestamp { secs, micros, fsp } => {
-                let mut s = if *secs == 0 && *micros == 0 {
-                    "0000-00-00 00:00:00".to_string()
+                let mut out = Vec::with_capacity(26);
+                if *secs == 0 && *micros == 0 {
+                    out.extend_from_slice(b"0000-00-00 00:00:00");
                 } else {
                     let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
-                    let tod = secs.rem_euclid(86_400);
-                    format!(
-                        "{y:04}-{mo:02}-{d:02} {:02}:{:02}:{:02}",
-                        tod / 3600,
-                        tod / 60 % 60,
-                        tod % 60
-                    )
-                };
-                push_fraction(&mut s, *micros, *fsp);
-                s.into_bytes()
+                    let tod = secs.rem_euclid(86_400) as u64;
+                    push_date(&mut out, y.max(0) as u64, u64::from(mo), u64::from(d));
+                    out.push(b' ');
+                    push_time(&mut out, tod / 3600, tod / 60 % 60, tod % 60);
+                }
+                push_fraction(&mut out, *micros, *fsp);
+                out
             }
             SqlValue::Time {
                 negative,
@@ -169,12 +218,24 @@ impl SqlValue {
                 micros,
                 fsp,
             } => {
-                let sign = if *negative { "-" } else { "" };
-                let mut s = format!("{sign}{hours:02}:{minutes:02}:{seconds:02}");
-                push_fraction(&mut s, *micros, *fsp);
-                s.into_bytes()
+                let mut out = Vec::with_capacity(18);
+                if *negative {
+                    out.push(b'-');
+                }
+                push_time(
+                    &mut out,
+                    u64::from(*hours),
+                    u64::from(*minutes),
+                    u64::from(*seconds),
+                );
+                push_fraction(&mut out, *micros, *fsp);
+                out
             }
-            SqlValue::Year(y) => format!("{y:04}").into_bytes(),
+            SqlValue::Year(y) => {
+                let mut out = Vec::with_capacity(4);
+                push_padded(&mut out, u64::from(*y), 4);
+                out
+            }
             SqlValue::Bytes(b) | SqlValue::Bit(b) => b.clone(),
             SqlValue::Enum { label, .. } => label.as_bytes().to_vec(),
             SqlValue::Set(labels) => labels.join(",").into_bytes(),
@@ -194,5 +255,59 @@ impl SqlValue {
             _ => 0,
         };
         std::mem::size_of::<SqlValue>() + heap
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(v: SqlValue) -> String {
+        String::from_utf8(v.to_text().unwrap()).unwrap()
+    }
+
+    /// The text MySQL prints, without the formatting machinery per cell.
+    #[test]
+    fn temporal_and_integer_text_is_mysqls() {
+        assert_eq!(text(SqlValue::Int(i64::MIN)), "-9223372036854775808");
+        assert_eq!(text(SqlValue::UInt(u64::MAX)), "18446744073709551615");
+        assert_eq!(
+            text(SqlValue::Date {
+                year: 7,
+                month: 1,
+                day: 9
+            }),
+            "0007-01-09"
+        );
+        let dt = |micros, fsp| SqlValue::DateTime {
+            year: 2024,
+            month: 12,
+            day: 31,
+            hour: 3,
+            minute: 4,
+            second: 5,
+            micros,
+            fsp,
+        };
+        assert_eq!(text(dt(0, 0)), "2024-12-31 03:04:05");
+        assert_eq!(text(dt(45_000, 2)), "2024-12-31 03:04:05.04");
+        assert_eq!(text(dt(7, 6)), "2024-12-31 03:04:05.000007");
+        let ts = |secs, micros, fsp| SqlValue::Timestamp { secs, micros, fsp };
+        assert_eq!(text(ts(0, 0, 0)), "0000-00-00 00:00:00");
+        assert_eq!(text(ts(0, 0, 3)), "0000-00-00 00:00:00.000");
+        assert_eq!(
+            text(ts(1_700_000_000, 123_456, 3)),
+            "2023-11-14 22:13:20.123"
+        );
+        let time = SqlValue::Time {
+            negative: true,
+            hours: 838,
+            minutes: 59,
+            seconds: 9,
+            micros: 500_000,
+            fsp: 1,
+        };
+        assert_eq!(text(time), "-838:59:09.5");
+        assert_eq!(text(SqlValue::Year(901)), "0901");
     }
 }
