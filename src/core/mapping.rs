@@ -77,6 +77,41 @@ pub struct RowTarget {
     pub member: Option<Arc<[u8]>>,
 }
 
+impl RowTarget {
+    /// The place as one byte string (a joined row's place in a repair job's `RepairKey.key`):
+    /// a row of its own is its key; a joined row is the key's length (`u32`, big-endian), the
+    /// key and the member prefix.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        match &self.member {
+            None => self.key.clone(),
+            Some(member) => {
+                let mut out = Vec::with_capacity(4 + self.key.len() + member.len());
+                out.extend_from_slice(&(self.key.len() as u32).to_be_bytes());
+                out.extend_from_slice(&self.key);
+                out.extend_from_slice(member);
+                out
+            }
+        }
+    }
+
+    /// A place written by [`RowTarget::to_bytes`]; `joined` says which form it is in. `None`
+    /// when a joined place is cut short.
+    pub fn from_bytes(bytes: &[u8], joined: bool) -> Option<RowTarget> {
+        if !joined {
+            return Some(RowTarget {
+                key: bytes.to_vec(),
+                member: None,
+            });
+        }
+        let len = u32::from_be_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
+        let key = bytes.get(4..4 + len)?.to_vec();
+        Some(RowTarget {
+            key,
+            member: Some(Arc::from(&bytes[4 + len..])),
+        })
+    }
+}
+
 /// A joined table's qualifier template, resolved against its schema.
 #[derive(Debug, Clone)]
 pub struct JoinedColumns {
@@ -930,5 +965,32 @@ mod tests {
             fsp: 2,
         };
         assert_eq!(native_bytes(&t).unwrap(), b"-01:02:03.45");
+    }
+}
+
+#[cfg(test)]
+mod target_bytes_tests {
+    use super::RowTarget;
+    use std::sync::Arc;
+
+    #[test]
+    fn places_round_trip_through_bytes() {
+        let own = RowTarget {
+            key: b"k|1".to_vec(),
+            member: None,
+        };
+        assert_eq!(own.to_bytes(), b"k|1");
+        assert_eq!(RowTarget::from_bytes(&own.to_bytes(), false), Some(own));
+        for member in [&b"7:"[..], b""] {
+            let joined = RowTarget {
+                key: b"\x00ab".to_vec(),
+                member: Some(Arc::from(member)),
+            };
+            let bytes = joined.to_bytes();
+            assert_eq!(&bytes[..4], &[0, 0, 0, 3]);
+            assert_eq!(RowTarget::from_bytes(&bytes, true), Some(joined));
+        }
+        assert_eq!(RowTarget::from_bytes(&[0, 0, 0, 9, b'a'], true), None);
+        assert_eq!(RowTarget::from_bytes(b"ab", true), None);
     }
 }

@@ -17,11 +17,13 @@
 //!    repair it); found present (an older image), it is an extra row, which a repair deletes.
 //!    FLOAT and DOUBLE values are read exactly (`source::text`), so they compare equal to the
 //!    stream's cells.
-//! 2. *Extra rows.* With the chunks done, the HBase table's keys are scanned in pages (key-only
-//!    scan); each page's keys are decoded back into primary-key values (salt prefix stripped,
-//!    composite keys split on unescaped `|`, `\|` and `\\` unescaped) and looked up in MySQL with
-//!    `WHERE (pk) IN (...)`; a key no MySQL row maps to is a suspect extra row. Skipped with
-//!    `--where` (the condition cannot be evaluated on a row MySQL no longer has).
+//! 2. *Extra rows.* With the chunks done, the keys of the HBase rows holding a cell of the
+//!    table's family are scanned in pages (key-only scan; rows holding only joined tables'
+//!    cells are no rows of the parent); each page's keys are decoded back into primary-key
+//!    values (salt prefix stripped, composite keys split on unescaped `|`, `\|` and `\\`
+//!    unescaped) and looked up in MySQL with `WHERE (pk) IN (...)`; a key no MySQL row maps to is
+//!    a suspect extra row. Skipped with `--where` (the condition cannot be evaluated on a row
+//!    MySQL no longer has).
 //! 3. *Re-check.* A suspect row may just be in flight: its change is in the binlog but not yet in
 //!    HBase. Before reporting it, verify waits until the daemon's checkpoint (state table
 //!    `checkpoint`) has passed `P`, the position read right after the MySQL image was read; the
@@ -42,6 +44,19 @@
 //!    job (`bootstrap_jobs.repair_keys`, see `repair.rs`); verify waits for it (30 s for the
 //!    daemon to pick it up, exit 2 naming the way out if none does). Then the whole table is
 //!    verified again and that result is reported (exit 0 when equal).
+//!
+//! *Joined tables* (wide rows: a table whose rows are cells in its parent's HBase rows) are
+//! compared against their own cells. A row is known by its place, the HBase row key and its
+//! member prefix ([`RowTarget`]); chunks and lookups go by its primary key (the row key is
+//! the join key its siblings share). Its expected cells are
+//! [`TableMapping::target_cells`]; its HBase image is the cells of its family in that HBase
+//! row whose qualifiers decode ([`TableMapping::decode_member`]) with its member (the
+//! parent's and siblings' cells are left out). Extra rows: the family's cell names are
+//! scanned in pages (a qualifier-only scan), grouped by place, and a place no MySQL row is
+//! at (looked up by the primary key the row key and qualifier give,
+//! [`TableMapping::joined_primary_key`]) is a suspect extra row: absent from MySQL, or moved
+//! to another parent. Re-checks and repairs go by place (samples show it as `key/member`);
+//! a repair deletes exactly a row's cells (`core::bootstrap::job::repair`).
 //!
 //! # Why repairs keep the invariant
 //!
@@ -75,9 +90,10 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row};
 
 use crate::config::Config;
+use crate::core::bootstrap::job::cleanup::found_rows;
 use crate::core::bootstrap::job::{validate_table, JobError};
 use crate::core::filter::TableFilter;
-use crate::core::mapping::TableMapping;
+use crate::core::mapping::{RowTarget, TableMapping};
 use crate::model::BinlogPosition;
 use crate::sink::hbase::client::{self as hbase_client, ThriftClient};
 use crate::source::mysql::{self as my, quote_identifier, quote_table};
@@ -184,9 +200,10 @@ impl Verifier {
         quote_table(self.db(), self.table())
     }
 
+    /// The columns rows are looked up by ([`TableMapping::paging_key`]), quoted.
     fn key_columns(&self) -> String {
         self.mapping
-            .row_key
+            .paging_key()
             .iter()
             .map(|&i| quote_identifier(&self.mapping.schema.columns[i].name))
             .collect::<Vec<_>>()
@@ -225,7 +242,7 @@ impl Verifier {
         bar.set_message(format!("verify {}", self.mapping.source));
         let query = ChunkQuery::new(
             (*self.mapping.schema).clone(),
-            self.mapping.row_key.clone(),
+            self.mapping.paging_key(),
             self.where_clause.as_deref(),
             self.cfg.snapshot.chunk_rows as usize,
         );
@@ -236,13 +253,13 @@ impl Verifier {
             let (position, _) = my::current_position(&mut self.conn).await?;
             let n = rows.len();
             let all: Vec<usize> = (0..self.mapping.schema.columns.len()).collect();
-            // (row key, primary key, image), the image `None` for a row HBase cannot take,
-            // so must not have (see the module doc).
+            // (place, lookup key, image), the image `None` for a row HBase cannot take, so
+            // must not have (see the module doc).
             let mut chunk: Vec<(Vec<u8>, Vec<Vec<u8>>, Expected)> = Vec::with_capacity(n);
             for row in &rows {
-                if let Some((key, pk, values)) = self.parse_row(row, &all)? {
-                    let image = self.expected(&key, &values);
-                    chunk.push((key, pk, image));
+                if let Some((target, pk, values)) = self.parse_row(row, &all)? {
+                    let image = self.expected(&target, &values);
+                    chunk.push((target.to_bytes(), pk, image));
                 }
                 last = Some(query.raw_key(row));
             }
@@ -256,7 +273,7 @@ impl Verifier {
                 (key, image.as_ref()).hash(&mut mysql_sum);
                 (key, hbase.get(key)).hash(&mut hbase_sum);
                 if image.is_none() && !hbase.contains_key(key) {
-                    report.record(key, Kind::Unwritable);
+                    report.record(&self.shown(key), Kind::Unwritable);
                 }
             }
             if mysql_sum.finish() != hbase_sum.finish() {
@@ -299,7 +316,7 @@ impl Verifier {
         report.rechecked += suspects.len() as u64;
         let confirmed = self.recheck(suspects, position, report).await?;
         for (c, kind) in &confirmed {
-            report.record(&c.key, *kind);
+            report.record(&self.shown(&c.key), *kind);
         }
         if repair && !confirmed.is_empty() {
             for batch in confirmed.chunks(PAGE) {
@@ -309,34 +326,21 @@ impl Verifier {
         Ok(())
     }
 
-    /// HBase keys that no MySQL row maps to.
+    /// HBase rows (a joined table's: groups of cells) that no MySQL row maps to.
     async fn find_extra(&mut self, repair: bool, report: &mut Report) -> anyhow::Result<()> {
         let bar = ProgressBar::new_spinner();
         bar.set_message(format!(
             "looking for extra rows in {}",
             self.mapping.hbase_table
         ));
-        let table = self.mapping.hbase_table.clone();
         let mut start: Option<Vec<u8>> = None;
         loop {
-            let from = start.clone();
-            let keys = self
-                .hbase_call(|c| hbase_client::scan_keys_page(c, &table, from.as_deref(), PAGE))?;
-            let n = keys.len();
-            if let Some(last) = keys.last() {
-                let mut next = last.clone();
+            let (cands, n, last) = self.hbase_page(start.as_deref())?;
+            if let Some(last) = last {
+                let mut next = last;
                 next.push(0);
                 start = Some(next);
             }
-            let cands: Vec<Candidate> = keys
-                .into_iter()
-                .map(|key| Candidate {
-                    pk: self.mapping.decode_key(&key),
-                    key,
-                    prev: None,
-                    confirms: 0,
-                })
-                .collect();
             let found = self.mysql_images(&cands, true).await?;
             let (position, _) = my::current_position(&mut self.conn).await?;
             let suspects: Vec<Candidate> = cands
@@ -351,6 +355,58 @@ impl Verifier {
         }
         bar.finish_and_clear();
         Ok(())
+    }
+
+    /// A page of the HBase rows holding cells of the table's family from `start`, as
+    /// candidates (places with their lookup keys), the number of HBase rows and the last key.
+    /// A table's own rows are its family's row keys (rows holding only joined tables' cells are
+    /// no rows of the parent); a joined table's, the rows its cells belong to (see `rows.rs`).
+    #[allow(clippy::type_complexity)]
+    fn hbase_page(
+        &mut self,
+        start: Option<&[u8]>,
+    ) -> crate::error::Result<(Vec<Candidate>, usize, Option<Vec<u8>>)> {
+        let table = self.mapping.hbase_table.clone();
+        let family = self.mapping.family.clone();
+        let candidate = |key: Vec<u8>, pk: Option<Vec<Vec<u8>>>| Candidate {
+            key,
+            pk,
+            prev: None,
+            confirms: 0,
+        };
+        if self.mapping.joined.is_none() {
+            let keys = self.hbase_call(|c| {
+                hbase_client::scan_family_keys_page(c, &table, &family, start, PAGE)
+            })?;
+            let (n, last) = (keys.len(), keys.last().cloned());
+            let cands = keys
+                .into_iter()
+                .map(|key| {
+                    let pk = self.mapping.decode_key(&key);
+                    candidate(key, pk)
+                })
+                .collect();
+            return Ok((cands, n, last));
+        }
+        let rows = self
+            .hbase_call(|c| hbase_client::scan_qualifiers_page(c, &table, &family, start, PAGE))?;
+        let (n, last) = (rows.len(), rows.last().map(|(k, _)| k.clone()));
+        let cands = found_rows(&self.mapping, &rows)
+            .into_iter()
+            .map(|r| candidate(r.target.to_bytes(), r.pk))
+            .collect();
+        Ok((cands, n, last))
+    }
+
+    /// A place as shown in samples: the row key, and a joined row's member after a `/`.
+    fn shown(&self, place: &[u8]) -> Vec<u8> {
+        match RowTarget::from_bytes(place, self.mapping.joined.is_some()) {
+            Some(RowTarget {
+                key,
+                member: Some(member),
+            }) => [&key[..], b"/", &member].concat(),
+            _ => place.to_vec(),
+        }
     }
 
     /// The confirmed differences among `cands` (see the module doc, "Re-check").

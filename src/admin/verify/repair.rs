@@ -2,7 +2,9 @@
 //! them from MySQL again and writes them through its router, in stream order: a row MySQL has
 //! as a whole-row replace (cells MySQL does not have go too), a row it has not as a delete. So a
 //! repair orders with the stream's own writes of the same rows, and lands above the damage it
-//! mends (see `core::bootstrap::job`, and `docs/ARCHITECTURE.md`, "Verify and repair").
+//! mends (see `core::bootstrap::job`, and `docs/ARCHITECTURE.md`, "Verify and repair"). A
+//! joined table's rows are handed over by place (`RowTarget::to_bytes`: row key and member)
+//! with their primary key, and a row MySQL does not have there loses exactly its cells.
 
 use std::time::{Duration, Instant};
 
@@ -28,7 +30,7 @@ impl Verifier {
             if cells.iter().any(|(_, _, ts)| *ts > now) {
                 report
                     .above_version
-                    .push(String::from_utf8_lossy(&key).into_owned());
+                    .push(String::from_utf8_lossy(&self.shown(&key)).into_owned());
             }
         }
         let rows: Vec<RepairKey> = confirmed

@@ -1,5 +1,8 @@
 //! Reading rows for verify: MySQL images by key (the mapping's cells of each row), and the
-//! HBase rows of the same keys.
+//! HBase rows of the same keys. Rows are known by their *place* ([`RowTarget::to_bytes`]): a
+//! table's own row by its row key, a joined table's by its HBase row key and member prefix,
+//! whose HBase image is the cells of its family whose qualifiers decode with that member (the
+//! parent's and siblings' cells in the same HBase row are left out).
 
 use std::collections::HashMap;
 
@@ -7,21 +10,22 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Row, Value};
 
 use super::{Candidate, Expected, Image, Verifier, VersionedCells, PAGE};
-use crate::core::mapping::oversized_cell;
+use crate::core::mapping::{oversized_cell, RowTarget, TableMapping};
 use crate::model::SqlValue;
 use crate::sink::hbase::client as hbase_client;
 use crate::source::snapshot::key_literal;
 use crate::source::text::{parse_text, select_column};
 
 impl Verifier {
-    /// A row read with the columns `selected` (indexes into the schema): its row key, its key
-    /// values as text and its values (NULL for columns not selected); `None` for a NULL key.
+    /// A row read with the columns `selected` (indexes into the schema): its place, its
+    /// lookup key values as text ([`TableMapping::paging_key`]) and its values (NULL for
+    /// columns not selected); `None` for a NULL key.
     #[allow(clippy::type_complexity)]
     pub(super) fn parse_row(
         &self,
         row: &Row,
         selected: &[usize],
-    ) -> anyhow::Result<Option<(Vec<u8>, Vec<Vec<u8>>, Vec<SqlValue>)>> {
+    ) -> anyhow::Result<Option<(RowTarget, Vec<Vec<u8>>, Vec<SqlValue>)>> {
         let schema = &self.mapping.schema;
         let mut values = vec![SqlValue::Null; schema.columns.len()];
         for (pos, &i) in selected.iter().enumerate() {
@@ -32,12 +36,12 @@ impl Verifier {
             values[i] = parse_text(&schema.columns[i], bytes)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", self.mapping.source))?;
         }
-        let Some(key) = self.mapping.row_key(&values) else {
+        let Some(target) = self.mapping.target(&values) else {
             return Ok(None);
         };
         let pk = self
             .mapping
-            .row_key
+            .paging_key()
             .iter()
             .map(|i| {
                 let pos = selected.iter().position(|s| s == i).expect("key selected");
@@ -47,15 +51,15 @@ impl Verifier {
                 }
             })
             .collect();
-        Ok(Some((key, pk, values)))
+        Ok(Some((target, pk, values)))
     }
 
-    /// The cells HBase should hold for the row `key` with `values`: its image, or `None` for
-    /// a row HBase cannot take (a cell over `hbase.max_cell_bytes`), which the daemon deletes
-    /// from HBase and sends to the dead-letter output instead.
-    pub(super) fn expected(&self, key: &[u8], values: &[SqlValue]) -> Expected {
-        let cells = self.mapping.cells(values);
-        if oversized_cell(key, &cells, self.cfg.hbase.max_cell_bytes).is_some() {
+    /// The cells HBase should hold for the row at `target` with `values`: its image, or
+    /// `None` for a row HBase cannot take (a cell over `hbase.max_cell_bytes`), which the
+    /// daemon deletes from HBase and sends to the dead-letter output instead.
+    pub(super) fn expected(&self, target: &RowTarget, values: &[SqlValue]) -> Expected {
+        let cells = self.mapping.target_cells(target, values);
+        if oversized_cell(&target.key, &cells, self.cfg.hbase.max_cell_bytes).is_some() {
             return None;
         }
         let mut image: Image = cells
@@ -66,7 +70,7 @@ impl Verifier {
         Some(image)
     }
 
-    /// The current MySQL images of the candidates' rows by row key (no cells with `key_only`);
+    /// The current MySQL images of the candidates' rows by place (no cells with `key_only`);
     /// absent rows are left out, and without `key_only` rows HBase cannot take too.
     pub(super) async fn mysql_images(
         &mut self,
@@ -75,9 +79,16 @@ impl Verifier {
     ) -> anyhow::Result<HashMap<Vec<u8>, Image>> {
         let mut out = HashMap::new();
         let schema = self.mapping.schema.clone();
-        let key_cols = self.mapping.row_key.clone();
+        let key_cols = self.mapping.paging_key();
         let selected: Vec<usize> = if key_only {
-            key_cols.clone()
+            // The lookup key and the columns that place the row.
+            let mut columns = key_cols.clone();
+            for c in self.mapping.identity_columns() {
+                if !columns.contains(&c) {
+                    columns.push(c);
+                }
+            }
+            columns
         } else {
             (0..schema.columns.len()).collect()
         };
@@ -113,14 +124,14 @@ impl Verifier {
             );
             let rows: Vec<Row> = self.conn.query(sql).await?;
             for row in &rows {
-                if let Some((key, _, values)) = self.parse_row(row, &selected)? {
+                if let Some((target, _, values)) = self.parse_row(row, &selected)? {
                     let image = if key_only {
                         Some(Vec::new())
                     } else {
-                        self.expected(&key, &values)
+                        self.expected(&target, &values)
                     };
                     if let Some(image) = image {
-                        out.insert(key, image);
+                        out.insert(target.to_bytes(), image);
                     }
                 }
             }
@@ -128,27 +139,44 @@ impl Verifier {
         Ok(out)
     }
 
-    /// The HBase rows of `keys` with cell timestamps.
+    /// The HBase rows at `places` with cell timestamps, by place.
     pub(super) fn hbase_rows(
         &mut self,
-        keys: &[Vec<u8>],
+        places: &[Vec<u8>],
     ) -> crate::error::Result<HashMap<Vec<u8>, VersionedCells>> {
-        if !self.hbase_exists || keys.is_empty() {
+        if !self.hbase_exists || places.is_empty() {
             return Ok(HashMap::new());
         }
         let (table, family) = (
             self.mapping.hbase_table.clone(),
             self.mapping.family.clone(),
         );
-        let mut out = HashMap::new();
+        let joined = self.mapping.joined.is_some();
+        let targets: Vec<(&Vec<u8>, RowTarget)> = places
+            .iter()
+            .filter_map(|p| Some((p, RowTarget::from_bytes(p, joined)?)))
+            .collect();
+        let mut keys: Vec<Vec<u8>> = targets.iter().map(|(_, t)| t.key.clone()).collect();
+        keys.sort();
+        keys.dedup();
+        let mut rows = HashMap::new();
         for batch in keys.chunks(PAGE) {
-            let rows = self.hbase_call(|c| hbase_client::get_rows(c, &table, &family, batch))?;
-            out.extend(rows);
+            let found = self.hbase_call(|c| hbase_client::get_rows(c, &table, &family, batch))?;
+            rows.extend(found);
         }
-        Ok(out)
+        if !joined {
+            return Ok(rows);
+        }
+        Ok(targets
+            .into_iter()
+            .filter_map(|(place, target)| {
+                let cells = member_cells(&self.mapping, &target, rows.get(&target.key)?);
+                (!cells.is_empty()).then(|| (place.clone(), cells))
+            })
+            .collect())
     }
 
-    /// The HBase images of `keys`; absent rows are left out.
+    /// The HBase images at `places`, by place; absent rows are left out.
     pub(super) fn hbase_images(
         &mut self,
         keys: &[Vec<u8>],
@@ -162,5 +190,81 @@ impl Verifier {
                 (k, image)
             })
             .collect())
+    }
+}
+
+/// A joined table's row's cells among its HBase row's `cells` (of its family): those whose
+/// qualifier decodes as this table's with the row's member prefix.
+fn member_cells(
+    mapping: &TableMapping,
+    target: &RowTarget,
+    cells: &VersionedCells,
+) -> VersionedCells {
+    let member = target.member.as_deref().unwrap_or_default();
+    let skip = mapping.family.len() + 1;
+    cells
+        .iter()
+        .filter(|(name, _, _)| {
+            name.get(skip..)
+                .filter(|q| q.starts_with(member))
+                .and_then(|q| mapping.decode_member(q))
+                .is_some_and(|d| d.member == member)
+        })
+        .cloned()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::core::filter::TableFilter;
+    use crate::model::{ColumnSchema, TableSchema};
+    use mysql_common::constants::ColumnType;
+    use std::sync::Arc;
+
+    fn col(name: &str) -> ColumnSchema {
+        ColumnSchema {
+            name: name.into(),
+            column_type: ColumnType::MYSQL_TYPE_VARCHAR,
+            meta: vec![],
+            unsigned: false,
+            collation: Some(45),
+            enum_values: vec![],
+            set_values: vec![],
+        }
+    }
+
+    #[test]
+    fn a_joined_rows_cells_are_those_of_its_member() {
+        let cfg = Config::from_toml(
+            "[mysql]\nurl = \"mysql://root@h:1\"\nserver_id = 7\n[hbase]\nthrift = \"h:9090\"\n[capture]\ninclude = [\"shop.*\"]\n[[mapping.tables]]\nsource = \"shop.items\"\ntable = \"shop_orders\"\nrow_key = [\"order_id\"]\nfamily = \"items\"\nqualifier = \"i{id}:{column}\"\n",
+        )
+        .unwrap();
+        let schema = TableSchema {
+            database: "shop".into(),
+            table: "items".into(),
+            columns: vec![col("id"), col("order_id"), col("sku")],
+            primary_key: vec![0],
+        };
+        let m =
+            TableMapping::resolve(&cfg, &TableFilter::new(&cfg.capture), Arc::new(schema)).unwrap();
+        let cell = |name: &str| (name.as_bytes().to_vec(), b"v".to_vec(), 1);
+        // `i1:` and `i11:` share a first byte; `x1:` is a sibling's.
+        let cells = vec![
+            cell("items:i1:sku"),
+            cell("items:i11:sku"),
+            cell("items:i1:id"),
+            cell("items:x1:sku"),
+        ];
+        let target = RowTarget {
+            key: b"42".to_vec(),
+            member: Some(Arc::from(&b"i1:"[..])),
+        };
+        let got: Vec<Vec<u8>> = member_cells(&m, &target, &cells)
+            .into_iter()
+            .map(|(n, _, _)| n)
+            .collect();
+        assert_eq!(got, [b"items:i1:sku".to_vec(), b"items:i1:id".to_vec()]);
     }
 }

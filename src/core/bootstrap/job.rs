@@ -12,16 +12,21 @@
 //!    (`extended`), writes to the state store would wait for the lock: progress is stored once
 //!    it is released. Memory is bounded by chunk size x read-ahead, whatever the table size.
 //! 4. Cleanup (first starts, re-bootstraps, resyncs after DDL; not needed when the HBase table
-//!    had no row before the copy): page through the HBase table's keys; the keys no MySQL row maps to (looked up in a consistent snapshot, between two
-//!    binlog positions like a chunk) are handed over as deletes. A key the stream changed after
-//!    the lookup is the stream's. The last key looked at is stored after each page.
+//!    held no cell of the table's family before the copy): page through the HBase rows holding
+//!    the table's family; what no MySQL row maps to (looked up in a consistent snapshot, between
+//!    two binlog positions like a chunk) is handed over as deletes: a table's own rows by key
+//!    (their family goes), a joined table's rows by the names of their cells (only those cells
+//!    go, never the parent's or siblings' in the same HBase row), see [`cleanup`]. A row the
+//!    stream changed after the lookup is the stream's. The last key looked at is stored after
+//!    each page.
 //!
 //! A repair job (`verify --repair`) does steps 1-2, then hands over exactly its rows: those
-//! MySQL has as replaces, the others as deletes. A backfill (a DDL that changed some columns)
+//! MySQL has as copies, the others as deletes (a joined table's: its cells at the place verify
+//! found it, see [`repair`]). A backfill (a DDL that changed some columns)
 //! copies only the key columns and the columns to write, each row a put of those cells and a
 //! delete of the dropped columns' cells, and needs no cleanup (the DDL changed no row's key).
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,24 +34,23 @@ use mysql_async::Conn;
 use tokio::sync::{mpsc, oneshot};
 use tracing::info;
 
+pub mod cleanup;
+mod repair;
+
 use crate::config::Config;
 use crate::core::filter::TableFilter;
-use crate::core::handover::{ChunkRows, DeletedRow, HandoverRequest, SnapshotChunk};
+use crate::core::handover::{ChunkRows, HandoverRequest, SnapshotChunk};
 use crate::core::mapping::{hbase_target, TableMapping};
 use crate::error::SyncError;
 use crate::model::{BinlogPosition, ColumnSchema, TableSchema};
-use crate::sink::hbase::client as hbase_client;
 use crate::source::mysql as my;
 use crate::source::schema::load_table_schema;
-use crate::source::snapshot::{self, ChunkQuery, LockReleased, ReadChunk, SnapshotReader};
-use crate::state::{BootstrapJob, ColumnChange, RepairKey, StateStore};
+use crate::source::snapshot::{self, ChunkQuery, LockReleased, SnapshotReader};
+use crate::state::{BootstrapJob, ColumnChange, StateStore};
 use crate::telemetry::metrics::METRICS;
 
 /// A backfill's columns to delete, as `family:qualifier`.
 type ClearedColumns = Arc<[Arc<[u8]>]>;
-
-/// HBase keys looked at per cleanup page.
-const CLEANUP_PAGE: usize = 1000;
 
 /// How a job ended when it did not complete.
 #[derive(Debug)]
@@ -84,15 +88,14 @@ pub async fn row_key_problem(
     table: &str,
 ) -> crate::error::Result<Option<(String, String)>> {
     let name = format!("{db}.{table}");
-    let Some(row_key) = cfg
-        .mapping
-        .tables
-        .iter()
-        .find(|t| t.source == name)
-        .and_then(|t| t.row_key.as_ref())
-    else {
+    let entry = cfg.mapping.tables.iter().find(|t| t.source == name);
+    let Some(mut row_key) = entry.and_then(|t| t.row_key.clone()) else {
         return Ok(None);
     };
+    // A joined table's rows share their parent's HBase row: what tells them apart is the join
+    // key together with the columns of its qualifier template.
+    row_key.extend(entry.map(|t| t.template_columns()).unwrap_or_default());
+    let row_key = &row_key;
     let keys = crate::source::schema::unique_not_null_keys(conn, db, table).await?;
     let unique = keys.iter().any(|key| {
         key.iter()
@@ -239,8 +242,8 @@ pub async fn run_job(
         // comes from this copy or from the stream, which registered above.
         let mut cleanup = job.cleanup && !job.cleaned;
         if cleanup && job.chunks_done == 0 && job.extras_key.is_none() {
-            let (hbase_table, _) = hbase_target(cfg, db, table);
-            if run.hbase_keys(&hbase_table, None).await?.is_empty() {
+            let (hbase_table, family) = hbase_target(cfg, db, table);
+            if !run.hbase_holds_family(&hbase_table, &family).await? {
                 store.job_cleaned(job.id).await?;
                 cleanup = false;
             }
@@ -324,7 +327,7 @@ impl Job<'_> {
     ) -> Result<(TableSchema, ClearedColumns), JobError> {
         let mapping = self.mapping.as_ref().expect("validated above");
         let key_names: Vec<&str> = mapping
-            .row_key
+            .identity_columns()
             .iter()
             .map(|&i| schema.columns[i].name.as_str())
             .collect();
@@ -447,7 +450,7 @@ impl Job<'_> {
             .map_err(|e| JobError::Definite(e.to_string()))?;
         let query = ChunkQuery::new(
             (*schema).clone(),
-            mapping.row_key.clone(),
+            mapping.paging_key(),
             where_clause,
             cfg.snapshot.chunk_rows as usize,
         );
@@ -526,176 +529,6 @@ impl Job<'_> {
         if let Some((key, chunks, rows)) = deferred {
             store.job_progress(job.id, &key, chunks, rows).await?;
             self.rows_done(rows);
-        }
-        Ok(())
-    }
-
-    /// Step 4: the HBase rows MySQL does not have are deleted, page by page.
-    async fn clean_up(&self, conn: &mut Conn) -> Result<(), JobError> {
-        let (table, family) = hbase_target(self.cfg, &self.job.database, &self.job.table);
-        let (hbase_table, hbase_family): (Arc<str>, Arc<str>) = (table.into(), family.into());
-        let mut start: Option<Vec<u8>> = match &self.job.extras_key {
-            Some(hex) => Some(after(&unhex(hex).map_err(|e| {
-                JobError::Definite(format!("job {}: bad extras_key: {e}", self.job.id))
-            })?)),
-            None => None,
-        };
-        let query = self
-            .mapping
-            .as_ref()
-            .map(|m| ChunkQuery::new((*m.schema).clone(), m.row_key.clone(), None, CLEANUP_PAGE));
-        let mut deleted = 0u64;
-        loop {
-            let keys = self.hbase_keys(&hbase_table, start.as_deref()).await?;
-            let Some(last) = keys.last().cloned() else {
-                break;
-            };
-            let (low, ready_at, extra) = match (&self.mapping, &query) {
-                (Some(mapping), Some(query)) => {
-                    // Keys that decode to primary-key values are looked up in MySQL; the
-                    // others (another tool's rows, another salt) are no MySQL row's.
-                    let pks: Vec<(Vec<u8>, Vec<Vec<u8>>)> = keys
-                        .iter()
-                        .filter_map(|k| Some((k.clone(), mapping.decode_key(k)?)))
-                        .collect();
-                    let refs: Vec<&Vec<Vec<u8>>> = pks.iter().map(|(_, pk)| pk).collect();
-                    let found = if refs.is_empty() {
-                        let (p, _) = my::current_position(conn).await?;
-                        ReadChunk {
-                            low: p.clone(),
-                            ready_at: p,
-                            rows: Vec::new(),
-                            last_key: None,
-                            last: true,
-                        }
-                    } else {
-                        snapshot::present_keys(conn, query, &refs).await?
-                    };
-                    let present: HashSet<Vec<u8>> = found
-                        .rows
-                        .iter()
-                        .filter_map(|image| mapping.row_key(image))
-                        .collect();
-                    let extra: Vec<Vec<u8>> =
-                        keys.into_iter().filter(|k| !present.contains(k)).collect();
-                    (found.low, found.ready_at, extra)
-                }
-                // The table is gone: no MySQL row maps to any key.
-                _ => {
-                    let (p, _) = my::current_position(conn).await?;
-                    (p.clone(), p, keys)
-                }
-            };
-            let n = extra.len() as u64;
-            if n > 0 {
-                let rows = ChunkRows::Deletes {
-                    table: hbase_table.clone(),
-                    family: hbase_family.clone(),
-                    rows: extra.into_iter().map(DeletedRow::own).collect(),
-                };
-                Self::wait_written(self.hand_over(low, ready_at, rows).await?).await?;
-            }
-            deleted += n;
-            self.store
-                .job_cleanup_progress(self.job.id, &hex(&last))
-                .await?;
-            start = Some(after(&last));
-        }
-        info!(table = %self.name, %hbase_table, deleted, "cleanup: HBase rows MySQL does not have are deleted");
-        Ok(())
-    }
-
-    /// Up to a page of the HBase table's keys from `start` (none when the table is missing).
-    async fn hbase_keys(
-        &self,
-        table: &str,
-        start: Option<&[u8]>,
-    ) -> Result<Vec<Vec<u8>>, JobError> {
-        let hbase = self.cfg.hbase.clone();
-        let (table, start) = (table.to_string(), start.map(<[u8]>::to_vec));
-        tokio::task::spawn_blocking(move || {
-            let mut client = hbase_client::connect(&hbase)?;
-            if !hbase_client::table_exists(&mut client, &table)? {
-                return Ok(Vec::new());
-            }
-            hbase_client::scan_keys_page(&mut client, &table, start.as_deref(), CLEANUP_PAGE)
-        })
-        .await
-        .map_err(|e| SyncError::transient(format!("HBase key scan panicked: {e}")))?
-        .map_err(JobError::from)
-    }
-
-    /// A repair: exactly these rows, as MySQL has them now.
-    async fn repair(&self, conn: &mut Conn, keys: &[RepairKey]) -> Result<(), JobError> {
-        let (table, family) = hbase_target(self.cfg, &self.job.database, &self.job.table);
-        let (hbase_table, hbase_family): (Arc<str>, Arc<str>) = (table.into(), family.into());
-        for batch in keys.chunks(self.cfg.snapshot.chunk_rows.max(1) as usize) {
-            let (low, ready_at, images, absent) = match &self.mapping {
-                Some(mapping) => {
-                    let query = ChunkQuery::new(
-                        (*mapping.schema).clone(),
-                        mapping.row_key.clone(),
-                        None,
-                        batch.len(),
-                    );
-                    let pks: Vec<&Vec<Vec<u8>>> =
-                        batch.iter().filter_map(|k| k.pk.as_ref()).collect();
-                    let found = if pks.is_empty() {
-                        let (p, _) = my::current_position(conn).await?;
-                        ReadChunk {
-                            low: p.clone(),
-                            ready_at: p,
-                            rows: Vec::new(),
-                            last_key: None,
-                            last: true,
-                        }
-                    } else {
-                        snapshot::rows_by_keys(conn, &query, &pks).await?
-                    };
-                    let present: HashSet<Vec<u8>> = found
-                        .rows
-                        .iter()
-                        .filter_map(|row| mapping.row_key(row))
-                        .collect();
-                    let absent: Vec<Vec<u8>> = batch
-                        .iter()
-                        .filter(|k| !present.contains(&k.key))
-                        .map(|k| k.key.clone())
-                        .collect();
-                    let images = ChunkRows::Images {
-                        schema: mapping.schema.clone(),
-                        rows: found.rows,
-                    };
-                    (found.low, found.ready_at, Some(images), absent)
-                }
-                None => {
-                    let (p, _) = my::current_position(conn).await?;
-                    let all = batch.iter().map(|k| k.key.clone()).collect();
-                    (p.clone(), p, None, all)
-                }
-            };
-            let mut pending = Vec::new();
-            if let Some(images) = images {
-                pending.push(
-                    self.hand_over(low.clone(), ready_at.clone(), images)
-                        .await?,
-                );
-            }
-            if !absent.is_empty() {
-                let deletes = ChunkRows::Deletes {
-                    table: hbase_table.clone(),
-                    family: hbase_family.clone(),
-                    rows: absent.into_iter().map(DeletedRow::own).collect(),
-                };
-                pending.push(self.hand_over(low, ready_at, deletes).await?);
-            }
-            for rx in pending {
-                Self::wait_written(rx).await?;
-            }
-            self.store
-                .job_progress(self.job.id, "[]", 1, batch.len() as u64)
-                .await?;
-            self.rows_done(batch.len() as u64);
         }
         Ok(())
     }

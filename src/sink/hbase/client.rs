@@ -375,8 +375,75 @@ pub fn scan_keys_page(
     start: Option<&[u8]>,
     limit: usize,
 ) -> Result<Vec<Vec<u8>>> {
+    keys_page(client, table, None, start, limit)
+}
+
+/// As [`scan_keys_page`], only the rows holding a cell in `family` (a parent's rows, not those
+/// holding only its joined tables' cells).
+pub fn scan_family_keys_page(
+    client: &mut ThriftClient,
+    table: &str,
+    family: &str,
+    start: Option<&[u8]>,
+    limit: usize,
+) -> Result<Vec<Vec<u8>>> {
+    keys_page(client, table, Some(family), start, limit)
+}
+
+fn keys_page(
+    client: &mut ThriftClient,
+    table: &str,
+    family: Option<&str>,
+    start: Option<&[u8]>,
+    limit: usize,
+) -> Result<Vec<Vec<u8>>> {
     let limit = limit.clamp(1, 10_000) as i32;
-    let scan = scan_spec(start, limit, true);
+    let scan = hbase_thrift::hbase::TScan {
+        columns: family.map(|f| vec![f.as_bytes().to_vec()]),
+        ..scan_spec(start, limit, true)
+    };
+    Ok(scan_page(client, table, scan, limit)?
+        .into_iter()
+        .filter_map(|r| r.row)
+        .collect())
+}
+
+/// One row's cell names in a family: its key and every `family:qualifier`, in order.
+pub type QualifiedRow = (Vec<u8>, Vec<Vec<u8>>);
+
+/// Up to `limit` rows of `table` from `start` (as [`scan_keys_page`]) that hold cells in
+/// `family`, each with the names of those cells (`family:qualifier`; values are left out by
+/// a `KeyOnlyFilter`): a joined table's rows, which share HBase rows with their parent and
+/// siblings, are found by their cells.
+pub fn scan_qualifiers_page(
+    client: &mut ThriftClient,
+    table: &str,
+    family: &str,
+    start: Option<&[u8]>,
+    limit: usize,
+) -> Result<Vec<QualifiedRow>> {
+    let limit = limit.clamp(1, 10_000) as i32;
+    let scan = hbase_thrift::hbase::TScan {
+        columns: Some(vec![family.as_bytes().to_vec()]),
+        filter_string: Some(b"KeyOnlyFilter()".to_vec()),
+        ..scan_spec(start, limit, true)
+    };
+    Ok(scan_page(client, table, scan, limit)?
+        .into_iter()
+        .filter_map(|r| {
+            let names = r.columns.unwrap_or_default().into_keys().collect();
+            Some((r.row?, names))
+        })
+        .collect())
+}
+
+/// The first `limit` rows of `scan`, the scanner closed.
+fn scan_page(
+    client: &mut ThriftClient,
+    table: &str,
+    scan: hbase_thrift::hbase::TScan,
+    limit: i32,
+) -> Result<Vec<hbase_thrift::hbase::TRowResult>> {
     let id = client
         .scanner_open_with_scan(table.as_bytes().to_vec(), scan, Default::default())
         .map_err(|e| hbase_err(&format!("scannerOpen on {table}"), e))?;
@@ -384,7 +451,7 @@ pub fn scan_keys_page(
         .scanner_get_list(id, limit)
         .map_err(|e| hbase_err(&format!("scannerGetList on {table}"), e));
     let _ = client.scanner_close(id);
-    Ok(result?.into_iter().filter_map(|r| r.row).collect())
+    result
 }
 
 /// A scan from `start` (the whole table with `None`), `caching` rows per round trip, of the row
