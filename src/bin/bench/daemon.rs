@@ -131,6 +131,8 @@ impl Bench {
             "bench_state_snapshot",
             "bench_state_two_thrift",
             "bench_state_framed_compact",
+            "bench_state_joined",
+            "bench_state_mixed",
         ] {
             conn.query_drop(format!("DROP DATABASE IF EXISTS {db}"))
                 .await?;
