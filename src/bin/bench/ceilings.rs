@@ -182,12 +182,26 @@ pub(crate) async fn hbase_ceiling_on(
     table: &str,
     servers: Vec<hbase_client::ThriftEndpoint>,
 ) -> Result<f64> {
+    hbase_ceiling_of(rows, table, servers, batch_mutation, &["d"]).await
+}
+
+/// The ceiling for other cells: row `i` is `cells(i)`, in a table with `families`.
+pub(crate) async fn hbase_ceiling_of(
+    rows: u64,
+    table: &str,
+    servers: Vec<hbase_client::ThriftEndpoint>,
+    cells: fn(u64) -> BatchMutation,
+    families: &[&str],
+) -> Result<f64> {
+    let families: Vec<String> = families.iter().map(|f| f.to_string()).collect();
     tokio::task::spawn_blocking({
         let table = table.to_string();
         move || -> Result<f64> {
             let mut c = thrift()?;
             drop_table(&mut c, &table)?;
-            mysql2hbase::sink::hbase::mutations::ensure_table(&mut c, &table, "d", 3)?;
+            mysql2hbase::sink::hbase::mutations::ensure_table_families(
+                &mut c, &table, &families, 3,
+            )?;
             let t = Instant::now();
             let handles: Vec<_> = (0..WRITERS as u64)
                 .map(|w| {
@@ -208,7 +222,7 @@ pub(crate) async fn hbase_ceiling_on(
                             .map_err(|e| anyhow::anyhow!("mutateRowsTs: {e}"))
                         };
                         for i in (w..rows).step_by(WRITERS) {
-                            batch.push(batch_mutation(i));
+                            batch.push(cells(i));
                             if batch.len() >= BATCH_ROWS {
                                 flush(&mut batch)?;
                             }

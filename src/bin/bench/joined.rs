@@ -2,16 +2,19 @@
 //! `bench_joined`: row key = `user_id` (about ten events per HBase row at 1M rows), family
 //! `items`, qualifier `{id}:{column}`, so every event is the same eleven cells as in the ceiling,
 //! written as member cells of a shared row. Compared with the HBase ceiling for the same number
-//! of cells (phase 3's: rows of eleven cells).
+//! of cells (phase 3's: rows of eleven cells), and with a ceiling writing the very cells the
+//! daemon writes here ([`batch_mutation`]: longer qualifiers, ten events to a row).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Result};
 
+use hbase_thrift::hbase::{BatchMutation, Mutation};
+
 use crate::ceilings::thrift;
 use crate::daemon::{Bench, Daemon};
-use crate::row_values;
+use crate::{row_values, COLUMNS};
 use mysql2hbase::sink::hbase::client as hbase_client;
 
 pub(crate) const TABLE: &str = "bench_joined";
@@ -81,5 +84,26 @@ fn follow(d: &mut Daemon, rows: u64, timeout: Duration) -> Result<f64> {
         if d.started.elapsed() > timeout {
             bail!("daemon {}: not caught up within {timeout:?}", d.name);
         }
+    }
+}
+
+/// The cells the daemon writes for event `i` here: its columns as `items:{i}:{column}` in the
+/// row of its `user_id`.
+pub(crate) fn batch_mutation(i: u64) -> BatchMutation {
+    let values = row_values(i);
+    let row = values[1].clone().expect("user_id").into_bytes();
+    let mutations = values
+        .into_iter()
+        .zip(COLUMNS)
+        .map(|(v, c)| Mutation {
+            is_delete: Some(v.is_none()),
+            column: Some(format!("items:{i}:{c}").into_bytes()),
+            value: v.map(String::into_bytes),
+            write_to_w_a_l: Some(true),
+        })
+        .collect();
+    BatchMutation {
+        row: Some(row),
+        mutations: Some(mutations),
     }
 }

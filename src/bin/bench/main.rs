@@ -497,6 +497,21 @@ async fn main() -> Result<()> {
     // 9. Wide rows: the load as a joined table, against phase 3's ceiling (same cells).
     let joined_secs = joined::stream(&b, rows)?;
     let joined_rate = rows as f64 / joined_secs;
+    let default = hbase_client::ThriftEndpoint::buffered_binary(THRIFT, Duration::from_secs(60));
+    let mut joined_ceilings = Vec::new();
+    for _ in 0..b.reps {
+        joined_ceilings.push(
+            hbase_ceiling_of(
+                rows,
+                "bench_joined_ceiling",
+                vec![default.clone()],
+                joined::batch_mutation,
+                &["d", "items"],
+            )
+            .await?,
+        );
+    }
+    let joined_ceiling = median_of(joined_ceilings);
     s.insert(
         "joined_stream_rows_per_s".into(),
         json!(joined_rate.round()),
@@ -504,6 +519,14 @@ async fn main() -> Result<()> {
     s.insert(
         "joined_stream_to_ceiling_ratio".into(),
         json!((joined_rate / ceiling * 100.0).round() / 100.0),
+    );
+    s.insert(
+        "joined_hbase_ceiling_rows_per_s".into(),
+        json!(joined_ceiling.round()),
+    );
+    s.insert(
+        "joined_stream_to_joined_ceiling_ratio".into(),
+        json!((joined_rate / joined_ceiling * 100.0).round() / 100.0),
     );
 
     // 10. The mixed workload.
