@@ -1235,3 +1235,62 @@ pub async fn wait_mid_bootstrap(env: &TestEnv, daemon: &mut Daemon, chunks: u64)
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Every row of an HBase table (latest versions) with qualifiers as `family:qualifier`: for
+/// tables with several families (wide rows), whose qualifiers may repeat across families. A
+/// read cut off by a dropped Thrift connection is read again, up to three times.
+pub fn hbase_content_with_families(table: &str) -> Content {
+    let mut attempt = 1;
+    loop {
+        let read = (|| -> mysql2hbase::error::Result<Content> {
+            let mut c = hbase();
+            let mut content = Content::new();
+            if !hbase_client::table_names(&mut c)?
+                .iter()
+                .any(|t| t == table)
+            {
+                return Ok(content);
+            }
+            hbase_client::scan_rows(&mut c, table, None, |(key, cells)| {
+                content.insert(key, cells.into_iter().collect());
+            })?;
+            Ok(content)
+        })();
+        match read {
+            Ok(content) => return content,
+            Err(e) if attempt < 3 => {
+                eprintln!("reading HBase table {table} failed ({e}); reading it again");
+                attempt += 1;
+            }
+            Err(e) => panic!("reading HBase table {table}: {e}"),
+        }
+    }
+}
+
+/// The families of HBase table `table`, sorted (empty when the table does not exist).
+pub fn hbase_families(table: &str) -> Vec<String> {
+    let mut c = hbase();
+    if !hbase_client::table_names(&mut c)
+        .unwrap_or_else(|e| panic!("listing HBase tables: {e}"))
+        .iter()
+        .any(|t| t == table)
+    {
+        return Vec::new();
+    }
+    let mut families = hbase_client::families(&mut c, table)
+        .unwrap_or_else(|e| panic!("reading the families of {table}: {e}"));
+    families.sort();
+    families
+}
+
+/// Every bootstrap job of the test's state store: (table, status, chunks_done), by id.
+pub async fn bootstrap_jobs(env: &TestEnv) -> Vec<(String, String, u64)> {
+    mysql()
+        .await
+        .query(format!(
+            "SELECT table_name, status, chunks_done FROM `{}`.bootstrap_jobs ORDER BY id",
+            env.state_db
+        ))
+        .await
+        .unwrap_or_default()
+}
