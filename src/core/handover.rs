@@ -57,7 +57,13 @@ const KEY_OVERHEAD: usize = 64;
 struct Tracked {
     /// `db.table`.
     table: String,
+    /// The HBase table and family its rows are written to.
+    target: (Arc<str>, Arc<str>),
     keys: LatestChanges,
+    /// HBase row keys whose whole family (of `target`) the stream deleted: a joined table's
+    /// rows there went with their parent (`on_parent_delete = "delete_children"`; the cascaded
+    /// deletes of their own are not in the binlog).
+    families_deleted: LatestChanges,
     /// Bytes the keys take (shared with the job, which reads it, see [`ChangeTracker::track`]).
     bytes: Arc<AtomicUsize>,
 }
@@ -77,17 +83,49 @@ impl ChangeTracker {
     /// per-chunk snapshots (locking mode `none`) they stay few; a `minimal` snapshot, exact as
     /// of one old position, keeps every key changed since. A job whose count grows past its
     /// bound moves on to per-chunk snapshots (see `core::bootstrap::job`).
-    pub fn track(&mut self, job: u64, table: &str) -> Arc<AtomicUsize> {
+    /// `target` is the HBase table and family the table's rows are written to.
+    pub fn track(
+        &mut self,
+        job: u64,
+        table: &str,
+        target: (Arc<str>, Arc<str>),
+    ) -> Arc<AtomicUsize> {
         let bytes = Arc::new(AtomicUsize::new(0));
         self.jobs.insert(
             job,
             Tracked {
                 table: table.to_string(),
+                target,
                 keys: HashMap::new(),
+                families_deleted: HashMap::new(),
                 bytes: bytes.clone(),
             },
         );
         bytes
+    }
+
+    /// Records a family delete the stream routes (`hbase_table`, `family`, row `key`): every row
+    /// of a tracked table written there changed.
+    pub fn family_deleted(
+        &mut self,
+        hbase_table: &str,
+        family: &str,
+        key: &[u8],
+        at: &BinlogPosition,
+    ) {
+        for tracked in self.jobs.values_mut() {
+            if &*tracked.target.0 == hbase_table
+                && &*tracked.target.1 == family
+                && tracked
+                    .families_deleted
+                    .insert(key.to_vec(), at.sort_key())
+                    .is_none()
+            {
+                tracked
+                    .bytes
+                    .fetch_add(key.len() + KEY_OVERHEAD, Ordering::Relaxed);
+            }
+        }
     }
 
     /// Records that every row of `table` may have changed at `at` without row events (its
@@ -135,11 +173,13 @@ impl ChangeTracker {
         let low = low.sort_key();
         let key = identity(target);
         let key: &[u8] = &key;
+        let tracked = self.jobs.get(&job);
         self.whole_table.get(&job).is_some_and(|at| *at > low)
-            || self
-                .jobs
-                .get(&job)
+            || tracked
                 .and_then(|t| t.keys.get(key))
+                .is_some_and(|at| *at > low)
+            || tracked
+                .and_then(|t| t.families_deleted.get(&target.key))
                 .is_some_and(|at| *at > low)
     }
 
@@ -148,13 +188,15 @@ impl ChangeTracker {
         let low = low.sort_key();
         if let Some(tracked) = self.jobs.get_mut(&job) {
             let mut freed = 0;
-            tracked.keys.retain(|key, at| {
-                let keep = *at > low;
-                if !keep {
-                    freed += key.len() + KEY_OVERHEAD;
-                }
-                keep
-            });
+            for keys in [&mut tracked.keys, &mut tracked.families_deleted] {
+                keys.retain(|key, at| {
+                    let keep = *at > low;
+                    if !keep {
+                        freed += key.len() + KEY_OVERHEAD;
+                    }
+                    keep
+                });
+            }
             tracked.bytes.fetch_sub(freed, Ordering::Relaxed);
         }
     }
@@ -250,7 +292,7 @@ mod tests {
     fn keys_changed_after_the_low_watermark_are_dropped() {
         let at = |offset| BinlogPosition::new("b.000002", offset).unwrap();
         let mut t = ChangeTracker::default();
-        let bytes = t.track(1, "db.t");
+        let bytes = t.track(1, "db.t", (Arc::from("db_t"), Arc::from("d")));
         let row = |key: &[u8]| RowTarget {
             key: key.to_vec(),
             member: None,
@@ -284,7 +326,7 @@ mod tests {
         t.untrack(1);
         assert!(t.is_empty() && !t.changed_after(1, &row(b"k2"), &at(0)));
         // Joined rows sharing an HBase row are told apart by their member prefix.
-        let bytes = t.track(2, "db.items");
+        let bytes = t.track(2, "db.items", (Arc::from("db_orders"), Arc::from("items")));
         let item = |member: &[u8]| RowTarget {
             key: b"1".to_vec(),
             member: Some(Arc::from(member)),
@@ -294,5 +336,20 @@ mod tests {
         assert!(!t.changed_after(2, &item(b"8:"), &at(20)), "a sibling");
         assert!(!t.changed_after(2, &row(b"1"), &at(20)));
         assert!(bytes.load(Ordering::Relaxed) > 0);
+        // The parent of row 2 deleted with its children's family: every item there changed.
+        t.family_deleted("db_orders", "items", b"2", &at(40));
+        t.family_deleted("db_orders", "d", b"3", &at(40));
+        let in_row = |key: &[u8], member: &[u8]| RowTarget {
+            key: key.to_vec(),
+            member: Some(Arc::from(member)),
+        };
+        assert!(t.changed_after(2, &in_row(b"2", b"8:"), &at(35)));
+        assert!(!t.changed_after(2, &in_row(b"2", b"8:"), &at(45)));
+        assert!(
+            !t.changed_after(2, &in_row(b"3", b"8:"), &at(35)),
+            "the parent's family only"
+        );
+        t.prune(2, &at(45));
+        assert!(!t.changed_after(2, &in_row(b"2", b"8:"), &at(0)));
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::core::catalog::Catalog;
 use crate::core::handover::{ChunkRows, HandoverRequest, SnapshotChunk};
-use crate::core::mapping::{oversized_cell, RowTarget, TableMapping};
+use crate::core::mapping::{hbase_target, oversized_cell, RowTarget, TableMapping};
 use crate::error::{Result, SyncError};
 use crate::model::{Barrier, Cell, RowChange, RowOp, SqlValue, Version};
 use crate::sink::SinkMsg;
@@ -31,7 +31,9 @@ impl<C: Catalog> Router<C> {
                 // From now on the job reads after this point: later statements need a new job.
                 self.unstarted_resyncs
                     .retain(|t, j| *j != job || *t != source);
-                let tracked_bytes = self.changes.track(job, &source);
+                let (hbase_table, family) = hbase_target(&self.cfg, &db, &table);
+                let target = (Arc::from(hbase_table), Arc::from(family));
+                let tracked_bytes = self.changes.track(job, &source, target);
                 if let Some(events) = self.events.as_mut() {
                     events
                         .bootstrap_started(&self.catalog, job, &db, &table, first, &self.position)

@@ -412,6 +412,11 @@ impl<C: Catalog> Router<C> {
                                 member: change.member.clone(),
                             };
                             self.changes.changed(&source, &target, position);
+                            if change.op == RowOp::Delete {
+                                let (table, family) = (&change.table, &change.family);
+                                self.changes
+                                    .family_deleted(table, family, &change.key, position);
+                            }
                             // A joined table's row never replaces its family (its siblings').
                             if self.changes.tracks(&source) && change.member.is_none() {
                                 if let RowOp::Put(cells) = change.op {

@@ -388,10 +388,21 @@ impl<C: Catalog> Router<C> {
                     deletes += 1;
                 }
                 // An XA transaction's changes count once committed (see `xa`).
-                if !self.changes.is_empty() && !self.xa.is_active() {
+                let track = !self.changes.is_empty() && !self.xa.is_active();
+                if track {
                     self.changes.changed(&mapping.source, &target, position);
                 }
+                let changes = &mut self.changes;
                 mapping.changes(target, op, version, |change| {
+                    if track && change.op == RowOp::Delete {
+                        // Joined rows deleted with their parent (`delete_children`).
+                        changes.family_deleted(
+                            &change.table,
+                            &change.family,
+                            &change.key,
+                            position,
+                        );
+                    }
                     per_sink[change.partition(n)].push(change)
                 });
             }

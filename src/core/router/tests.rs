@@ -1388,3 +1388,76 @@ async fn joined_rows_change_exactly_their_cells_in_the_parents_row() {
         ]
     );
 }
+
+/// A parent deleted with `delete_children` while a copy of the child runs: the child rows of
+/// that parent's HBase row read before the delete are not written back (their own cascaded
+/// deletes are not in the binlog, only the parent's).
+#[tokio::test]
+async fn a_copy_does_not_bring_back_children_deleted_with_their_parent() {
+    let mut h = Harness::new(
+        1,
+        &format!(
+            "{CAPTURE_SHOP}[[mapping.tables]]\nsource = \"shop.items\"\ntable = \"shop_orders\"\nrow_key = [\"order_id\"]\nfamily = \"items\"\nqualifier = \"{{id}}:{{column}}\"\non_parent_delete = \"delete_children\"\n"
+        ),
+    );
+    let (reply, tracking) = tokio::sync::oneshot::channel();
+    h.router
+        .handover(HandoverRequest::Track {
+            job: 5,
+            db: "shop".into(),
+            table: "items".into(),
+            first: true,
+            reply,
+        })
+        .await
+        .unwrap();
+    tracking.await.unwrap();
+    let low = h.binlog.end.clone();
+    let orders = Table::new(81, "shop", "orders", &["customer"]);
+    h.route(TABLE_MAP_EVENT, &orders.table_map()).await;
+    h.route(
+        DELETE_ROWS_EVENT,
+        &orders.rows(false, &[(1, vec![Some("ada")])]),
+    )
+    .await;
+    h.xid().await;
+    while h.sinks[0].try_recv().is_ok() {}
+    let schema = described(&["order_id", "sku"]);
+    let schema = TableSchema {
+        database: "shop".into(),
+        table: "items".into(),
+        ..schema
+    };
+    let text = |s: &str| SqlValue::Text(s.into());
+    let (written, _written_rx) = tokio::sync::oneshot::channel();
+    h.router
+        .handover(HandoverRequest::Chunk(SnapshotChunk {
+            job_id: 5,
+            source: "shop.items".into(),
+            low,
+            ready_at: h.binlog.end.clone(),
+            rows: ChunkRows::Images {
+                schema: Arc::new(schema),
+                rows: vec![
+                    vec![text("10"), text("1"), text("gone with order 1")],
+                    vec![text("11"), text("2"), text("order 2 stays")],
+                ],
+            },
+            written,
+        }))
+        .await
+        .unwrap();
+    let mut written_rows = Vec::new();
+    while let Ok(msg) = h.sinks[0].try_recv() {
+        if let SinkMsg::Items { items, .. } = msg {
+            written_rows.extend(items.into_iter().map(|c| {
+                let member = c
+                    .member
+                    .as_deref()
+                    .map(|m| String::from_utf8_lossy(m).into_owned());
+                (String::from_utf8(c.key).unwrap(), member)
+            }));
+        }
+    }
+    assert_eq!(written_rows, [("2".to_string(), Some("11:".to_string()))]);
+}
