@@ -165,18 +165,6 @@ fn apply_lag(env: &TestEnv) -> Option<u64> {
     status["apply"]["lag_changes"].as_u64()
 }
 
-/// `mysql2hbase_applied_changes_total` of a worker's /metrics (0 while it is unreachable).
-async fn applied_changes(port: u16) -> u64 {
-    let (code, body) = http(port, "GET", "/metrics", None).await;
-    if code != 200 {
-        return 0;
-    }
-    body.lines()
-        .find_map(|l| l.strip_prefix("mysql2hbase_applied_changes_total "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
-}
-
 /// Kafka stopped for a while and started again under load: capture's deliveries wait (its
 /// checkpoint with them), the worker reconnects, nothing is lost.
 #[tokio::test(flavor = "multi_thread")]

@@ -877,24 +877,6 @@ fn apply_worker(env: &TestEnv, name: &str, port: u16) -> Daemon {
     env.start_role("apply", name, &[("MYSQL2HBASE__ADMIN__LISTEN", &listen)])
 }
 
-/// `mysql2hbase_applied_changes_total` of a worker's /metrics (0 while it is unreachable).
-async fn applied_changes(port: u16) -> u64 {
-    if tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        return 0;
-    }
-    let (code, body) = http(port, "GET", "/metrics", None).await;
-    if code != 200 {
-        return 0;
-    }
-    body.lines()
-        .find_map(|l| l.strip_prefix("mysql2hbase_applied_changes_total "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn distributed_apply_keeps_joined_rows_exact() {
     const SMALL: Scale = Scale {

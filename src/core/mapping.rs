@@ -663,15 +663,7 @@ mod tests {
     use mysql_common::constants::ColumnType;
 
     fn col(name: &str) -> ColumnSchema {
-        ColumnSchema {
-            name: name.into(),
-            column_type: ColumnType::MYSQL_TYPE_VARCHAR,
-            meta: vec![],
-            unsigned: false,
-            collation: Some(45),
-            enum_values: vec![],
-            set_values: vec![],
-        }
+        ColumnSchema::text(name)
     }
 
     fn cfg(extra: &str) -> Config {

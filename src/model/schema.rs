@@ -32,6 +32,22 @@ pub struct TableSchema {
     pub primary_key: Vec<usize>,
 }
 
+impl ColumnSchema {
+    /// A `VARCHAR` column in utf8mb4 named `name`, for tests.
+    #[cfg(test)]
+    pub fn text(name: &str) -> ColumnSchema {
+        ColumnSchema {
+            name: name.into(),
+            column_type: ColumnType::MYSQL_TYPE_VARCHAR,
+            meta: vec![],
+            unsigned: false,
+            collation: Some(45),
+            enum_values: vec![],
+            set_values: vec![],
+        }
+    }
+}
+
 /// A column type's kind: types of one kind hold the same values and render alike (the binlog's
 /// codes differ between old and new temporal formats, between string kinds, between sizes of
 /// BLOB/TEXT and of integers).

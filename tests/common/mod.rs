@@ -397,9 +397,19 @@ fn unsafe_kill(pid: u32, signal: &str) {
 /// off by a dropped Thrift connection (the gateway drops one now and then under load) is read
 /// again, up to three times.
 pub fn hbase_content(table: &str) -> Content {
+    read_hbase_content(table, false)
+}
+
+/// [`hbase_content`] with qualifiers as `family:qualifier`: for tables with several families
+/// (wide rows), whose qualifiers may repeat across families.
+pub fn hbase_content_with_families(table: &str) -> Content {
+    read_hbase_content(table, true)
+}
+
+fn read_hbase_content(table: &str, families: bool) -> Content {
     let mut attempt = 1;
     loop {
-        match try_hbase_content(table) {
+        match try_hbase_content(table, families) {
             Ok(content) => return content,
             Err(e) if attempt < 3 => {
                 eprintln!("reading HBase table {table} failed ({e}); reading it again");
@@ -410,7 +420,7 @@ pub fn hbase_content(table: &str) -> Content {
     }
 }
 
-fn try_hbase_content(table: &str) -> mysql2hbase::error::Result<Content> {
+fn try_hbase_content(table: &str, families: bool) -> mysql2hbase::error::Result<Content> {
     let mut c = hbase();
     let mut content = Content::new();
     if !hbase_client::table_names(&mut c)?
@@ -422,14 +432,15 @@ fn try_hbase_content(table: &str) -> mysql2hbase::error::Result<Content> {
     hbase_client::scan_rows(&mut c, table, None, |(key, cells)| {
         let cells = cells
             .into_iter()
-            .map(|(col, v)| {
-                (
+            .map(|(col, v)| match families {
+                true => (col, v),
+                false => (
                     col.splitn(2, |b| *b == b':')
                         .nth(1)
                         .unwrap_or_default()
                         .to_vec(),
                     v,
-                )
+                ),
             })
             .collect();
         content.insert(key, cells);
@@ -1236,37 +1247,6 @@ pub async fn wait_mid_bootstrap(env: &TestEnv, daemon: &mut Daemon, chunks: u64)
     }
 }
 
-/// Every row of an HBase table (latest versions) with qualifiers as `family:qualifier`: for
-/// tables with several families (wide rows), whose qualifiers may repeat across families. A
-/// read cut off by a dropped Thrift connection is read again, up to three times.
-pub fn hbase_content_with_families(table: &str) -> Content {
-    let mut attempt = 1;
-    loop {
-        let read = (|| -> mysql2hbase::error::Result<Content> {
-            let mut c = hbase();
-            let mut content = Content::new();
-            if !hbase_client::table_names(&mut c)?
-                .iter()
-                .any(|t| t == table)
-            {
-                return Ok(content);
-            }
-            hbase_client::scan_rows(&mut c, table, None, |(key, cells)| {
-                content.insert(key, cells.into_iter().collect());
-            })?;
-            Ok(content)
-        })();
-        match read {
-            Ok(content) => return content,
-            Err(e) if attempt < 3 => {
-                eprintln!("reading HBase table {table} failed ({e}); reading it again");
-                attempt += 1;
-            }
-            Err(e) => panic!("reading HBase table {table}: {e}"),
-        }
-    }
-}
-
 /// The families of HBase table `table`, sorted (empty when the table does not exist).
 pub fn hbase_families(table: &str) -> Vec<String> {
     let mut c = hbase();
@@ -1293,4 +1273,22 @@ pub async fn bootstrap_jobs(env: &TestEnv) -> Vec<(String, String, u64)> {
         ))
         .await
         .unwrap_or_default()
+}
+
+/// `mysql2hbase_applied_changes_total` of a worker's /metrics (0 while it is unreachable).
+pub async fn applied_changes(port: u16) -> u64 {
+    if tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        return 0;
+    }
+    let (code, body) = http(port, "GET", "/metrics", None).await;
+    if code != 200 {
+        return 0;
+    }
+    body.lines()
+        .find_map(|l| l.strip_prefix("mysql2hbase_applied_changes_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
 }

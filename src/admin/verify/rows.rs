@@ -220,19 +220,10 @@ mod tests {
     use crate::config::Config;
     use crate::core::filter::TableFilter;
     use crate::model::{ColumnSchema, TableSchema};
-    use mysql_common::constants::ColumnType;
     use std::sync::Arc;
 
     fn col(name: &str) -> ColumnSchema {
-        ColumnSchema {
-            name: name.into(),
-            column_type: ColumnType::MYSQL_TYPE_VARCHAR,
-            meta: vec![],
-            unsigned: false,
-            collation: Some(45),
-            enum_values: vec![],
-            set_values: vec![],
-        }
+        ColumnSchema::text(name)
     }
 
     #[test]

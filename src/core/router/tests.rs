@@ -342,6 +342,20 @@ impl Harness {
         position
     }
 
+    /// Starts tracking `db.table` for bootstrap job `job`, as a job does before reading.
+    async fn track(&mut self, job: u64, db: &str, table: &str) {
+        let (reply, tracking) = tokio::sync::oneshot::channel();
+        let request = HandoverRequest::Track {
+            job,
+            db: db.into(),
+            table: table.into(),
+            first: true,
+            reply,
+        };
+        self.router.handover(request).await.unwrap();
+        tracking.await.unwrap();
+    }
+
     async fn xid(&mut self) -> BinlogPosition {
         self.route(XID_EVENT, &42u64.to_le_bytes()).await
     }
@@ -1038,18 +1052,7 @@ async fn a_chunk_row_beyond_the_cell_limit_is_deleted_and_the_chunk_completes() 
         primary_key: vec![0],
     };
     let text = |s: &str| SqlValue::Text(s.into());
-    let (reply, tracking) = tokio::sync::oneshot::channel();
-    h.router
-        .handover(HandoverRequest::Track {
-            job: 9,
-            db: "hugechunk".into(),
-            table: "t".into(),
-            first: true,
-            reply,
-        })
-        .await
-        .unwrap();
-    tracking.await.unwrap();
+    h.track(9, "hugechunk", "t").await;
     let (written, written_rx) = tokio::sync::oneshot::channel();
     let at = h.binlog.end.clone();
     h.router
@@ -1400,18 +1403,7 @@ async fn a_copy_does_not_bring_back_children_deleted_with_their_parent() {
             "{CAPTURE_SHOP}[[mapping.tables]]\nsource = \"shop.items\"\ntable = \"shop_orders\"\nrow_key = [\"order_id\"]\nfamily = \"items\"\nqualifier = \"{{id}}:{{column}}\"\non_parent_delete = \"delete_children\"\n"
         ),
     );
-    let (reply, tracking) = tokio::sync::oneshot::channel();
-    h.router
-        .handover(HandoverRequest::Track {
-            job: 5,
-            db: "shop".into(),
-            table: "items".into(),
-            first: true,
-            reply,
-        })
-        .await
-        .unwrap();
-    tracking.await.unwrap();
+    h.track(5, "shop", "items").await;
     let low = h.binlog.end.clone();
     let orders = Table::new(81, "shop", "orders", &["customer"]);
     h.route(TABLE_MAP_EVENT, &orders.table_map()).await;

@@ -457,18 +457,9 @@ pub(super) mod tests {
     use super::*;
     use crate::config::Config;
     use crate::model::ColumnSchema;
-    use mysql_common::constants::ColumnType;
 
     fn col(name: &str) -> ColumnSchema {
-        ColumnSchema {
-            name: name.into(),
-            column_type: ColumnType::MYSQL_TYPE_VARCHAR,
-            meta: vec![],
-            unsigned: false,
-            collation: Some(45),
-            enum_values: vec![],
-            set_values: vec![],
-        }
+        ColumnSchema::text(name)
     }
 
     /// shop.items (id, order_id, sku), joined into shop_orders as `items:{id}:{column}`.
