@@ -655,6 +655,30 @@ pub fn hbase_target(cfg: &Config, db: &str, table: &str) -> (String, String) {
     )
 }
 
+/// Fixtures of the tests here and of the code reading joined tables back (cleanup, repair,
+/// verify).
+#[cfg(test)]
+pub mod test_support {
+    use super::*;
+    use crate::model::ColumnSchema;
+
+    /// shop.items (id, order_id, sku), joined into shop_orders by `order_id` as
+    /// `items:<template>`.
+    pub fn joined_items(template: &str) -> TableMapping {
+        let cfg = Config::from_toml(&format!(
+            "[mysql]\nurl = \"mysql://root@h:1\"\nserver_id = 7\n[hbase]\nthrift = \"h:9090\"\n[capture]\ninclude = [\"shop.*\"]\n[[mapping.tables]]\nsource = \"shop.items\"\ntable = \"shop_orders\"\nrow_key = [\"order_id\"]\nfamily = \"items\"\nqualifier = \"{template}\"\n"
+        ))
+        .unwrap();
+        let schema = TableSchema {
+            database: "shop".into(),
+            table: "items".into(),
+            columns: ["id", "order_id", "sku"].map(ColumnSchema::text).to_vec(),
+            primary_key: vec![0],
+        };
+        TableMapping::resolve(&cfg, &TableFilter::new(&cfg.capture), Arc::new(schema)).unwrap()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -286,19 +286,10 @@ fn io_error(path: &str, e: std::io::Error) -> SyncError {
 mod tests {
     use super::*;
     use crate::model::ColumnSchema;
-    use mysql_common::constants::ColumnType;
 
     #[test]
     fn excluded_columns_never_reach_the_dead_letter() {
-        let col = |name: &str| ColumnSchema {
-            name: name.into(),
-            column_type: ColumnType::MYSQL_TYPE_VARCHAR,
-            meta: vec![],
-            unsigned: false,
-            collation: Some(45),
-            enum_values: vec![],
-            set_values: vec![],
-        };
+        let col = ColumnSchema::text;
         let schema = TableSchema {
             database: "shop".into(),
             table: "users".into(),

@@ -217,29 +217,11 @@ fn member_cells(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
-    use crate::core::filter::TableFilter;
-    use crate::model::{ColumnSchema, TableSchema};
     use std::sync::Arc;
-
-    fn col(name: &str) -> ColumnSchema {
-        ColumnSchema::text(name)
-    }
 
     #[test]
     fn a_joined_rows_cells_are_those_of_its_member() {
-        let cfg = Config::from_toml(
-            "[mysql]\nurl = \"mysql://root@h:1\"\nserver_id = 7\n[hbase]\nthrift = \"h:9090\"\n[capture]\ninclude = [\"shop.*\"]\n[[mapping.tables]]\nsource = \"shop.items\"\ntable = \"shop_orders\"\nrow_key = [\"order_id\"]\nfamily = \"items\"\nqualifier = \"i{id}:{column}\"\n",
-        )
-        .unwrap();
-        let schema = TableSchema {
-            database: "shop".into(),
-            table: "items".into(),
-            columns: vec![col("id"), col("order_id"), col("sku")],
-            primary_key: vec![0],
-        };
-        let m =
-            TableMapping::resolve(&cfg, &TableFilter::new(&cfg.capture), Arc::new(schema)).unwrap();
+        let m = crate::core::mapping::test_support::joined_items("i{id}:{column}");
         let cell = |name: &str| (name.as_bytes().to_vec(), b"v".to_vec(), 1);
         // `i1:` and `i11:` share a first byte; `x1:` is a sibling's.
         let cells = vec![

@@ -455,7 +455,6 @@ fn literal_prefix(template: &str) -> Vec<u8> {
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
-    use crate::config::Config;
     use crate::model::ColumnSchema;
 
     fn col(name: &str) -> ColumnSchema {
@@ -464,17 +463,7 @@ pub(super) mod tests {
 
     /// shop.items (id, order_id, sku), joined into shop_orders as `items:{id}:{column}`.
     pub(in crate::core::bootstrap::job) fn items() -> TableMapping {
-        let cfg = Config::from_toml(
-            "[mysql]\nurl = \"mysql://root@h:1\"\nserver_id = 7\n[hbase]\nthrift = \"h:9090\"\n[capture]\ninclude = [\"shop.*\"]\n[[mapping.tables]]\nsource = \"shop.items\"\ntable = \"shop_orders\"\nrow_key = [\"order_id\"]\nfamily = \"items\"\nqualifier = \"{id}:{column}\"\n",
-        )
-        .unwrap();
-        let schema = TableSchema {
-            database: "shop".into(),
-            table: "items".into(),
-            columns: vec![col("id"), col("order_id"), col("sku")],
-            primary_key: vec![0],
-        };
-        TableMapping::resolve(&cfg, &TableFilter::new(&cfg.capture), Arc::new(schema)).unwrap()
+        crate::core::mapping::test_support::joined_items("{id}:{column}")
     }
 
     /// A found row at `target` with cells of these columns.
