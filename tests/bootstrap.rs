@@ -2,7 +2,9 @@
 //! bootstrapped while another connection updates, deletes and re-inserts its rows, with a
 //! `kill -9` in the middle; HBase must equal MySQL at the end, the restart must resume after the
 //! last written chunk (checked in the server's general log), `minimal` must hold the global lock
-//! under a second, and `none` must send no lock statement at all.
+//! under a second, and `none` must send no lock statement at all. `extended` and `none` read
+//! the table with three readers over key ranges (`snapshot.parallelism = 3`), each on its own
+//! connection, every range resuming where it got to.
 
 mod common;
 
@@ -16,14 +18,40 @@ static GENERAL_LOG: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 const ROWS: u32 = 120_000;
 
-async fn exercise(mode: &str, kill_mid_bootstrap: bool) {
+/// The first job's key ranges as stored: (each range's SQL bounds, whether it has a last key,
+/// whether it is done).
+async fn key_ranges(env: &TestEnv) -> Vec<(serde_json::Value, bool, bool)> {
+    let mut c = mysql().await;
+    let text: Option<String> = c
+        .query_first(format!(
+            "SELECT key_ranges FROM `{}`.bootstrap_jobs ORDER BY id LIMIT 1",
+            env.state_db
+        ))
+        .await
+        .unwrap()
+        .flatten();
+    let ranges: Vec<serde_json::Value> =
+        serde_json::from_str(&text.expect("key ranges stored")).unwrap();
+    ranges
+        .into_iter()
+        .map(|r| {
+            (
+                r["range"].clone(),
+                !r["last_key"].is_null(),
+                r["done"] == true,
+            )
+        })
+        .collect()
+}
+
+async fn exercise(mode: &str, kill_mid_bootstrap: bool, readers: usize) {
     let _serial = GENERAL_LOG.lock().await;
     let env = TestEnv::new(&format!("boot_{mode}"), "")
         .await
         .set("MYSQL2HBASE__SNAPSHOT__MODE", "initial")
         .set("MYSQL2HBASE__SNAPSHOT__LOCKING_MODE", mode)
         .set("MYSQL2HBASE__SNAPSHOT__CHUNK_ROWS", "3000")
-        .set("MYSQL2HBASE__SNAPSHOT__PARALLELISM", "1");
+        .set("MYSQL2HBASE__SNAPSHOT__PARALLELISM", &readers.to_string());
     let db = env.db.clone();
     let mut c = env
         .sql(&[
@@ -60,10 +88,15 @@ async fn exercise(mode: &str, kill_mid_bootstrap: bool) {
     });
 
     let mut daemon = env.start();
-    // Kill the daemon once a few chunks are in HBase.
+    // Kill the daemon once a few chunks are in HBase. A range without a durable chunk then
+    // is read from its start again; the others resume after their last key.
+    let mut unstarted_at_kill = 0;
     if kill_mid_bootstrap {
         wait_mid_bootstrap(&env, &mut daemon, 3).await;
         daemon.kill9();
+        let ranges = key_ranges(&env).await;
+        assert_eq!(ranges.len(), readers, "{ranges:?}");
+        unstarted_at_kill = ranges.iter().filter(|(_, progress, _)| !progress).count();
         daemon = env.start();
     }
     let started = Instant::now();
@@ -89,13 +122,14 @@ async fn exercise(mode: &str, kill_mid_bootstrap: bool) {
         .await;
 
     run_sql(&mut c, &["SET GLOBAL general_log = 'OFF'"]).await;
-    let statements: Vec<String> = c
+    let logged: Vec<(u64, String)> = c
         .exec(
-            "SELECT CONVERT(argument USING utf8mb4) FROM mysql.general_log WHERE event_time >= ? AND command_type = 'Query'",
+            "SELECT thread_id, CONVERT(argument USING utf8mb4) FROM mysql.general_log WHERE event_time >= ? AND command_type = 'Query'",
             (&since,),
         )
         .await
         .unwrap();
+    let statements: Vec<String> = logged.iter().map(|(_, q)| q.clone()).collect();
     run_sql(
         &mut c,
         &[
@@ -108,11 +142,32 @@ async fn exercise(mode: &str, kill_mid_bootstrap: bool) {
         .iter()
         .filter(|q| q.contains(&format!("FROM `{db}`.`big`")) && q.contains("LIMIT 3000"))
         .collect();
-    let first_chunk_reads = chunk_reads.iter().filter(|q| !q.contains("WHERE")).count();
+    // A range's first chunk has no "after the last key" condition (`id` > 'N').
+    let first_chunk_reads = chunk_reads
+        .iter()
+        .filter(|q| !q.contains("`id` > '"))
+        .count();
     assert_eq!(
-        first_chunk_reads, 1,
-        "the restart read the table from the start again instead of resuming after the last written chunk"
+        first_chunk_reads,
+        readers + unstarted_at_kill,
+        "the restart read a range from its start again instead of resuming after its last written chunk: {chunk_reads:#?}"
     );
+    let ranges = key_ranges(&env).await;
+    assert_eq!(ranges.len(), readers, "{ranges:?}");
+    assert!(ranges.iter().all(|(_, _, done)| *done), "{ranges:?}");
+    if readers > 1 {
+        // Each range on its own connection.
+        let connections: std::collections::HashSet<u64> = logged
+            .iter()
+            .filter(|(_, q)| chunk_reads.contains(&q))
+            .map(|(thread, _)| *thread)
+            .collect();
+        assert!(
+            connections.len() >= readers,
+            "{} connections read the ranges",
+            connections.len()
+        );
+    }
     assert!(
         chunk_reads.len() < (ROWS as usize / 3000) + 8,
         "{} chunk reads for {} chunks: finished chunks were read again",
@@ -152,7 +207,7 @@ async fn exercise(mode: &str, kill_mid_bootstrap: bool) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bootstrap_minimal_lock() {
-    exercise("minimal", true).await;
+    exercise("minimal", true, 1).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -160,12 +215,12 @@ async fn bootstrap_extended_lock() {
     // The global read lock is held through the whole read, and the state store lives on the
     // same server: no progress can be stored before it is released, so there is no mid-way
     // resume to check (see source/snapshot.rs); convergence under writes is.
-    exercise("extended", false).await;
+    exercise("extended", false, 3).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bootstrap_without_lock() {
-    exercise("none", true).await;
+    exercise("none", true, 3).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -299,7 +354,8 @@ async fn bootstraps_on_demand_from_the_cli_and_from_sql_while_streaming() {
 /// A `minimal` snapshot is exact as of one position, so the router keeps every key the stream
 /// changed since, to keep the chunks from overwriting them. Under a hot writer that memory is
 /// bounded: past half of `max_inflight_bytes` the job reads its next chunks each in its own
-/// snapshot, whose hand-over forgets the older changes; HBase still ends equal.
+/// snapshot, whose hand-over forgets the older changes; HBase still ends equal. Two readers
+/// over key ranges: the tracker forgets only below the lower of their positions.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_minimal_bootstrap_under_a_hot_writer_keeps_its_change_tracker_bounded() {
     let env = TestEnv::new("boot_tracker", "")
@@ -307,7 +363,7 @@ async fn a_minimal_bootstrap_under_a_hot_writer_keeps_its_change_tracker_bounded
         .set("MYSQL2HBASE__SNAPSHOT__MODE", "initial")
         .set("MYSQL2HBASE__SNAPSHOT__LOCKING_MODE", "minimal")
         .set("MYSQL2HBASE__SNAPSHOT__CHUNK_ROWS", "500")
-        .set("MYSQL2HBASE__SNAPSHOT__PARALLELISM", "1")
+        .set("MYSQL2HBASE__SNAPSHOT__PARALLELISM", "2")
         .set("MYSQL2HBASE__PIPELINE__BATCH_BYTES", "131072")
         .set("MYSQL2HBASE__PIPELINE__MAX_INFLIGHT_BYTES", "524288");
     let rows = 30_000u32;

@@ -183,7 +183,8 @@ impl ChangeTracker {
                 .is_some_and(|at| *at > low)
     }
 
-    /// Forgets changes at or below `low`: later chunks of the job are read at or after it.
+    /// Forgets changes at or below `low`: later chunks of the job are read at or after it
+    /// (a chunk's `prune_to`).
     pub fn prune(&mut self, job: u64, low: &BinlogPosition) {
         let low = low.sort_key();
         if let Some(tracked) = self.jobs.get_mut(&job) {
@@ -254,6 +255,10 @@ pub struct SnapshotChunk {
     pub low: BinlogPosition,
     /// The stream must have routed everything up to here before the rows are handed over.
     pub ready_at: BinlogPosition,
+    /// After the chunk, the tracker forgets the job's changes at or below this position: no
+    /// later chunk of the job is read below it. `None` keeps them all (a reader of the job has
+    /// not read yet; see `core::bootstrap::job::copy`).
+    pub prune_to: Option<BinlogPosition>,
     pub rows: ChunkRows,
     /// Fires when every sink has made the chunk durable.
     pub written: oneshot::Sender<()>,

@@ -32,8 +32,11 @@ pub struct BootstrapJob {
     /// pending | running | complete | failed
     pub status: String,
     pub locking_mode: Option<String>,
-    /// JSON array of the hex-encoded row-key column values of the last finished chunk.
+    /// JSON array of the hex-encoded row-key column values of the last finished chunk (jobs
+    /// stored before key ranges; new jobs store `key_ranges`).
     pub last_key: Option<String>,
+    /// JSON of the job's key ranges and each one's progress (see `core::bootstrap::job`).
+    pub key_ranges: Option<String>,
     pub chunks_done: u64,
     pub rows_done: u64,
     pub rows_total: Option<u64>,
@@ -124,7 +127,7 @@ impl RepairKey {
 const JOB_COLUMNS: &str =
     "id, database_name, table_name, where_clause, status, locking_mode, last_key, \
      chunks_done, rows_done, rows_total, lock_held_ms, error, cleanup, cleaned, extras_key, \
-     ddl_position, repair_keys, put_columns, cleared_columns";
+     ddl_position, repair_keys, put_columns, cleared_columns, key_ranges";
 
 fn job_from_row(mut r: mysql_async::Row) -> BootstrapJob {
     BootstrapJob {
@@ -158,6 +161,7 @@ fn job_from_row(mut r: mysql_async::Row) -> BootstrapJob {
                 cleared: cleared.unwrap_or_default(),
             })
         },
+        key_ranges: r.take::<Option<String>, _>(19).flatten(),
     }
 }
 
@@ -276,7 +280,7 @@ impl StateStore {
             .await?;
         if let Some(id) = existing {
             conn.exec_drop(
-                "UPDATE bootstrap_jobs SET status = 'pending', last_key = NULL, chunks_done = 0, \
+                "UPDATE bootstrap_jobs SET status = 'pending', last_key = NULL, key_ranges = NULL, chunks_done = 0, \
                  rows_done = 0, cleaned = 0, extras_key = NULL, error = NULL, finished_at = NULL WHERE id = ?",
                 (id,),
             )
@@ -404,18 +408,19 @@ impl StateStore {
         Ok(())
     }
 
-    /// Progress after a chunk is in HBase: a restart resumes after `last_key`.
+    /// Progress after chunks are in HBase: a restart resumes each key range where
+    /// `key_ranges` says. Also stores the ranges before the first chunk (`0` chunks).
     pub async fn job_progress(
         &self,
         id: u64,
-        last_key: &str,
+        key_ranges: &str,
         chunks: u64,
         rows: u64,
     ) -> Result<()> {
         let mut conn = self.pool.get_conn().await?;
         conn.exec_drop(
-            "UPDATE bootstrap_jobs SET last_key = ?, chunks_done = chunks_done + ?, rows_done = rows_done + ? WHERE id = ?",
-            (last_key, chunks, rows, id),
+            "UPDATE bootstrap_jobs SET key_ranges = ?, chunks_done = chunks_done + ?, rows_done = rows_done + ? WHERE id = ?",
+            (key_ranges, chunks, rows, id),
         )
         .await?;
         Ok(())

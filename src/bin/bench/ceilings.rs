@@ -105,32 +105,65 @@ pub(crate) fn thrift2(flags: Option<&str>) -> Result<()> {
     }
 }
 
-/// The bootstrap's read side alone: the daemon's own chunk reader over `bench.events`, with the
-/// bootstrap daemon's snapshot settings (lock, chunk size), one chunk after the other, rows
-/// dropped. Returns rows and seconds.
+/// The bootstrap's read side alone: the daemon's own chunk readers over `bench.events`, with the
+/// bootstrap daemon's snapshot settings (lock, chunk size, and with `snapshot.parallelism` > 1
+/// one reader per key range, each on its own connection), one chunk after the other per
+/// reader, rows dropped. Returns rows and seconds.
 pub(crate) async fn snapshot_read(cfg: &Config) -> Result<(u64, f64)> {
-    use mysql2hbase::source::snapshot::{ChunkQuery, SnapshotReader};
+    use mysql2hbase::source::snapshot::{count_rows, ranges, ChunkQuery, SnapshotReader};
     let mut conn = mysql().await?;
     let schema = mysql2hbase::source::schema::load_table_schema(&mut conn, "bench", "events")
         .await?
         .context("bench.events exists")?;
     let key = schema.primary_key.clone();
     let t = Instant::now();
-    let (mut reader, schema, _) = SnapshotReader::open(conn, &cfg.snapshot, schema).await?;
-    let query = ChunkQuery::new(schema, key, None, cfg.snapshot.chunk_rows as usize);
-    let (mut n, mut last) = (0u64, None);
-    loop {
-        let chunk = reader.read_chunk(&query, last.as_deref()).await?;
-        n += chunk.rows.len() as u64;
-        std::hint::black_box(&chunk.rows);
-        if chunk.last_key.is_some() {
-            last = chunk.last_key;
-        }
-        if chunk.last {
-            break;
-        }
+    let estimate = count_rows(&mut conn, "bench", "events", None).await?;
+    let snapshot = &cfg.snapshot;
+    let split = ranges::split(
+        &mut conn,
+        &schema,
+        &key,
+        None,
+        snapshot.parallelism,
+        estimate,
+        snapshot.chunk_rows,
+    )
+    .await?;
+    let mut conns = vec![conn];
+    for _ in 1..split.len() {
+        conns.push(mysql().await?);
     }
-    reader.close().await?;
+    let (readers, schema, _) = SnapshotReader::open_shared(conns, snapshot, schema).await?;
+    let query = ChunkQuery::new(schema, key, None, snapshot.chunk_rows as usize);
+    let mut tasks = tokio::task::JoinSet::new();
+    for (order, (mut reader, range)) in readers.into_iter().zip(split).enumerate() {
+        let query = query.in_range(range.as_ref());
+        tasks.spawn(async move {
+            let (mut n, mut last) = (0u64, None);
+            loop {
+                let chunk = reader.read_chunk(&query, last.as_deref()).await?;
+                n += chunk.rows.len() as u64;
+                std::hint::black_box(&chunk.rows);
+                if chunk.last_key.is_some() {
+                    last = chunk.last_key;
+                }
+                if chunk.last {
+                    return anyhow::Ok((order, n, reader));
+                }
+            }
+        });
+    }
+    let (mut n, mut done) = (0, Vec::new());
+    while let Some(read) = tasks.join_next().await {
+        let (order, rows, reader) = read??;
+        n += rows;
+        done.push((order, reader));
+    }
+    // The first reader holds the lock (`extended`): closed last.
+    done.sort_by_key(|(order, _)| std::cmp::Reverse(*order));
+    for (_, reader) in done {
+        reader.close().await?;
+    }
     Ok((n, t.elapsed().as_secs_f64()))
 }
 

@@ -5,12 +5,12 @@
 //!    a condition on the table. Failures are definite: the job fails with the reason. A cleanup
 //!    job of a table that no longer exists skips to step 4 (all its HBase rows go).
 //! 2. Register the table with the router's change tracker.
-//! 3. Copy: open the snapshot (`source::snapshot`, by `snapshot.locking_mode`) and send its
-//!    chunks to the router, up to `snapshot.parallelism` ahead of the one being written; each
-//!    row becomes a whole-row replace. After each chunk is durable its last key and row count
-//!    are stored, so a restart resumes after it. Under a global read lock held through the read
-//!    (`extended`), writes to the state store would wait for the lock: progress is stored once
-//!    it is released. Memory is bounded by chunk size x read-ahead, whatever the table size.
+//! 3. Copy ([`copy`]): open the snapshot (`source::snapshot`, by `snapshot.locking_mode`),
+//!    with `snapshot.parallelism` > 1 on one connection per key range, and send the chunks to
+//!    the router, a bounded number ahead of those being written; each row becomes a whole-row
+//!    replace. After each chunk is durable its range's last key and the row count are stored,
+//!    so a restart resumes after it. Memory is bounded by chunk size x read-ahead, whatever the
+//!    table size.
 //! 4. Cleanup (first starts, re-bootstraps, resyncs after DDL; not needed when the HBase table
 //!    held no cell of the table's family before the copy): page through the HBase rows holding
 //!    the table's family; what no MySQL row maps to (looked up in a consistent snapshot, between
@@ -26,7 +26,6 @@
 //! copies only the key columns and the columns to write, each row a put of those cells and a
 //! delete of the dropped columns' cells, and needs no cleanup (the DDL changed no row's key).
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,6 +34,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::info;
 
 pub mod cleanup;
+mod copy;
 mod repair;
 
 use crate::config::Config;
@@ -45,7 +45,7 @@ use crate::error::SyncError;
 use crate::model::{BinlogPosition, ColumnSchema, TableSchema};
 use crate::source::mysql as my;
 use crate::source::schema::load_table_schema;
-use crate::source::snapshot::{self, ChunkQuery, LockReleased, SnapshotReader};
+use crate::source::snapshot::{self, LockReleased, SnapshotReader};
 use crate::state::{BootstrapJob, ColumnChange, StateStore};
 use crate::telemetry::metrics::METRICS;
 
@@ -161,6 +161,8 @@ struct Job<'a> {
     mapping: Option<TableMapping>,
     /// Bytes the stream's changes kept for this job take in the router.
     tracked_bytes: Arc<std::sync::atomic::AtomicUsize>,
+    /// Rows the copy will read, as estimated (for splitting it into key ranges).
+    rows_total: Option<u64>,
 }
 
 /// Runs one job to its end; progress is stored as it goes.
@@ -233,6 +235,7 @@ pub async fn run_job(
         name: format!("{db}.{table}"),
         mapping,
         tracked_bytes,
+        rows_total,
     };
     let result = async move {
         if let Some(keys) = &job.repair_keys {
@@ -276,34 +279,27 @@ fn pipeline_stopped() -> SyncError {
 }
 
 impl Job<'_> {
-    /// Hands a chunk to the router; the receiver fires once every sink made it durable.
+    /// Hands a chunk read at `low` to the router (a single reader: later chunks are read at or
+    /// after it); the receiver fires once every sink made it durable.
     async fn hand_over(
         &self,
         low: BinlogPosition,
         ready_at: BinlogPosition,
         rows: ChunkRows,
     ) -> Result<oneshot::Receiver<()>, JobError> {
-        let (written, written_rx) = oneshot::channel();
-        self.router
-            .send(HandoverRequest::Chunk(SnapshotChunk {
-                job_id: self.job.id,
-                source: self.name.clone(),
-                low,
-                ready_at,
-                rows,
-                written,
-            }))
-            .await
-            .map_err(|_| pipeline_stopped())?;
-        Ok(written_rx)
+        let prune_to = Some(low.clone());
+        hand_over(
+            self.router,
+            self.job.id,
+            &self.name,
+            (low, ready_at, prune_to),
+            rows,
+        )
+        .await
     }
 
     async fn wait_written(rx: oneshot::Receiver<()>) -> Result<(), JobError> {
-        rx.await.map_err(|_| {
-            JobError::Transient(SyncError::transient(
-                "the pipeline stopped before the chunk was written",
-            ))
-        })
+        wait_written(rx).await
     }
 
     fn rows_done(&self, n: u64) {
@@ -372,16 +368,17 @@ impl Job<'_> {
     /// the lock is released until it has, then taken again.
     async fn open_snapshot(
         &self,
-        mut conn: Conn,
+        mut conns: Vec<Conn>,
         schema: TableSchema,
-    ) -> Result<(SnapshotReader, TableSchema, Option<LockReleased>), JobError> {
+    ) -> Result<(Vec<SnapshotReader>, TableSchema, Option<LockReleased>), JobError> {
         const ATTEMPTS: u32 = 5;
         for attempt in 1..=ATTEMPTS {
-            let opened = SnapshotReader::open(conn, &self.cfg.snapshot, schema.clone()).await?;
-            let locked_at = opened
-                .0
+            let n = conns.len();
+            let opened =
+                SnapshotReader::open_shared(conns, &self.cfg.snapshot, schema.clone()).await?;
+            let locked_at = opened.0[0]
                 .snapshot_position()
-                .filter(|_| opened.0.holds_global_lock())
+                .filter(|_| opened.0[0].holds_global_lock())
                 .cloned();
             let Some(at) = locked_at else {
                 return Ok(opened);
@@ -390,11 +387,16 @@ impl Job<'_> {
                 return Ok(opened);
             }
             info!(job = self.job.id, table = %self.name, attempt, %at, "the stream has not routed up to the global read lock's position: releasing the lock until it has");
-            opened.0.close().await?;
+            for reader in opened.0.into_iter().rev() {
+                reader.close().await?;
+            }
             if !self.routed(&at, self.cfg.pipeline.stall_timeout).await? {
                 break;
             }
-            conn = my::connect(&self.cfg.mysql.url, &self.cfg.mysql, None).await?;
+            conns = Vec::with_capacity(n);
+            for _ in 0..n {
+                conns.push(my::connect(&self.cfg.mysql.url, &self.cfg.mysql, None).await?);
+            }
         }
         Err(JobError::Transient(SyncError::transient(format!(
             "the stream did not route up to the global read lock's position of {} in {ATTEMPTS} attempts",
@@ -418,120 +420,41 @@ impl Job<'_> {
             Err(_) => Ok(false),
         }
     }
+}
 
-    /// Step 3: every row of the table (within `--where`) as a whole-row replace; for a
-    /// backfill (`change` set), just the key columns and the columns to write, every row as a
-    /// put of those cells and a delete of the cleared ones.
-    async fn copy(
-        &self,
-        conn: Conn,
-        schema: TableSchema,
-        where_clause: Option<&str>,
-        change: Option<&ColumnChange>,
-    ) -> Result<(), JobError> {
-        let (cfg, store, job) = (self.cfg, self.store, self.job);
-        // The locking modes read the table's schema as of the snapshot: a backfill narrows
-        // that one to its columns (narrowing before would be undone by it).
-        let (mut reader, schema, released) = self.open_snapshot(conn, schema).await?;
-        let (schema, cleared) = match change {
-            Some(change) => {
-                let (columns, cleared) = self.backfill_columns(&schema, change)?;
-                (columns, Some(cleared))
-            }
-            None => (schema, None),
-        };
-        if let Some(r) = released {
-            store
-                .job_snapshot_position(job.id, &r.position, Some(r.held_ms))
-                .await?;
-        }
-        let schema = Arc::new(schema);
-        let mapping = TableMapping::resolve(cfg, &TableFilter::new(&cfg.capture), schema.clone())
-            .map_err(|e| JobError::Definite(e.to_string()))?;
-        let query = ChunkQuery::new(
-            (*schema).clone(),
-            mapping.paging_key(),
-            where_clause,
-            cfg.snapshot.chunk_rows as usize,
-        );
-        let mut last_key: Option<Vec<Vec<u8>>> = job
-            .last_key
-            .as_deref()
-            .map(decode_last_key)
-            .transpose()
-            .map_err(|e| {
-                JobError::Definite(format!(
-                    "job {}: bad last_key in the state store: {e}",
-                    job.id
-                ))
-            })?;
-        let read_ahead = cfg.snapshot.parallelism.max(1);
-        let defer_progress = reader.holds_global_lock();
-        // Progress not stored yet under `extended`: (last key, chunks, rows).
-        let mut deferred: Option<(String, u64, u64)> = None;
-        let mut in_flight: VecDeque<(oneshot::Receiver<()>, String, u64)> = VecDeque::new();
-        // The stream's changes kept for this job (see `core::handover::ChangeTracker`): bounded
-        // by moving on to per-chunk snapshots, whose hand-over forgets older changes.
-        let tracker_limit = cfg.pipeline.max_inflight_bytes / 2;
-        loop {
-            let tracked = self
-                .tracked_bytes
-                .load(std::sync::atomic::Ordering::Relaxed);
-            METRICS
-                .bootstrap_tracked_bytes
-                .with_label_values(&[&job.id.to_string(), &self.name])
-                .set(tracked as i64);
-            if tracked > tracker_limit && reader.reads_one_old_snapshot() {
-                info!(job = job.id, table = %self.name, tracked, "the stream changed many rows since the snapshot: reading the next chunks each in its own snapshot");
-                reader.read_each_chunk_in_its_own_snapshot().await?;
-            }
-            let chunk = reader.read_chunk(&query, last_key.as_deref()).await?;
-            let n = chunk.rows.len() as u64;
-            if let Some(key) = chunk.last_key {
-                last_key = Some(key);
-            }
-            if !chunk.rows.is_empty() {
-                let rows = match &cleared {
-                    None => ChunkRows::Images {
-                        schema: schema.clone(),
-                        rows: chunk.rows,
-                    },
-                    Some(cleared) => ChunkRows::Columns {
-                        schema: schema.clone(),
-                        rows: chunk.rows,
-                        cleared: cleared.clone(),
-                    },
-                };
-                let written = self.hand_over(chunk.low, chunk.ready_at, rows).await?;
-                let key_json = encode_last_key(last_key.as_ref().expect("set above"));
-                in_flight.push_back((written, key_json, n));
-            }
-            while in_flight.len() > read_ahead || (chunk.last && !in_flight.is_empty()) {
-                let (rx, key, n) = in_flight.pop_front().expect("non-empty");
-                Self::wait_written(rx).await?;
-                if defer_progress {
-                    let (chunks, rows) = deferred.as_ref().map_or((0, 0), |(_, c, r)| (*c, *r));
-                    deferred = Some((key, chunks + 1, rows + n));
-                } else {
-                    store.job_progress(job.id, &key, 1, n).await?;
-                    self.rows_done(n);
-                }
-            }
-            if chunk.last {
-                break;
-            }
-        }
-        if let Some(r) = reader.close().await? {
-            store
-                .job_snapshot_position(job.id, &r.position, Some(r.held_ms))
-                .await?;
-        }
-        if let Some((key, chunks, rows)) = deferred {
-            store.job_progress(job.id, &key, chunks, rows).await?;
-            self.rows_done(rows);
-        }
-        Ok(())
-    }
+/// Hands a chunk of job `job_id` (`db.table` `name`) to the router; `positions` are its low,
+/// ready-at and prune-to positions (see `SnapshotChunk`). The receiver fires once every sink
+/// made it durable.
+async fn hand_over(
+    router: &mpsc::Sender<HandoverRequest>,
+    job_id: u64,
+    name: &str,
+    positions: (BinlogPosition, BinlogPosition, Option<BinlogPosition>),
+    rows: ChunkRows,
+) -> Result<oneshot::Receiver<()>, JobError> {
+    let (low, ready_at, prune_to) = positions;
+    let (written, written_rx) = oneshot::channel();
+    router
+        .send(HandoverRequest::Chunk(SnapshotChunk {
+            job_id,
+            source: name.to_string(),
+            low,
+            ready_at,
+            prune_to,
+            rows,
+            written,
+        }))
+        .await
+        .map_err(|_| pipeline_stopped())?;
+    Ok(written_rx)
+}
+
+async fn wait_written(rx: oneshot::Receiver<()>) -> Result<(), JobError> {
+    rx.await.map_err(|_| {
+        JobError::Transient(SyncError::transient(
+            "the pipeline stopped before the chunk was written",
+        ))
+    })
 }
 
 /// The smallest key after `key` in HBase's byte order.
@@ -554,24 +477,12 @@ fn unhex(h: &str) -> Result<Vec<u8>, String> {
         .collect()
 }
 
-fn encode_last_key(key: &[Vec<u8>]) -> String {
-    let parts: Vec<String> = key.iter().map(|v| hex(v)).collect();
-    serde_json::to_string(&parts).expect("strings serialize")
-}
-
-fn decode_last_key(text: &str) -> Result<Vec<Vec<u8>>, String> {
-    let parts: Vec<String> = serde_json::from_str(text).map_err(|e| e.to_string())?;
-    parts.iter().map(|h| unhex(h)).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn last_key_round_trips() {
-        let key = vec![b"a|b".to_vec(), vec![0, 255], Vec::new()];
-        assert_eq!(decode_last_key(&encode_last_key(&key)).unwrap(), key);
+    fn hex_round_trips() {
         assert_eq!(unhex(&hex(&[1, 2, 254])).unwrap(), vec![1, 2, 254]);
         assert_eq!(after(b"k"), b"k\0");
     }

@@ -194,7 +194,9 @@ impl<C: Catalog> Router<C> {
                 }
             }
         }
-        self.changes.prune(chunk.job_id, &chunk.low);
+        if let Some(floor) = &chunk.prune_to {
+            self.changes.prune(chunk.job_id, floor);
+        }
         self.send_changes(per_sink).await?;
         if let Some(dead_letter) = self.dead_letter.as_mut() {
             // Durable before the barrier lets the job store the chunk as done.

@@ -1060,7 +1060,8 @@ async fn a_chunk_row_beyond_the_cell_limit_is_deleted_and_the_chunk_completes() 
             job_id: 9,
             source: "hugechunk.t".into(),
             low: at.clone(),
-            ready_at: at,
+            ready_at: at.clone(),
+            prune_to: Some(at),
             rows: ChunkRows::Images {
                 schema: Arc::new(schema),
                 rows: vec![
@@ -1426,8 +1427,9 @@ async fn a_copy_does_not_bring_back_children_deleted_with_their_parent() {
         .handover(HandoverRequest::Chunk(SnapshotChunk {
             job_id: 5,
             source: "shop.items".into(),
-            low,
+            low: low.clone(),
             ready_at: h.binlog.end.clone(),
+            prune_to: Some(low),
             rows: ChunkRows::Images {
                 schema: Arc::new(schema),
                 rows: vec![
@@ -1452,4 +1454,65 @@ async fn a_copy_does_not_bring_back_children_deleted_with_their_parent() {
         }
     }
     assert_eq!(written_rows, [("2".to_string(), Some("11:".to_string()))]);
+}
+
+/// Two readers of one job: reader A's chunk is read after a change of row 1, reader B's chunk
+/// (row 1 among its rows) before it but handed over after A's. A's chunk carries the lower of
+/// the two readers' positions as its prune-to, so the change is still remembered when B's
+/// chunk comes: B's stale copy of row 1 is not written (the stream wrote row 1 itself).
+#[tokio::test]
+async fn a_chunk_read_before_another_readers_is_still_judged_by_every_later_change() {
+    let mut h = Harness::new(1, CAPTURE_SHOP);
+    h.track(6, "shop", "orders").await;
+    let low_b = h.binlog.end.clone();
+    let orders = Table::new(81, "shop", "orders", &["customer"]);
+    h.route(TABLE_MAP_EVENT, &orders.table_map()).await;
+    h.route(
+        UPDATE_ROWS_EVENT,
+        &orders.rows(true, &[(1, vec![Some("ada")]), (1, vec![Some("bea")])]),
+    )
+    .await;
+    h.xid().await;
+    let low_a = h.binlog.end.clone();
+    while h.sinks[0].try_recv().is_ok() {}
+    let schema = Arc::new(TableSchema {
+        database: "shop".into(),
+        table: "orders".into(),
+        ..described(&["customer"])
+    });
+    let text = |s: &str| SqlValue::Text(s.into());
+    let mut receivers = Vec::new();
+    for (low, rows) in [
+        (low_a.clone(), vec![vec![text("2"), text("cy")]]),
+        (
+            low_b.clone(),
+            vec![vec![text("1"), text("ada")], vec![text("3"), text("di")]],
+        ),
+    ] {
+        let (written, rx) = tokio::sync::oneshot::channel();
+        receivers.push(rx);
+        h.router
+            .handover(HandoverRequest::Chunk(SnapshotChunk {
+                job_id: 6,
+                source: "shop.orders".into(),
+                low,
+                ready_at: low_a.clone(),
+                // The lowest position of the readers still reading: B's.
+                prune_to: Some(low_b.clone()),
+                rows: ChunkRows::Images {
+                    schema: schema.clone(),
+                    rows,
+                },
+                written,
+            }))
+            .await
+            .unwrap();
+    }
+    let mut keys = Vec::new();
+    while let Ok(msg) = h.sinks[0].try_recv() {
+        if let SinkMsg::Items { items, .. } = msg {
+            keys.extend(items.into_iter().map(|c| String::from_utf8(c.key).unwrap()));
+        }
+    }
+    assert_eq!(keys, ["2", "3"]);
 }
