@@ -125,15 +125,18 @@ impl Bench {
     /// Drops what earlier runs left: the `bench` databases and `bench_*` HBase tables.
     pub(crate) async fn clean(&self) -> Result<()> {
         let mut conn = mysql().await?;
+        let variants = THRIFT_VARIANTS.map(|v| format!("bench_state_{}", v.0));
         for db in [
             "bench",
             "bench_state_stream",
             "bench_state_snapshot",
-            "bench_state_two_thrift",
-            "bench_state_framed_compact",
             "bench_state_joined",
             "bench_state_mixed",
-        ] {
+            "bench_state_mixed_snapshot",
+        ]
+        .into_iter()
+        .chain(variants.iter().map(String::as_str))
+        {
             conn.query_drop(format!("DROP DATABASE IF EXISTS {db}"))
                 .await?;
         }
@@ -209,6 +212,25 @@ listen = "{ADMIN}"
         Ok(std::fs::canonicalize(path)?)
     }
 
+    /// A daemon with `snapshot.mode = "initial_only"` copying a table of `rows` rows: from
+    /// `/health` 200 (the bootstrap starts then) to its exit after the last chunk.
+    pub(crate) fn bootstrap(&self, config: &Path, name: &str, rows: u64) -> Result<Bootstrap> {
+        let mut d = self.start(config, name)?;
+        let cpu = CpuMeter::start(Some(d.child.id()));
+        let streaming_at = d.wait_streaming(Duration::from_secs(60))?;
+        let (exited_at, series, peak_rss_mb, cores) =
+            d.until_exit(Duration::from_secs(3600), cpu)?;
+        // The daemon's CPU from its start to its exit, per row copied.
+        let daemon_cores = cores["daemon"].as_f64().unwrap_or(0.0);
+        Ok(Bootstrap {
+            rows_per_s: (rows as f64 / (exited_at - streaming_at)).round(),
+            cpu_us_per_row: (daemon_cores * exited_at / rows as f64 * 1e8).round() / 100.0,
+            cores,
+            series,
+            peak_rss_mb,
+        })
+    }
+
     pub(crate) fn start(&self, config: &Path, name: &str) -> Result<Daemon> {
         let log = std::fs::File::create(self.out.join(format!("{name}.log")))?;
         let child = Command::new(&self.daemon)
@@ -225,6 +247,16 @@ listen = "{ADMIN}"
             name: name.into(),
         })
     }
+}
+
+/// What [`Bench::bootstrap`] measured.
+pub(crate) struct Bootstrap {
+    pub(crate) rows_per_s: f64,
+    pub(crate) cpu_us_per_row: f64,
+    /// Cores of each process group (`CpuMeter::cores`) from the daemon's start to its exit.
+    pub(crate) cores: serde_json::Value,
+    pub(crate) series: Vec<Sample>,
+    pub(crate) peak_rss_mb: f64,
 }
 
 pub(crate) struct Daemon {

@@ -8,8 +8,9 @@
 //! 2. raw binlog (bare mysql_async stream P0..P1, rows parsed by mysql_common) and decode (the
 //!    daemon's own tailer + decoder + router, writers that drop what they get);
 //! 3. HBase ceiling: the same rows as the daemon's cells, batched `mutateRowsTs` with the
-//!    daemon's batch size and writer count, then the stream: the real daemon resumes at P0; the
-//!    clock runs from `/health` 200 until HBase has the load's last 64 rows (see
+//!    daemon's batch size and writer count (one warm-up run first, not counted: a freshly
+//!    started HBase writes the first one much slower), then the stream: the real daemon resumes
+//!    at P0; the clock runs from `/health` 200 until HBase has the load's last 64 rows (see
 //!    `Daemon::follow_until`); `/metrics` and `/proc` are sampled for the plot;
 //! 4. latency: 20-row transactions every 10 ms while the daemon runs; each one's last row is
 //!    polled with `getRow` from the moment COMMIT returns (resolution: one `getRow`, ~1 ms);
@@ -21,16 +22,18 @@
 //!    the ALTER until the backfill job is complete (one cell a row);
 //! 8. Thrift servers: a second Thrift server of the same HBase on 9091 (`scripts/services.sh up
 //!    thrift2`), then the HBase ceiling and the stream (from P0, into a table of their own) with
-//!    two servers, and with one server speaking the framed transport and compact protocol;
+//!    two servers, with one server speaking the framed transport and compact protocol, and with
+//!    one server started with `-hsha` (framed transport, binary protocol);
 //! 9. wide rows: the same load streamed (from P0) as a table joined into another's rows, ten
 //!    events per HBase row, against the ceiling for the same number of cells (`joined.rs`);
 //! 10. a mixed workload (`mixed.rs`): 50% inserts, 40% updates, 10% deletes on a 40-column table,
 //!     single-row and 100-row transactions, `sync_binlog = 1`; the stream against the HBase
-//!     ceiling for the same changes.
+//!     ceiling for the same changes, then phase 4's latency and phase 6's bootstrap with it.
 
 mod ceilings;
 mod daemon;
 mod joined;
+mod latency;
 mod mixed;
 mod table;
 
@@ -71,7 +74,7 @@ const SERVER_ID: u32 = 77001;
 const WRITERS: usize = 2;
 const BATCH_ROWS: usize = 2000;
 /// Phase 8: (name, `THRIFT2_FLAGS`, `[hbase]` section, mapping template, HBase table).
-const THRIFT_VARIANTS: [(&str, &str, &str, &str, &str); 2] = [
+const THRIFT_VARIANTS: [(&str, &str, &str, &str, &str); 3] = [
     (
         "two_thrift",
         "",
@@ -85,6 +88,13 @@ const THRIFT_VARIANTS: [(&str, &str, &str, &str, &str); 2] = [
         "thrift = \"127.0.0.1:9091\"\nthrift_transport = \"framed\"\nthrift_protocol = \"compact\"",
         "{db}_{table}_fc",
         "bench_events_fc",
+    ),
+    (
+        "hsha",
+        "-hsha",
+        "thrift = \"127.0.0.1:9091\"\nthrift_transport = \"framed\"",
+        "{db}_{table}_hsha",
+        "bench_events_hsha",
     ),
 ];
 const COLUMNS: [&str; 11] = [
@@ -156,16 +166,19 @@ async fn main() -> Result<()> {
     // a table takes about a second on this HBase, once per table in a daemon's life.
     tokio::task::spawn_blocking(|| -> Result<()> {
         let mut c = thrift()?;
+        let variants = THRIFT_VARIANTS.map(|v| v.4);
         for t in [
             "bench_events",
             "bench_bigtxn",
             "bench_events_snap",
-            "bench_events_two",
-            "bench_events_fc",
-        ] {
+            mixed::TABLE,
+            mixed::SNAP_TABLE,
+        ]
+        .iter()
+        .chain(&variants)
+        {
             mysql2hbase::sink::hbase::mutations::ensure_table(&mut c, t, "d", 3)?;
         }
-        mysql2hbase::sink::hbase::mutations::ensure_table(&mut c, mixed::TABLE, "d", 3)?;
         joined::create_table()
     })
     .await??;
@@ -249,7 +262,12 @@ async fn main() -> Result<()> {
         json!((median_of(ratios) * 100.0).round() / 100.0),
     );
 
-    // 3. HBase ceiling and the stream (ceiling measured before and after; median of all).
+    // 3. HBase ceiling and the stream (ceiling measured before and after; median of all but
+    // the warm-up run).
+    s.insert(
+        "hbase_ceiling_warmup_rows_per_s".into(),
+        json!(hbase_ceiling(rows, "bench_ceiling").await?.round()),
+    );
     let cpu = CpuMeter::start(None);
     let mut ceilings = vec![hbase_ceiling(rows, "bench_ceiling").await?];
     s.insert("hbase_ceiling_cpu_cores".into(), cpu.cores());
@@ -380,25 +398,12 @@ async fn main() -> Result<()> {
         json!(snapshot_read.0.round()),
     );
     let uptime_snap = load_average();
-    let mut d = b.start(&snap_cfg, "snapshot")?;
-    let cpu = CpuMeter::start(Some(d.child.id()));
-    // From streaming (the bootstrap starts then) to the exit after the last chunk.
-    let streaming_at = d.wait_streaming(Duration::from_secs(60))?;
-    let (exited_at, snap_series, snap_rss, snap_cpu) =
-        d.until_exit(Duration::from_secs(3600), cpu)?;
-    let snap_secs = exited_at - streaming_at;
-    // The daemon's CPU from its start to its exit, per row copied.
-    let snap_daemon_cores = snap_cpu["daemon"].as_f64().unwrap_or(0.0);
-    s.insert(
-        "cpu_us_per_row_snapshot".into(),
-        json!((snap_daemon_cores * exited_at / table_rows as f64 * 1e8).round() / 100.0),
-    );
-    s.insert("snapshot_cpu_cores".into(), snap_cpu);
-    write_series(&b.out.join("snapshot.csv"), &snap_series)?;
-    s.insert(
-        "snapshot_rows_per_s".into(),
-        json!((table_rows as f64 / snap_secs).round()),
-    );
+    let snap = b.bootstrap(&snap_cfg, "snapshot", table_rows)?;
+    let snap_rss = snap.peak_rss_mb;
+    s.insert("cpu_us_per_row_snapshot".into(), json!(snap.cpu_us_per_row));
+    s.insert("snapshot_cpu_cores".into(), snap.cores);
+    write_series(&b.out.join("snapshot.csv"), &snap.series)?;
+    s.insert("snapshot_rows_per_s".into(), json!(snap.rows_per_s));
     s.insert("select_ceiling_rows_per_s".into(), json!(select.0.round()));
     s.insert("snapshot_load_avg".into(), json!(uptime_snap));
     s.insert("snapshot_peak_rss_mb".into(), json!(snap_rss));
@@ -458,9 +463,9 @@ async fn main() -> Result<()> {
     );
 
     // 8. Thrift servers: the ceiling and the stream (the daemon from P0 again, into a table of
-    // its own) with two Thrift servers of the same HBase, and with one server speaking the
-    // framed transport and the compact protocol; beside phase 3's default (one server, buffered
-    // binary).
+    // its own) with two Thrift servers of the same HBase, with one server speaking the framed
+    // transport and the compact protocol, and with one in `-hsha` mode (framed, binary); beside
+    // phase 3's default (one server, buffered binary).
     for (name, flags, hbase, template, table) in THRIFT_VARIANTS {
         thrift2(Some(flags))?;
         let cfg =
@@ -529,40 +534,8 @@ async fn main() -> Result<()> {
         json!((joined_rate / joined_ceiling * 100.0).round() / 100.0),
     );
 
-    // 10. The mixed workload.
-    let mixed = mixed::Mixed::new(rows / 10);
-    mixed.prefill(&mut conn).await?;
-    let mut d = b.start(
-        &b.config("mixed", "bench.mixed", "never", "{db}_{table}")?,
-        "mixed0",
-    )?;
-    d.wait_checkpoint(None, Duration::from_secs(60))?;
-    d.stop()?;
-    let mixed_load = mixed.load(&mut conn).await?;
-    let (mixed_stream, mixed_cpu_us) = mixed.stream(&b)?;
-    let mut mixed_ceilings = Vec::new();
-    for _ in 0..b.reps {
-        mixed_ceilings.push(mixed.ceiling()?);
-    }
-    let mixed_ceiling = median_of(mixed_ceilings);
-    s.insert("mixed_changes".into(), json!(mixed.changes()));
-    s.insert("mixed_load_changes_per_s".into(), json!(mixed_load.round()));
-    s.insert(
-        "mixed_stream_changes_per_s".into(),
-        json!(mixed_stream.round()),
-    );
-    s.insert(
-        "mixed_hbase_ceiling_changes_per_s".into(),
-        json!(mixed_ceiling.round()),
-    );
-    s.insert(
-        "mixed_stream_to_ceiling_ratio".into(),
-        json!((mixed_stream / mixed_ceiling * 100.0).round() / 100.0),
-    );
-    s.insert(
-        "cpu_us_per_change_mixed".into(),
-        json!((mixed_cpu_us * 100.0).round() / 100.0),
-    );
+    // 10. The mixed workload: stream, ceiling, latency, bootstrap.
+    mixed::phase(&b, &mut conn, rows, latency_secs, &mut s).await?;
 
     s.insert("rows".into(), json!(rows));
     s.insert("quick".into(), json!(args.quick));

@@ -4,21 +4,28 @@
 //! commit flushed to disk, as production servers run). The daemon streams it from a
 //! checkpoint taken before it; the HBase ceiling writes the same changes (40-cell puts, row
 //! deletes; not collapsed, so it has at least the daemon's work) with the daemon's batch size
-//! and writer count.
+//! and writer count. Then the insert-only load's other figures for this workload: phase 4's
+//! commit-to-visible latency at 2,000 changes/s (`latency.rs`), and phase 6's bootstrap of the
+//! table as the changes left it.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use hbase_thrift::hbase::{BatchMutation, Mutation, THbaseSyncClient};
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
+use serde_json::json;
 
 use crate::ceilings::{drop_table, thrift};
-use crate::daemon::{Bench, CpuMeter};
-use crate::{BATCH_ROWS, WRITERS};
+use crate::daemon::{write_series, Bench, CpuMeter};
+use crate::latency::{self, Probe};
+use crate::{median_of, BATCH_ROWS, WRITERS};
 
 pub(crate) const TABLE: &str = "bench_mixed";
+/// The bootstrap's HBase table (mapping `{db}_{table}_snap`).
+pub(crate) const SNAP_TABLE: &str = "bench_mixed_snap";
 /// Columns after `id`.
 const COLUMNS: u64 = 39;
 /// Keys of the 64 rows inserted after the workload: the daemon has caught up when HBase has
@@ -94,58 +101,99 @@ fn statement(c: Change) -> String {
     }
 }
 
-/// `n` changes over the rows `0..prefill` and the ones inserted since, from a fixed seed.
-fn workload(prefill: u64, n: u64) -> Vec<Change> {
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
-    let mut live: Vec<u64> = (0..prefill).collect();
-    let mut next_id = prefill;
-    (0..n)
-        .map(|i| {
-            let roll = next() % 100;
-            let seed = i + 1_000;
-            if roll < 50 || live.is_empty() {
-                live.push(next_id);
-                next_id += 1;
-                Change::Insert {
-                    id: next_id - 1,
-                    seed,
-                }
-            } else if roll < 90 {
-                let id = live[(next() % live.len() as u64) as usize];
-                Change::Update { id, seed }
-            } else {
-                let at = (next() % live.len() as u64) as usize;
-                Change::Delete {
-                    id: live.swap_remove(at),
-                }
-            }
-        })
-        .collect()
+/// The workload's random stream: changes over the live rows (`0..prefill` and the ones
+/// inserted since), from a fixed seed; each change's values from a seed of its own, never reused.
+#[derive(Clone)]
+struct Generator {
+    state: u64,
+    live: Vec<u64>,
+    next_id: u64,
+    seed: u64,
 }
 
-/// The workload's changes, its rows before it, and the sentinel's key.
+impl Generator {
+    fn new(prefill: u64) -> Generator {
+        Generator {
+            state: 0x9E37_79B9_7F4A_7C15,
+            live: (0..prefill).collect(),
+            next_id: prefill,
+            seed: 1_000,
+        }
+    }
+
+    fn random(&mut self) -> u64 {
+        self.state ^= self.state << 13;
+        self.state ^= self.state >> 7;
+        self.state ^= self.state << 17;
+        self.state
+    }
+
+    /// 50% inserts, 40% updates, 10% deletes.
+    fn change(&mut self) -> Change {
+        let roll = self.random() % 100;
+        let seed = self.seed;
+        self.seed += 1;
+        if roll < 50 || self.live.is_empty() {
+            self.live.push(self.next_id);
+            self.next_id += 1;
+            Change::Insert {
+                id: self.next_id - 1,
+                seed,
+            }
+        } else if roll < 90 {
+            let at = (self.random() % self.live.len() as u64) as usize;
+            Change::Update {
+                id: self.live[at],
+                seed,
+            }
+        } else {
+            let at = (self.random() % self.live.len() as u64) as usize;
+            Change::Delete {
+                id: self.live.swap_remove(at),
+            }
+        }
+    }
+
+    /// `n` changes for one transaction, and what it makes visible: the row of its last insert
+    /// or update that the transaction does not delete after, with that change's seed. That
+    /// row leaves the workload (no later change touches it), so its cell `c1` holding the
+    /// seed's value in HBase means this transaction's change arrived.
+    fn transaction(&mut self, n: usize) -> (Vec<Change>, Option<(u64, u64)>) {
+        let changes: Vec<Change> = (0..n).map(|_| self.change()).collect();
+        let mut deleted = Vec::new();
+        let probe = changes.iter().rev().find_map(|c| match *c {
+            Change::Delete { id } => {
+                deleted.push(id);
+                None
+            }
+            Change::Insert { id, seed } | Change::Update { id, seed } => {
+                (!deleted.contains(&id)).then_some((id, seed))
+            }
+        });
+        if let Some((id, _)) = probe {
+            self.live.retain(|&x| x != id);
+        }
+        (changes, probe)
+    }
+}
+
+/// The workload's changes, its rows before it, and the generator where the workload left it
+/// (for the latency phase's changes, which follow on the rows the workload leaves).
 pub(crate) struct Mixed {
     changes: Vec<Change>,
     prefill: u64,
+    after: Generator,
 }
 
 impl Mixed {
     pub(crate) fn new(changes: u64) -> Mixed {
         let prefill = (changes / 4).max(100);
+        let mut after = Generator::new(prefill);
         Mixed {
-            changes: workload(prefill, changes),
+            changes: (0..changes).map(|_| after.change()).collect(),
             prefill,
+            after,
         }
-    }
-
-    pub(crate) fn changes(&self) -> u64 {
-        self.changes.len() as u64
     }
 
     /// The rows the workload starts from (before the daemon's checkpoint).
@@ -164,16 +212,11 @@ impl Mixed {
     /// Runs the workload with `sync_binlog = 1`, then the sentinel rows; returns changes per
     /// second of the load itself.
     pub(crate) async fn load(&self, conn: &mut Conn) -> Result<f64> {
-        let before: Option<String> = conn.query_first("SELECT @@GLOBAL.sync_binlog").await?;
-        conn.query_drop("SET GLOBAL sync_binlog = 1").await?;
+        let before = set_sync_binlog(conn, "1").await?;
         let t = Instant::now();
         let result = self.run(conn).await;
         let secs = t.elapsed().as_secs_f64();
-        conn.query_drop(format!(
-            "SET GLOBAL sync_binlog = {}",
-            before.unwrap_or_else(|| "0".into())
-        ))
-        .await?;
+        set_sync_binlog(conn, &before).await?;
         result?;
         let sentinel: Vec<String> = (SENTINEL - 64..SENTINEL)
             .map(|id| row_sql(id, id))
@@ -203,20 +246,49 @@ impl Mixed {
     }
 
     /// The daemon from its checkpoint before the workload until HBase has the sentinel rows:
-    /// (changes per second from `/health` 200, daemon CPU microseconds per change).
-    pub(crate) fn stream(&self, b: &Bench) -> Result<(f64, f64)> {
-        let cfg = b.config("mixed", "bench.mixed", "never", "{db}_{table}")?;
-        let mut d = b.start(&cfg, "mixed")?;
+    /// (changes per second from `/health` 200, daemon CPU microseconds per change, peak RSS).
+    fn stream(&self, b: &Bench) -> Result<(f64, f64, f64)> {
+        let mut d = b.start(&config(b)?, "mixed")?;
         let cpu = CpuMeter::start(Some(d.child.id()));
         let streaming_at = d.wait_streaming(Duration::from_secs(60))?;
         let (caught_up_at, _) =
             d.follow_until((TABLE, SENTINEL), None, Duration::from_secs(3600))?;
         let cpu_us = cpu.secs("daemon") / self.changes.len() as f64 * 1e6;
-        d.stop()?;
+        let (rss,) = d.stop()?;
         Ok((
             self.changes.len() as f64 / (caught_up_at - streaming_at),
             cpu_us,
+            rss,
         ))
+    }
+
+    /// Phase 4 on this workload: transactions of 20 changes every 10 ms (2,000 changes/s) for
+    /// `secs` seconds, going on from where the workload left the rows, with `sync_binlog = 1`,
+    /// while the daemon streams from its checkpoint; each transaction's probe row (see
+    /// `Generator::transaction`) polled from the moment COMMIT returns. Returns p50, p99, max
+    /// in ms and the daemon's peak RSS.
+    async fn latency(&self, b: &Bench, conn: &mut Conn, secs: u64) -> Result<([f64; 3], f64)> {
+        let mut d = b.start(&config(b)?, "mixed_latency")?;
+        let now = crate::position(conn).await?;
+        d.wait_checkpoint(Some(&now), Duration::from_secs(60))?;
+        let mut changes = self.after.clone();
+        let next = move || {
+            let (txn, probe) = changes.transaction(20);
+            let sql: Vec<String> = txn.into_iter().map(statement).collect();
+            let probe = probe.map(|(id, seed)| Probe {
+                key: id.to_string().into_bytes(),
+                column: b"d:c1".to_vec(),
+                value: value(1, seed).into_bytes(),
+            });
+            (sql.join(";"), probe)
+        };
+        let before = set_sync_binlog(conn, "1").await?;
+        let csv = b.out.join("mixed_latency.csv");
+        let result = latency::steady(conn, TABLE, secs * 100, next, &csv).await;
+        set_sync_binlog(conn, &before).await?;
+        let percentiles = result?;
+        let (rss,) = d.stop()?;
+        Ok((percentiles, rss))
     }
 
     /// The HBase ceiling for the same changes, in changes per second.
@@ -266,6 +338,84 @@ impl Mixed {
     }
 }
 
+/// The daemon streaming `bench.mixed` into `bench_mixed` (state `bench_state_mixed`).
+fn config(b: &Bench) -> Result<PathBuf> {
+    b.config("mixed", "bench.mixed", "never", "{db}_{table}")
+}
+
+/// Sets the server's `sync_binlog`; returns what it was.
+async fn set_sync_binlog(conn: &mut Conn, value: &str) -> Result<String> {
+    let before: Option<String> = conn.query_first("SELECT @@GLOBAL.sync_binlog").await?;
+    conn.query_drop(format!("SET GLOBAL sync_binlog = {value}"))
+        .await?;
+    Ok(before.unwrap_or_else(|| "0".into()))
+}
+
+/// Phase 10, its figures into `s`: the workload (a tenth of `rows` changes) loaded while the
+/// daemon is stopped, streamed, and written by the ceiling loop; then phase 4's latency run
+/// with these changes for `latency_secs`, and phase 6's bootstrap of the table as they left it.
+pub(crate) async fn phase(
+    b: &Bench,
+    conn: &mut Conn,
+    rows: u64,
+    latency_secs: u64,
+    s: &mut serde_json::Map<String, serde_json::Value>,
+) -> Result<()> {
+    let mixed = Mixed::new(rows / 10);
+    mixed.prefill(conn).await?;
+    let mut d = b.start(&config(b)?, "mixed0")?;
+    d.wait_checkpoint(None, Duration::from_secs(60))?;
+    d.stop()?;
+    let load = mixed.load(conn).await?;
+    let (stream, cpu_us, stream_rss) = mixed.stream(b)?;
+    let mut ceilings = Vec::new();
+    for _ in 0..b.reps {
+        ceilings.push(mixed.ceiling()?);
+    }
+    let ceiling = median_of(ceilings);
+    let ([p50, p99, max], latency_rss) = mixed.latency(b, conn, latency_secs).await?;
+    let table_rows: u64 = conn
+        .query_first("SELECT COUNT(*) FROM bench.mixed")
+        .await?
+        .unwrap_or(0);
+    let snap_cfg = b.config(
+        "mixed_snapshot",
+        "bench.mixed",
+        "initial_only",
+        "{db}_{table}_snap",
+    )?;
+    let snap = b.bootstrap(&snap_cfg, "mixed_snapshot", table_rows)?;
+    write_series(&b.out.join("mixed_snapshot.csv"), &snap.series)?;
+    for (key, value) in [
+        ("mixed_changes", json!(mixed.changes.len())),
+        ("mixed_load_changes_per_s", json!(load.round())),
+        ("mixed_stream_changes_per_s", json!(stream.round())),
+        ("mixed_hbase_ceiling_changes_per_s", json!(ceiling.round())),
+        (
+            "mixed_stream_to_ceiling_ratio",
+            json!((stream / ceiling * 100.0).round() / 100.0),
+        ),
+        (
+            "cpu_us_per_change_mixed",
+            json!((cpu_us * 100.0).round() / 100.0),
+        ),
+        ("mixed_p50_latency_ms", json!(p50)),
+        ("mixed_p99_latency_ms", json!(p99)),
+        ("mixed_max_latency_ms", json!(max)),
+        ("mixed_snapshot_rows", json!(table_rows)),
+        ("mixed_snapshot_rows_per_s", json!(snap.rows_per_s)),
+        ("cpu_us_per_row_snapshot_mixed", json!(snap.cpu_us_per_row)),
+        ("mixed_snapshot_cpu_cores", snap.cores),
+        (
+            "mixed_peak_rss_mb",
+            json!(stream_rss.max(latency_rss).max(snap.peak_rss_mb)),
+        ),
+    ] {
+        s.insert(key.into(), value);
+    }
+    Ok(())
+}
+
 fn mutation(c: Change) -> BatchMutation {
     let cell = |column: Vec<u8>, value: Option<String>| Mutation {
         is_delete: Some(value.is_none()),
@@ -295,7 +445,8 @@ mod tests {
 
     #[test]
     fn the_workload_has_the_promised_mix() {
-        let w = workload(1000, 10_000);
+        let mut g = Generator::new(1000);
+        let w: Vec<Change> = (0..10_000).map(|_| g.change()).collect();
         let count = |f: fn(&Change) -> bool| w.iter().filter(|c| f(c)).count() as f64 / 100.0;
         let inserts = count(|c| matches!(c, Change::Insert { .. }));
         let updates = count(|c| matches!(c, Change::Update { .. }));

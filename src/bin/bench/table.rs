@@ -37,6 +37,7 @@ pub(crate) fn print_table(s: &serde_json::Value) {
     for (name, what) in [
         ("two_thrift", "two Thrift servers"),
         ("framed_compact", "one Thrift server, framed + compact"),
+        ("hsha", "one Thrift server, -hsha (framed + binary)"),
     ] {
         let stream = format!("{name}_stream_rows_per_s");
         let ceiling = f(&format!("{name}_hbase_ceiling_rows_per_s"));
@@ -65,6 +66,13 @@ pub(crate) fn print_table(s: &serde_json::Value) {
         ratio("mixed_stream_changes_per_s", f("mixed_hbase_ceiling_changes_per_s"))
     );
     println!(
+        "| bootstrap, mixed workload's table ({} rows, 40 columns) | {:.0} rows/s | {:.0} changes/s (HBase, the mixed changes) | {:.2} | >= 0.8 |",
+        s["mixed_snapshot_rows"],
+        f("mixed_snapshot_rows_per_s"),
+        f("mixed_hbase_ceiling_changes_per_s"),
+        ratio("mixed_snapshot_rows_per_s", f("mixed_hbase_ceiling_changes_per_s"))
+    );
+    println!(
         "| bootstrap's read side alone (chunk reader, rows dropped) | {:.0} rows/s | {:.0} rows/s (SELECT) | {:.2} | >= 0.8 |",
         f("snapshot_read_rows_per_s"),
         f("select_ceiling_rows_per_s"),
@@ -81,8 +89,16 @@ pub(crate) fn print_table(s: &serde_json::Value) {
         s["p50_latency_ms"], s["p99_latency_ms"], s["max_latency_ms"]
     );
     println!(
+        "| latency at 2,000 changes/s, mixed workload | p50 {} ms, p99 {} ms, max {} ms | | | p99 <= 15 ms |",
+        s["mixed_p50_latency_ms"], s["mixed_p99_latency_ms"], s["mixed_max_latency_ms"]
+    );
+    println!(
         "| daemon CPU per row | stream {} us, bootstrap {} us, decode {} us | | | stream <= 2 us |",
         s["cpu_us_per_row_stream"], s["cpu_us_per_row_snapshot"], s["cpu_us_per_row_decode"]
+    );
+    println!(
+        "| daemon CPU, mixed workload | stream {} us a change, bootstrap {} us a row | | | |",
+        s["cpu_us_per_change_mixed"], s["cpu_us_per_row_snapshot_mixed"]
     );
     println!(
         "| peak RSS | {:.0} MB (stream {:.0}, {}-row txn {:.0}, bootstrap {:.0}) | | | <= 300 MB |",
@@ -91,6 +107,10 @@ pub(crate) fn print_table(s: &serde_json::Value) {
         s["rows"],
         f("bigtxn_peak_rss_mb"),
         f("snapshot_peak_rss_mb")
+    );
+    println!(
+        "| peak RSS, mixed workload (stream, latency, bootstrap) | {:.0} MB | | | <= 300 MB |",
+        f("mixed_peak_rss_mb")
     );
     println!(
         "| one {}-row transaction | {:.0} rows/s (commit in MySQL {:.1} s) | | | |",
@@ -103,6 +123,11 @@ pub(crate) fn print_table(s: &serde_json::Value) {
         f("stream_hbase_batches"),
         f("stream_rows_per_batch"),
         f("stream_batch_ms_mean")
+    );
+    println!(
+        "| HBase ceiling: warm-up run (not in the median) and the runs | {:.0} rows/s; {} | | | |",
+        f("hbase_ceiling_warmup_rows_per_s"),
+        s["hbase_ceiling_runs"]
     );
     println!(
         "| MySQL load (for reference) | {:.0} rows/s | | | |",
@@ -120,6 +145,7 @@ pub(crate) fn print_table(s: &serde_json::Value) {
         "snapshot_cpu_cores",
         "backfill_cpu_cores",
         "decode_cpu_cores",
+        "mixed_snapshot_cpu_cores",
     ] {
         println!("  {k}: {}", s[k]);
     }
