@@ -17,8 +17,9 @@
 //! snapshot, or in a newer one), it hands a chunk over before reading the next, and the router
 //! takes chunks in the order they are handed over; so every chunk handed over later, by any
 //! reader, has a low at or above every `prune_to` before it. While a reader has not read its
-//! first chunk its low is unknown and nothing is forgotten. A reader that finished its range
-//! hands over nothing more and no longer holds the others back.
+//! first chunk its low is unknown and nothing is forgotten. A reader that has handed over the
+//! last chunk of its range no longer holds the others back (not before: a `prune_to` computed
+//! without it must reach the router after that chunk).
 //!
 //! Memory: each reader holds the chunk it reads and up to `parallelism / readers` (at least
 //! one) handed-over chunks not yet durable, so at most about `2 x parallelism` chunks in all.
@@ -223,11 +224,7 @@ impl CopyContext {
             let prune_to = {
                 let mut readers = self.readers.lock().await;
                 readers.reading[idx] = Reading::At(chunk.low.clone());
-                let floor = readers.prune_to();
-                if chunk.last {
-                    readers.reading[idx] = Reading::Finished;
-                }
-                floor
+                readers.prune_to()
             };
             if !chunk.rows.is_empty() {
                 let rows = match &self.cleared {
@@ -251,6 +248,11 @@ impl CopyContext {
                 .await?;
                 let key = last_key.as_ref().expect("set above");
                 in_flight.push_back((written, key.iter().map(|k| hex(k)).collect(), n));
+            }
+            if chunk.last {
+                // Only now that its last chunk is handed over: a prune-to computed without
+                // this reader must reach the router after that chunk.
+                self.readers.lock().await.reading[idx] = Reading::Finished;
             }
             while in_flight.len() > self.read_ahead || (chunk.last && !in_flight.is_empty()) {
                 let (rx, key, n) = in_flight.pop_front().expect("non-empty");
