@@ -219,7 +219,7 @@ resolve_classpath() {
 }
 
 JDK17_FLAGS=(
-  -XX:+UseG1GC -Djava.net.preferIPv4Stack=true
+  -Djava.net.preferIPv4Stack=true
   --add-opens java.base/java.io=ALL-UNNAMED
   --add-opens java.base/java.nio=ALL-UNNAMED
   --add-opens java.base/sun.nio.ch=ALL-UNNAMED
@@ -552,6 +552,10 @@ write_hbase_conf() {
     # The cleaner settings: tests and benchmarks drop the tables they write (a full benchmark
     # writes ~15 GB), whose files and WALs HBase keeps in archive/ and oldWALs/ for 5-10
     # minutes by default; a minute here keeps the disk from filling up.
+    # The split policy: a table splits at hbase.hregion.max.filesize (10 GB), as a production
+    # region does, not at 256 MB as HBase's default does a table's first region; on this one
+    # node a split only closes the region (0.3-1.4 s without writes), and the benchmark's
+    # freshly created tables would measure that instead of the daemon.
     echo '<configuration>'
     while read -r prop; do
       [[ -z "$prop" ]] && continue
@@ -577,6 +581,7 @@ hbase.thrift.info.bindAddress 127.0.0.1
 hbase.master.cleaner.interval 30000
 hbase.master.hfilecleaner.ttl 60000
 hbase.master.logcleaner.ttl 60000
+hbase.regionserver.region.split.policy org.apache.hadoop.hbase.regionserver.ConstantSizeRegionSplitPolicy
 EOF
     echo '</configuration>'
   } >"$HB/conf/hbase-site.xml"
@@ -610,9 +615,11 @@ logger.thrift.level = INFO
 EOF
 }
 
-hbase_java() { # marker logfile heap main args...  -> sets JAVA_CMD
-  local marker="$1" logfile="$2" heap="$3"; shift 3
-  JAVA_CMD=(java -Xms"$heap" -Xmx"$heap" "${JDK17_FLAGS[@]}" "$marker" \
+hbase_java() { # marker logfile heap gc main args...  -> sets JAVA_CMD
+  local marker="$1" logfile="$2" heap="$3" gc="$4"; shift 4
+  # GC pauses logged beside the server's log: a slow write is first compared with them.
+  JAVA_CMD=(java -Xms"$heap" -Xmx"$heap" "$gc" "${JDK17_FLAGS[@]}" "$marker" \
+    "-Xlog:gc:file=$HB/logs/gc-$logfile:time,uptime:filecount=2,filesize=20m" \
     -Dhbase.log.dir="$HB/logs" -Dhbase.log.file="$logfile" \
     -Dlog4j2.configurationFile="file:$HB/conf/log4j2.properties" \
     -Djava.io.tmpdir="$HB/tmp" \
@@ -640,7 +647,12 @@ hbase_start() {
     fi
     HB_LOG_OFFSET=$(stat -c %s "$HB/logs/hbase-master.log" 2>/dev/null || echo 0)
     log "starting hbase master (standalone, embedded zookeeper)"
-    hbase_java "$HB_MASTER_MARKER" hbase-master.log 1g org.apache.hadoop.hbase.master.HMaster start
+    # The regionserver (in this JVM) on ZGC: with G1 and a 1 GB heap its young collections
+    # stopped every write for 50-135 ms every 10-25 s under a steady load (its GC log against
+    # the benchmark's slow commits, bench/RESULTS.md), while ZGC's pauses stay under a
+    # millisecond; 3 GB because ZGC collects concurrently and wants room to do it.
+    hbase_java "$HB_MASTER_MARKER" hbase-master.log 3g -XX:+UseZGC \
+      org.apache.hadoop.hbase.master.HMaster start
     start_bg "$HB_MASTER_PIDFILE" "$HB/logs/master.out" "${JAVA_CMD[@]}"
     HB_FRESH=1
   fi
@@ -650,7 +662,7 @@ hbase_start_thrift() {
   [[ -n "$(hbase_thrift_pid)" ]] && return 0
   listening 9090 && die "port 9090 is in use by a process not started by this script"
   log "starting hbase thrift server on 127.0.0.1:9090"
-  hbase_java "$HB_THRIFT_MARKER" thrift.log 512m \
+  hbase_java "$HB_THRIFT_MARKER" thrift.log 512m -XX:+UseG1GC \
     org.apache.hadoop.hbase.thrift.ThriftServer -p 9090 -b 127.0.0.1 start
   start_bg "$HB_THRIFT_PIDFILE" "$HB/logs/thrift.out" "${JAVA_CMD[@]}"
   HB_FRESH=1
@@ -844,7 +856,7 @@ thrift2_start() {
   read -r -a flags <<<"${THRIFT2_FLAGS:-}"
   echo "${THRIFT2_FLAGS:-}" >"$HB/thrift2.flags"
   log "starting a second hbase thrift server on 127.0.0.1:9091 (${THRIFT2_FLAGS:-default options})"
-  hbase_java "$HB_THRIFT2_MARKER" thrift2.log 512m \
+  hbase_java "$HB_THRIFT2_MARKER" thrift2.log 512m -XX:+UseG1GC \
     org.apache.hadoop.hbase.thrift.ThriftServer -p 9091 -b 127.0.0.1 --infoport 9096 \
     ${flags[@]+"${flags[@]}"} start
   start_bg "$HB_THRIFT2_PIDFILE" "$HB/logs/thrift2.out" "${JAVA_CMD[@]}"

@@ -47,6 +47,7 @@ use std::sync::Arc;
 
 use crate::config::{parse_qualifier, Config, TemplatePart, ValueEncoding};
 use crate::core::filter::TableFilter;
+use crate::model::change::CellValue;
 use crate::model::naming::{fnv1a, hbase_table_name, is_legal_hbase_table_name};
 use crate::model::{Cell, RowChange, RowOp, SqlValue, TableSchema, Version};
 use crate::sink::hbase::mutations::serialized_cell_size;
@@ -56,7 +57,7 @@ use crate::sink::hbase::mutations::serialized_cell_size;
 /// (`serialized_cell_size`). HBase refuses the whole batch holding such a row, again at every
 /// retry, so such rows are never sent (see `core::router`, "rows HBase cannot take").
 pub fn oversized_cell(key: &[u8], cells: &[Cell], limit: usize) -> Option<String> {
-    let size = |v: &Vec<u8>, column: &[u8]| serialized_cell_size(key, column, v);
+    let size = |v: &CellValue, column: &[u8]| serialized_cell_size(key, column, v);
     cells
         .iter()
         .find(|c| c.value.as_ref().is_some_and(|v| size(v, &c.column) > limit))
@@ -453,9 +454,9 @@ impl TableMapping {
     }
 
     /// A cell value under this table's encoding; `None` for NULL.
-    pub fn cell_value(&self, value: &SqlValue) -> Option<Vec<u8>> {
+    pub fn cell_value(&self, value: &SqlValue) -> Option<CellValue> {
         match self.encoding {
-            ValueEncoding::String => value.to_text(),
+            ValueEncoding::String => value.cell_text(),
             ValueEncoding::Native => native_bytes(value),
         }
     }
@@ -632,13 +633,13 @@ fn split_composite(body: &[u8]) -> Option<Vec<Vec<u8>>> {
 }
 
 /// Native encoding (see the module doc); `None` for NULL.
-fn native_bytes(value: &SqlValue) -> Option<Vec<u8>> {
+fn native_bytes(value: &SqlValue) -> Option<CellValue> {
     match value {
-        SqlValue::Int(i) => Some(i.to_be_bytes().to_vec()),
-        SqlValue::UInt(u) => Some(u.to_be_bytes().to_vec()),
-        SqlValue::Float(f) => Some(f.to_bits().to_be_bytes().to_vec()),
-        SqlValue::Double(d) => Some(d.to_bits().to_be_bytes().to_vec()),
-        other => other.to_text(),
+        SqlValue::Int(i) => Some(CellValue::from_slice(&i.to_be_bytes())),
+        SqlValue::UInt(u) => Some(CellValue::from_slice(&u.to_be_bytes())),
+        SqlValue::Float(f) => Some(CellValue::from_slice(&f.to_bits().to_be_bytes())),
+        SqlValue::Double(d) => Some(CellValue::from_slice(&d.to_bits().to_be_bytes())),
+        other => other.cell_text(),
     }
 }
 
@@ -796,13 +797,14 @@ mod tests {
         assert_eq!(cells[0].value.as_deref(), Some(&[0xFF; 8][..]));
         assert_eq!(&cells[1].column[..], b"d:b");
         assert_eq!(cells[1].value, None);
-        assert_eq!(native_bytes(&SqlValue::UInt(u64::MAX)), Some(vec![0xFF; 8]));
+        let native_vec = |v: &SqlValue| native_bytes(v).map(CellValue::into_vec);
+        assert_eq!(native_vec(&SqlValue::UInt(u64::MAX)), Some(vec![0xFF; 8]));
         assert_eq!(
-            native_bytes(&SqlValue::Double(1.5)),
+            native_vec(&SqlValue::Double(1.5)),
             Some(1.5f64.to_bits().to_be_bytes().to_vec())
         );
         assert_eq!(
-            native_bytes(&SqlValue::Decimal("1.50".into())),
+            native_vec(&SqlValue::Decimal("1.50".into())),
             Some(b"1.50".to_vec())
         );
         assert_eq!(native_bytes(&SqlValue::Null), None);
@@ -946,7 +948,7 @@ mod tests {
         use crate::source::decode::test_support::{bytes, col, dec};
         use mysql_common::Value;
         use ColumnType::*;
-        let native = |c: &ColumnSchema, v: Value| native_bytes(&dec(c, v)).unwrap();
+        let native = |c: &ColumnSchema, v: Value| native_bytes(&dec(c, v)).unwrap().into_vec();
         let c = col(MYSQL_TYPE_LONGLONG, &[], true, None);
         assert_eq!(native(&c, Value::UInt(u64::MAX)), vec![0xFF; 8]);
         let c = col(MYSQL_TYPE_LONGLONG, &[], false, None);
@@ -980,7 +982,7 @@ mod tests {
             micros: 450_000,
             fsp: 2,
         };
-        assert_eq!(native_bytes(&t).unwrap(), b"-01:02:03.45");
+        assert_eq!(&native_bytes(&t).unwrap()[..], b"-01:02:03.45");
     }
 }
 

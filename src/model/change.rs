@@ -55,11 +55,17 @@ fn merge(first: Vec<Cell>, mut next: Vec<Cell>) -> Vec<Cell> {
     next
 }
 
+/// A cell's value: up to 32 bytes inline (numbers, dates, times, short strings: most cells),
+/// longer ones on the heap. A heap block per cell cost more than the cell's text: allocated by
+/// the router, freed by a writer on another thread (the profile of the stream in
+/// `bench/RESULTS.md`).
+pub type CellValue = smallvec::SmallVec<[u8; 32]>;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cell {
     /// `family:qualifier`.
     pub column: Arc<[u8]>,
-    pub value: Option<Vec<u8>>,
+    pub value: Option<CellValue>,
 }
 
 /// One row key's state as of `version`.
@@ -90,7 +96,10 @@ impl RowChange {
                         .iter()
                         .map(|c| {
                             std::mem::size_of::<Cell>()
-                                + c.value.as_ref().map_or(0, |v| v.capacity() + ALLOCATION)
+                                + c.value
+                                    .as_ref()
+                                    .filter(|v| v.spilled())
+                                    .map_or(0, |v| v.capacity() + ALLOCATION)
                         })
                         .sum::<usize>()
             }

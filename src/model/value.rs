@@ -13,6 +13,8 @@
 //! [`SqlValue::double`], which turn negative zero into zero: MySQL compares the two equal and
 //! MariaDB stores only zero, so `-0` from one path and `0` from the other must not differ.
 
+use crate::model::change::CellValue;
+
 /// A decoded column value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SqlValue {
@@ -94,7 +96,7 @@ pub(crate) fn float_text<T: std::fmt::Display + std::fmt::LowerExp>(x: T, abs: f
 }
 
 /// `.` and the first `fsp` of the six digits of `micros` (nothing for `fsp` 0).
-fn push_fraction(out: &mut Vec<u8>, micros: u32, fsp: u8) {
+fn push_fraction(out: &mut CellValue, micros: u32, fsp: u8) {
     if fsp > 0 {
         out.push(b'.');
         let start = out.len();
@@ -105,7 +107,7 @@ fn push_fraction(out: &mut Vec<u8>, micros: u32, fsp: u8) {
 
 /// `v` in decimal, zero-padded to at least `width` digits (`format!("{v:0width$}")`, which
 /// costs the formatting machinery on every cell).
-fn push_padded(out: &mut Vec<u8>, v: u64, width: usize) {
+fn push_padded(out: &mut CellValue, v: u64, width: usize) {
     let mut digits = itoa::Buffer::new();
     let digits = digits.format(v).as_bytes();
     out.extend(std::iter::repeat_n(
@@ -116,7 +118,7 @@ fn push_padded(out: &mut Vec<u8>, v: u64, width: usize) {
 }
 
 /// `YYYY-MM-DD`.
-fn push_date(out: &mut Vec<u8>, year: u64, month: u64, day: u64) {
+fn push_date(out: &mut CellValue, year: u64, month: u64, day: u64) {
     push_padded(out, year, 4);
     out.push(b'-');
     push_padded(out, month, 2);
@@ -125,7 +127,7 @@ fn push_date(out: &mut Vec<u8>, year: u64, month: u64, day: u64) {
 }
 
 /// `HH:MM:SS` (hours may have more digits).
-fn push_time(out: &mut Vec<u8>, hours: u64, minutes: u64, seconds: u64) {
+fn push_time(out: &mut CellValue, hours: u64, minutes: u64, seconds: u64) {
     push_padded(out, hours, 2);
     out.push(b':');
     push_padded(out, minutes, 2);
@@ -152,15 +154,25 @@ impl SqlValue {
     /// `time_zone = '+00:00'` and `NAMES utf8mb4`), except FLOAT/DOUBLE, which get the shortest
     /// text that reads back as the same number. `None` for NULL.
     pub fn to_text(&self) -> Option<Vec<u8>> {
+        self.cell_text().map(CellValue::into_vec)
+    }
+
+    /// [`SqlValue::to_text`] as a cell's value: built in place, on the heap only when longer
+    /// than a [`CellValue`] holds inline.
+    pub fn cell_text(&self) -> Option<CellValue> {
         Some(match self {
             SqlValue::Null => return None,
-            SqlValue::Int(i) => itoa::Buffer::new().format(*i).as_bytes().to_vec(),
-            SqlValue::UInt(u) => itoa::Buffer::new().format(*u).as_bytes().to_vec(),
-            SqlValue::Float(f) => float_text(*f, f64::from(f.abs())).into_bytes(),
-            SqlValue::Double(d) => float_text(*d, d.abs()).into_bytes(),
-            SqlValue::Decimal(s) | SqlValue::Text(s) | SqlValue::Json(s) => s.as_bytes().to_vec(),
+            SqlValue::Int(i) => CellValue::from_slice(itoa::Buffer::new().format(*i).as_bytes()),
+            SqlValue::UInt(u) => CellValue::from_slice(itoa::Buffer::new().format(*u).as_bytes()),
+            SqlValue::Float(f) => {
+                CellValue::from_slice(float_text(*f, f64::from(f.abs())).as_bytes())
+            }
+            SqlValue::Double(d) => CellValue::from_slice(float_text(*d, d.abs()).as_bytes()),
+            SqlValue::Decimal(s) | SqlValue::Text(s) | SqlValue::Json(s) => {
+                CellValue::from_slice(s.as_bytes())
+            }
             SqlValue::Date { year, month, day } => {
-                let mut out = Vec::with_capacity(10);
+                let mut out = CellValue::new();
                 push_date(
                     &mut out,
                     u64::from(*year),
@@ -179,7 +191,7 @@ impl SqlValue {
                 micros,
                 fsp,
             } => {
-                let mut out = Vec::with_capacity(26);
+                let mut out = CellValue::new();
                 push_date(
                     &mut out,
                     u64::from(*year),
@@ -197,7 +209,7 @@ impl SqlValue {
                 out
             }
             SqlValue::Timestamp { secs, micros, fsp } => {
-                let mut out = Vec::with_capacity(26);
+                let mut out = CellValue::new();
                 if *secs == 0 && *micros == 0 {
                     out.extend_from_slice(b"0000-00-00 00:00:00");
                 } else {
@@ -218,7 +230,7 @@ impl SqlValue {
                 micros,
                 fsp,
             } => {
-                let mut out = Vec::with_capacity(18);
+                let mut out = CellValue::new();
                 if *negative {
                     out.push(b'-');
                 }
@@ -232,13 +244,13 @@ impl SqlValue {
                 out
             }
             SqlValue::Year(y) => {
-                let mut out = Vec::with_capacity(4);
+                let mut out = CellValue::new();
                 push_padded(&mut out, u64::from(*y), 4);
                 out
             }
-            SqlValue::Bytes(b) | SqlValue::Bit(b) => b.clone(),
-            SqlValue::Enum { label, .. } => label.as_bytes().to_vec(),
-            SqlValue::Set(labels) => labels.join(",").into_bytes(),
+            SqlValue::Bytes(b) | SqlValue::Bit(b) => CellValue::from_slice(b),
+            SqlValue::Enum { label, .. } => CellValue::from_slice(label.as_bytes()),
+            SqlValue::Set(labels) => CellValue::from_vec(labels.join(",").into_bytes()),
         })
     }
 

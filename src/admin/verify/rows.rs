@@ -64,7 +64,7 @@ impl Verifier {
         }
         let mut image: Image = cells
             .into_iter()
-            .filter_map(|c| Some((c.column.to_vec(), c.value?)))
+            .filter_map(|c| Some((c.column.to_vec(), c.value?.into_vec())))
             .collect();
         image.sort();
         Some(image)

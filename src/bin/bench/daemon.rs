@@ -523,3 +523,22 @@ pub(crate) fn write_series(path: &Path, series: &[Sample]) -> Result<()> {
     }
     Ok(())
 }
+
+/// Waits until HBase is idle, at most `max`: below 0.2 cores for 3 s in a row. The phases before
+/// a latency phase leave HBase flushing and compacting what they wrote, on the same two cores
+/// (up to a minute after 1M rows); a latency measured then measures that backlog, not the
+/// daemon. Returns the seconds waited.
+pub(crate) async fn hbase_settled(max: Duration) -> f64 {
+    let start = Instant::now();
+    let mut quiet = 0;
+    while quiet < 3 && start.elapsed() < max {
+        let cpu = CpuMeter::start(None);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        quiet = if cpu.secs("hbase") < 0.2 {
+            quiet + 1
+        } else {
+            0
+        };
+    }
+    (start.elapsed().as_secs_f64() * 10.0).round() / 10.0
+}

@@ -12,8 +12,10 @@
 //!    started HBase writes the first one much slower), then the stream: the real daemon resumes
 //!    at P0; the clock runs from `/health` 200 until HBase has the load's last 64 rows (see
 //!    `Daemon::follow_until`); `/metrics` and `/proc` are sampled for the plot;
-//! 4. latency: 20-row transactions every 10 ms while the daemon runs; each one's last row is
-//!    polled with `getRow` from the moment COMMIT returns (resolution: one `getRow`, ~1 ms);
+//! 4. latency: once the daemon has caught up and HBase is idle (`daemon::hbase_settled`: the
+//!    flushes and compactions of what phase 3 wrote run on the same two cores), 20-row
+//!    transactions every 10 ms; each one's last row is polled with `getRow` from the moment
+//!    COMMIT returns (resolution: one `getRow`, ~1 ms);
 //! 5. one `rows`-row transaction through the daemon (peak RSS);
 //! 6. SELECT ceiling (bare streaming `SELECT *`), the bootstrap's read side alone (the daemon's
 //!    chunk reader, rows dropped) and a bootstrap of `bench.events` by a daemon
@@ -128,6 +130,9 @@ struct Args {
     /// Load, then only repeat the decode measurement `reps` times (for profiling).
     #[arg(long)]
     only_decode: bool,
+    /// Load, then only run the latency phase (for comparing HBase settings).
+    #[arg(long)]
+    only_latency: bool,
     /// The daemon binary.
     #[arg(long, default_value = "target/release/mysql2hbase")]
     daemon: PathBuf,
@@ -214,6 +219,17 @@ async fn main() -> Result<()> {
         rows as f64 / load_secs
     );
     s.insert("load_rows_per_s".into(), json!(rows as f64 / load_secs));
+    if args.only_latency {
+        let mut d = b.start(&stream_cfg, "latency")?;
+        d.wait_checkpoint(Some(&p1), Duration::from_secs(600))?;
+        let settle = hbase_settled(Duration::from_secs(120)).await;
+        eprintln!("HBase settled after {settle} s");
+        let csv = b.out.join("latency.csv");
+        let (p50, p99, max) = latency(&mut conn, rows, 2000, latency_secs, &csv).await?;
+        d.stop()?;
+        eprintln!("latency p50 {p50} ms, p99 {p99} ms, max {max} ms");
+        return b.clean().await;
+    }
 
     // 2. Raw binlog and decode, alternating so both see the same machine load; medians.
     let decode_cfg = Config::load(&stream_cfg)?;
@@ -237,7 +253,9 @@ async fn main() -> Result<()> {
     s.insert("decode_cpu_cores".into(), cpu.cores());
     if args.only_decode {
         eprintln!(
-            "decode: {decodes:.0?} rows/s; raw binlog {raws:.0?} rows/s; ratios {ratios:.2?}"
+            "decode: {decodes:.0?} rows/s; raw binlog {raws:.0?} rows/s; ratios {ratios:.2?}; \
+             events only {:.0} rows/s (median); decode CPU {decode_cpu_us:.2?} us/row",
+            raw.1
         );
         return b.clean().await;
     }
@@ -326,9 +344,13 @@ async fn main() -> Result<()> {
     s.insert("stream_load_avg".into(), json!(uptime_stream));
     s.insert("stream_peak_rss_mb".into(), json!(stream_rss.0));
 
-    // 4. Latency at a steady rate.
+    // 4. Latency at a steady rate, once HBase is done with what the phases before wrote.
     let mut d = b.start(&stream_cfg, "latency")?;
     d.wait_checkpoint(Some(&p1), Duration::from_secs(60))?;
+    s.insert(
+        "latency_hbase_settle_secs".into(),
+        json!(hbase_settled(Duration::from_secs(120)).await),
+    );
     let lat = latency(
         &mut conn,
         rows,

@@ -266,11 +266,13 @@ impl Mixed {
     /// `secs` seconds, going on from where the workload left the rows, with `sync_binlog = 1`,
     /// while the daemon streams from its checkpoint; each transaction's probe row (see
     /// `Generator::transaction`) polled from the moment COMMIT returns. Returns p50, p99, max
-    /// in ms and the daemon's peak RSS.
-    async fn latency(&self, b: &Bench, conn: &mut Conn, secs: u64) -> Result<([f64; 3], f64)> {
+    /// in ms, the seconds HBase took to settle first (`daemon::hbase_settled`) and the daemon's
+    /// peak RSS.
+    async fn latency(&self, b: &Bench, conn: &mut Conn, secs: u64) -> Result<([f64; 3], f64, f64)> {
         let mut d = b.start(&config(b)?, "mixed_latency")?;
         let now = crate::position(conn).await?;
         d.wait_checkpoint(Some(&now), Duration::from_secs(60))?;
+        let settle = crate::daemon::hbase_settled(Duration::from_secs(120)).await;
         let mut changes = self.after.clone();
         let next = move || {
             let (txn, probe) = changes.transaction(20);
@@ -288,7 +290,7 @@ impl Mixed {
         set_sync_binlog(conn, &before).await?;
         let percentiles = result?;
         let (rss,) = d.stop()?;
-        Ok((percentiles, rss))
+        Ok((percentiles, settle, rss))
     }
 
     /// The HBase ceiling for the same changes, in changes per second.
@@ -373,7 +375,8 @@ pub(crate) async fn phase(
         ceilings.push(mixed.ceiling()?);
     }
     let ceiling = median_of(ceilings);
-    let ([p50, p99, max], latency_rss) = mixed.latency(b, conn, latency_secs).await?;
+    let ([p50, p99, max], settle, latency_rss) = mixed.latency(b, conn, latency_secs).await?;
+    s.insert("mixed_latency_hbase_settle_secs".into(), json!(settle));
     let table_rows: u64 = conn
         .query_first("SELECT COUNT(*) FROM bench.mixed")
         .await?

@@ -16,6 +16,7 @@
 
 use std::sync::Arc;
 
+use crate::model::change::CellValue;
 use crate::model::Version;
 use crate::model::{Cell, RowChange, RowOp};
 
@@ -98,7 +99,7 @@ pub fn decode(bytes: &[u8]) -> Result<Encoded, String> {
                 let column: Arc<[u8]> = Arc::from(r.bytes32()?);
                 let value = match r.take(1)?[0] {
                     0 => None,
-                    1 => Some(r.bytes32()?.to_vec()),
+                    1 => Some(CellValue::from_slice(r.bytes32()?)),
                     b => return Err(format!("bad cell flag {b}")),
                 };
                 cells.push(Cell { column, value });
@@ -178,7 +179,7 @@ mod tests {
             op: RowOp::Put(vec![
                 Cell {
                     column: Arc::from(&b"d:a"[..]),
-                    value: Some(vec![0; 3]),
+                    value: Some(CellValue::from_slice(&[0; 3])),
                 },
                 Cell {
                     column: Arc::from(&b"d:b"[..]),
@@ -186,7 +187,7 @@ mod tests {
                 },
                 Cell {
                     column: Arc::from(&b"d:c"[..]),
-                    value: Some(vec![]),
+                    value: Some(CellValue::new()),
                 },
             ]),
             version: Version(1_700_000_000_123),

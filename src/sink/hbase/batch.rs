@@ -223,7 +223,7 @@ mod tests {
     fn put(v: &str) -> RowOp {
         RowOp::Put(vec![Cell {
             column: Arc::from(&b"d:c"[..]),
-            value: Some(v.as_bytes().to_vec()),
+            value: Some(v.as_bytes().into()),
         }])
     }
 
@@ -273,7 +273,7 @@ mod tests {
     fn cell(column: &str, value: Option<&str>) -> Cell {
         Cell {
             column: Arc::from(column.as_bytes()),
-            value: value.map(|v| v.as_bytes().to_vec()),
+            value: value.map(|v| v.as_bytes().into()),
         }
     }
 

@@ -333,7 +333,7 @@ mod tests {
         let cells = vec![
             Cell {
                 column: Arc::from(&b"d:a"[..]),
-                value: Some(b"1".to_vec()),
+                value: Some(b"1"[..].into()),
             },
             Cell {
                 column: Arc::from(&b"d:b"[..]),
