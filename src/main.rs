@@ -127,6 +127,7 @@ fn load(path: &std::path::Path) -> Result<Config, ExitCode> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    mysql2hbase::disable_transparent_huge_pages();
     let cli = Cli::parse();
     init_logs(cli.log_format);
     match cli.command {

@@ -143,6 +143,8 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> Result<()> {
+    // As the daemon does: the decode measurement runs its router in this process.
+    mysql2hbase::disable_transparent_huge_pages();
     let args = Args::parse();
     let rows = args
         .rows
