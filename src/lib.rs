@@ -21,7 +21,8 @@ pub mod telemetry;
 /// then the first touch of each fresh 64 KiB allocator page makes the kernel zero a whole
 /// 2 MiB page: 15-18% of the streaming daemon's CPU went to that (perf, bench/RESULTS.md), 0.7%
 /// without. `PR_SET_THP_DISABLE` also covers machines whose THP setting is `always`, which
-/// mimalloc's build option (`no_thp`) would not.
+/// mimalloc's build option (`no_thp`) would not. A failure (a kernel without the call) only
+/// costs speed, so it is not reported.
 pub fn disable_transparent_huge_pages() {
     #[cfg(target_os = "linux")]
     // SAFETY: this prctl only sets a flag on the calling process; it touches no memory.
